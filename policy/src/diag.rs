@@ -1,0 +1,37 @@
+//! Errors and warnings about policy files, printed as `file:line:col: severity: message`.
+
+use crate::model::Location;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// line/col are 1-based; 0 means "the whole file" (permissions, unreadable file).
+    pub location: Location,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        if self.location.line == 0 {
+            write!(
+                f,
+                "{}: {sev}: {}",
+                self.location.file.display(),
+                self.message
+            )
+        } else {
+            write!(f, "{}: {sev}: {}", self.location, self.message)
+        }
+    }
+}

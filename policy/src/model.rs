@@ -1,0 +1,139 @@
+//! The validated policy, as the daemon and CLI use it. Built only by the loader, so every
+//! value here has passed validation.
+
+use regex::Regex;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Where something was written, for `file:line:col` messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Usable any time by eligible users.
+    Standing,
+    /// Usable only while the caller holds an active lease on the profile.
+    Lease,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Standing => "standing",
+            Access::Lease => "lease",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rest {
+    /// Exactly the listed arguments (the default).
+    Deny,
+    /// Further arguments after the listed ones are allowed.
+    Any,
+}
+
+#[derive(Debug, Clone)]
+pub enum ArgPattern {
+    Literal(String),
+    /// Compiled anchored (`^(?:src)$`) so it must match the whole argument.
+    Regex {
+        source: String,
+        re: Regex,
+    },
+    OneOf(Vec<String>),
+}
+
+impl ArgPattern {
+    pub fn matches(&self, arg: &str) -> bool {
+        match self {
+            ArgPattern::Literal(s) => s == arg,
+            ArgPattern::Regex { re, .. } => re.is_match(arg),
+            ArgPattern::OneOf(v) => v.iter().any(|s| s == arg),
+        }
+    }
+}
+
+impl std::fmt::Display for ArgPattern {
+    /// How `elevate list` and `explain` show a pattern.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArgPattern::Literal(s) => write!(f, "{s}"),
+            ArgPattern::Regex { source, .. } => write!(f, "/{source}/"),
+            ArgPattern::OneOf(v) => write!(f, "{{{}}}", v.join("|")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CommandRule {
+    /// The absolute path as written in the policy.
+    pub path: PathBuf,
+    /// The path with symlinks resolved on this host at load time (`System::canonicalize`);
+    /// equal to `path` when it does not exist here. Requests match against this.
+    pub canonical: PathBuf,
+    pub args: Vec<ArgPattern>,
+    pub rest: Rest,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    /// Host-name globs (`*`, `?`); `None` = every host.
+    pub hosts: Option<Vec<String>>,
+    /// All must equal the daemon's labels.
+    pub host_labels: BTreeMap<String, String>,
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
+    pub run_as: String,
+    pub run_as_group: Option<String>,
+    pub access: Access,
+    pub env_keep: Vec<String>,
+    pub commands: Vec<CommandRule>,
+    pub location: Location,
+}
+
+/// One file that was loaded, for `elevate status`.
+#[derive(Debug, Clone)]
+pub struct LoadedFile {
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+/// A whole, valid policy. Profiles are in load order (files in lexical order, then order in file).
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub profiles: Vec<Profile>,
+    pub files: Vec<LoadedFile>,
+    /// SHA-256 over every loaded file's name and bytes, hex.
+    pub digest: String,
+}
+
+/// The host a decision is made for.
+#[derive(Debug, Clone, Default)]
+pub struct HostInfo {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Who is asking, as established by the daemon from the kernel (never from the request).
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub uid: u32,
+    pub user: String,
+    /// Names of every group the user is a member of (primary and supplementary).
+    pub groups: Vec<String>,
+}

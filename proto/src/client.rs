@@ -1,0 +1,127 @@
+//! A blocking client with short timeouts. Used by the CLI and (later) the PAM module, neither
+//! of which may run an async runtime.
+
+use crate::fdpass;
+use crate::frame::{self, FrameBuf, FrameError};
+use crate::wire::{Request, Response};
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug)]
+pub enum ClientError {
+    /// Could not reach the daemon at all.
+    Connect { socket: PathBuf, source: io::Error },
+    /// The connection broke or the daemon sent something we do not understand.
+    Protocol(FrameError),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Connect { socket, source } => {
+                write!(f, "cannot reach elevated at {}: {source}", socket.display())
+            }
+            ClientError::Protocol(e) => write!(f, "talking to elevated: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<FrameError> for ClientError {
+    fn from(e: FrameError) -> Self {
+        ClientError::Protocol(e)
+    }
+}
+
+impl From<io::Error> for ClientError {
+    fn from(e: io::Error) -> Self {
+        ClientError::Protocol(FrameError::Io(e))
+    }
+}
+
+pub struct Client {
+    stream: UnixStream,
+    inbox: FrameBuf,
+}
+
+impl Client {
+    /// Connect, with `timeout` applied to every later read and write until changed.
+    pub fn connect(socket: &Path, timeout: Duration) -> Result<Client, ClientError> {
+        let stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
+            socket: socket.to_owned(),
+            source,
+        })?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        Ok(Client {
+            stream,
+            inbox: FrameBuf::default(),
+        })
+    }
+
+    /// `None` blocks forever (used while a command runs).
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.stream.set_read_timeout(t)
+    }
+
+    pub fn send(&mut self, req: &Request) -> Result<(), ClientError> {
+        self.stream.write_all(&frame::encode(req)?)?;
+        Ok(())
+    }
+
+    /// Send a request with descriptors attached (the fds travel with the first bytes).
+    pub fn send_with_fds(
+        &mut self,
+        req: &Request,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(), ClientError> {
+        let bytes = frame::encode(req)?;
+        let n = loop {
+            match fdpass::send_with_fds(self.stream.as_fd(), &bytes, fds) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r?,
+            }
+        };
+        self.stream.write_all(&bytes[n..])?;
+        Ok(())
+    }
+
+    /// Next message from the daemon.
+    pub fn recv(&mut self) -> Result<Response, ClientError> {
+        loop {
+            if let Some(payload) = self.inbox.next_frame()? {
+                return Ok(frame::decode(&payload)?);
+            }
+            let mut buf = [0u8; 8192];
+            let n = match self.stream.read(&mut buf) {
+                Ok(0) => return Err(FrameError::Closed.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            self.inbox.push(&buf[..n]);
+        }
+    }
+
+    /// Whether a complete message is already buffered (so polling the socket would miss it).
+    pub fn has_buffered(&self) -> bool {
+        self.inbox.pending() >= 4
+    }
+
+    /// One request, one answer.
+    pub fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
+        self.send(req)?;
+        self.recv()
+    }
+}
+
+impl AsFd for Client {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}

@@ -1,0 +1,26 @@
+//! The contract between `elevated` and its clients (the `elevate` CLI, later the PAM module).
+//!
+//! Deliberately std + serde + libc only — no async runtime — so that a PAM module dlopen'ed
+//! into sshd can link it without pulling threads into the host process.
+//!
+//! Framing: every message is a 4-byte big-endian length followed by that many bytes of JSON.
+//! A `run` request carries four file descriptors (stdin, stdout, stderr, cwd) as SCM_RIGHTS
+//! ancillary data on its first byte.
+
+pub mod client;
+pub mod exit;
+pub mod fdpass;
+pub mod frame;
+pub mod wire;
+
+pub use client::{Client, ClientError};
+pub use wire::*;
+
+/// Where the daemon listens unless configured otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/elevate/elevated.sock";
+
+/// Largest frame either side accepts. Anything longer is a protocol error, never an allocation.
+pub const MAX_FRAME: usize = 64 * 1024;
+
+/// Bumped on incompatible wire changes; the daemon reports it in `status`.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,220 @@
+//! Message types. Nothing in a request says who the caller is: the daemon takes identity from
+//! the kernel (SO_PEERCRED and /proc), so there is no field a client could forge.
+
+use serde::{Deserialize, Serialize};
+
+/// Client → daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Decide and, if allowed, run a command. The frame carries exactly four fds
+    /// (stdin, stdout, stderr, and a directory fd for the working directory).
+    /// The daemon answers `Started` (then later `Exited`) or `Denied`/`Error`.
+    Run(RunRequest),
+    /// Deliver a signal to the command started on this connection (after `Started`).
+    Signal { signal: i32 },
+    /// Would `Run` be allowed? Decides exactly as `Run` does, runs nothing, writes no audit.
+    Check(RunRequest),
+    /// What may the caller run on this host.
+    List {},
+    /// Daemon health: version, policy digest, last reload.
+    Status {},
+}
+
+/// What to run. `argv[0]` is an absolute path or a bare name; the daemon resolves bare names
+/// through its own fixed secure PATH, never the caller's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    pub argv: Vec<String>,
+    /// Restrict the decision to this profile (`elevate run -p`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Ask for this target user (`elevate run -u`); otherwise the matching rule's `run_as`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<String>,
+    /// The caller's environment. The daemon keeps only allow-listed names; the rest is dropped.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+}
+
+/// Daemon → client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Response {
+    /// The command is running with this pid (also its process group and session id).
+    Started(Started),
+    /// The command ended. Final message of a `Run`.
+    Exited(ExitStatus),
+    /// Policy said no. `hint` tells the user what they could do instead.
+    Denied(Denial),
+    /// Answer to `Check`.
+    Checked(Checked),
+    /// Answer to `List`.
+    List(ListReply),
+    /// Answer to `Status`.
+    Status(StatusReply),
+    /// The request could not be handled. Never means "allowed".
+    Error(ErrorReply),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Started {
+    pub pid: i32,
+    pub profile: String,
+    pub run_as: String,
+    /// Canonical path of the executable the daemon runs.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ExitStatus {
+    Code { code: i32 },
+    Signal { signal: i32 },
+}
+
+impl ExitStatus {
+    /// The status a shell would report: the code, or 128+N for signal N.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            ExitStatus::Code { code } => code,
+            ExitStatus::Signal { signal } => crate::exit::SIGNAL_BASE + signal,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Denial {
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checked {
+    pub allowed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListReply {
+    pub user: String,
+    pub host: String,
+    pub profiles: Vec<ListedProfile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListedProfile {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub run_as: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_group: Option<String>,
+    /// "standing" or "lease".
+    pub access: String,
+    /// For lease profiles: whether the caller holds an active lease now.
+    pub usable_now: bool,
+    /// One human-readable line per allowed command, e.g. `/usr/bin/systemctl restart {nginx.service|php-fpm.service}`.
+    pub commands: Vec<String>,
+    /// What to type to make it usable, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReply {
+    pub version: String,
+    pub protocol: u32,
+    pub pid: u32,
+    pub host: String,
+    pub uptime_secs: u64,
+    pub policy_dir: String,
+    /// SHA-256 over the loaded files' names and contents.
+    pub policy_digest: String,
+    pub policy_files: Vec<String>,
+    pub profiles: usize,
+    pub last_reload: ReloadReport,
+    pub running_commands: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadReport {
+    /// RFC 3339 UTC.
+    pub at: String,
+    pub ok: bool,
+    /// `file:line:col: message` lines; on failure the daemon kept the previous policy.
+    #[serde(default)]
+    pub errors: Vec<String>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorReply {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Malformed request (client bug or hostile input).
+    BadRequest,
+    /// Too many requests from this uid; try again later.
+    RateLimited,
+    /// Too many connections.
+    Busy,
+    /// The audit record could not be written, so nothing ran.
+    AuditFailed,
+    /// The allowed command could not be started.
+    SpawnFailed,
+    /// Anything else that went wrong inside the daemon.
+    Internal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trips_and_rejects_unknown_fields() {
+        let r = Request::Run(RunRequest {
+            argv: vec!["/bin/true".into()],
+            profile: Some("p".into()),
+            ..Default::default()
+        });
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
+        // A client cannot smuggle identity: there is no such field, and unknown fields are errors.
+        assert!(
+            serde_json::from_str::<Request>(r#"{"type":"run","argv":["/bin/true"],"uid":0}"#)
+                .is_err()
+        );
+        assert!(serde_json::from_str::<Request>(r#"{"type":"status","x":1}"#).is_err());
+    }
+
+    #[test]
+    fn shell_code_of_signal() {
+        assert_eq!(ExitStatus::Signal { signal: 9 }.shell_code(), 137);
+        assert_eq!(ExitStatus::Code { code: 3 }.shell_code(), 3);
+    }
+}
