@@ -3,6 +3,7 @@
 //! Nothing here touches the system except through [`System`], so every rule can be tested
 //! with a fake directory of users, groups and paths.
 
+pub mod config;
 pub mod diag;
 pub mod lint;
 pub mod load;

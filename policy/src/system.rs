@@ -24,3 +24,8 @@ impl System for RealSystem {
         std::fs::canonicalize(path).ok()
     }
 }
+
+/// gethostname(2), or "localhost" if it fails.
+pub fn hostname() -> String {
+    todo!()
+}

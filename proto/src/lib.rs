@@ -24,3 +24,7 @@ pub const MAX_FRAME: usize = 64 * 1024;
 
 /// Bumped on incompatible wire changes; the daemon reports it in `status`.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The only PATH bare command names are resolved through, and the PATH commands run with.
+/// Never the caller's PATH (the lesson of every "PATH=.:$PATH sudo" exploit).
+pub const SECURE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -1,0 +1,115 @@
+//! `/etc/elevate/elevated.toml`, the daemon's own configuration. It lives beside the policy
+//! because the host's identity (name and labels) feeds every decision, and the CLI's offline
+//! `policy check`/`policy explain` must read it exactly as the daemon does.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG: &str = "/etc/elevate/elevated.toml";
+pub const DEFAULT_POLICY_DIR: &str = "/etc/elevate/policy.d";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/elevate";
+pub const DEFAULT_AUDIT_LOG: &str = "/var/log/elevate/audit.jsonl";
+
+/// Every key is optional; an absent file means all defaults.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub socket: Option<PathBuf>,
+    pub policy_dir: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub audit_log: Option<PathBuf>,
+    /// Overrides gethostname(2) for `hosts` matching.
+    pub hostname: Option<String>,
+    /// Matched by profiles' `host_labels`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Protection against abuse by local users. Defaults suit a production host; the benchmark
+/// raises them explicitly.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_connections_per_uid: usize,
+    /// Sustained requests per second per uid (token bucket refill rate).
+    pub requests_per_second: u32,
+    /// Bucket size: how many requests a uid may make in a burst.
+    pub burst: u32,
+    /// How long a client may take to send a complete request.
+    pub read_timeout_ms: u64,
+    /// How long an idle connection (no command running) is kept.
+    pub idle_timeout_ms: u64,
+    /// Grace between TERM and KILL when a command must be ended.
+    pub kill_grace_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 256,
+            max_connections_per_uid: 32,
+            requests_per_second: 50,
+            burst: 100,
+            read_timeout_ms: 5_000,
+            idle_timeout_ms: 60_000,
+            kill_grace_ms: 2_000,
+        }
+    }
+}
+
+impl Config {
+    /// Read the config; a missing file is the default config, a broken one an error naming
+    /// `file:line:col`.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        toml::from_str(&text).map_err(|e| {
+            let (line, col) = e
+                .span()
+                .map(|s| crate::load::line_col(&text, s.start))
+                .unwrap_or((0, 0));
+            format!("{}:{line}:{col}: {}", path.display(), e.message())
+        })
+    }
+
+    pub fn policy_dir(&self) -> PathBuf {
+        self.policy_dir
+            .clone()
+            .unwrap_or_else(|| DEFAULT_POLICY_DIR.into())
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| DEFAULT_STATE_DIR.into())
+    }
+    pub fn audit_log(&self) -> PathBuf {
+        self.audit_log
+            .clone()
+            .unwrap_or_else(|| DEFAULT_AUDIT_LOG.into())
+    }
+    pub fn socket(&self) -> PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(|| elevate_proto::DEFAULT_SOCKET.into())
+    }
+
+    /// The host as decisions see it: the configured name or gethostname(2), lower-cased
+    /// (host names are case-insensitive), and the labels.
+    pub fn host(&self) -> crate::model::HostInfo {
+        let name = self
+            .hostname
+            .clone()
+            .unwrap_or_else(crate::system::hostname);
+        crate::model::HostInfo {
+            name: name.to_ascii_lowercase(),
+            labels: self.labels.clone(),
+        }
+    }
+}
