@@ -1,7 +1,7 @@
 //! elevate's policy: TOML drop-in files → a validated [`Policy`] → [`Verdict`]s.
 //!
 //! Nothing here touches the system except through [`System`], so every rule can be tested
-//! with a fake directory of users, groups and paths.
+//! with a fake directory of users, groups and paths ([`FakeSystem`]).
 
 pub mod config;
 pub mod diag;
@@ -9,10 +9,15 @@ pub mod lint;
 pub mod load;
 pub mod matcher;
 pub mod model;
+pub mod resolve;
 pub mod system;
+
+#[cfg(test)]
+mod tests;
 
 pub use diag::{Diagnostic, Severity};
 pub use load::{load_dir, load_files, parse_str, LoadOptions, LoadOutcome};
 pub use matcher::{Denied, DenyReason, Mismatch, Query, Verdict};
 pub use model::*;
-pub use system::{RealSystem, System};
+pub use resolve::resolve_command;
+pub use system::{FakeSystem, Passwd, RealSystem, System};

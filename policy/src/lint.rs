@@ -1,9 +1,352 @@
 //! Warnings for rules that are valid but dangerous: known privilege escape hatches (shells,
-//! editors, pagers, interpreters, find, tar, env…) allowed as root with free arguments.
+//! editors, pagers, interpreters, find, tar, env…) allowed as root with free arguments, and
+//! commands living where unprivileged users can write.
 
-use crate::diag::Diagnostic;
-use crate::model::Profile;
+use crate::diag::{Diagnostic, Severity};
+use crate::model::{ArgPattern, CommandRule, Profile, Rest};
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Danger {
+    /// Has an interactive shell escape even with pinned arguments (editors, pagers).
+    Interactive,
+    /// Gives a shell/REPL when run with no arguments, anything with free ones.
+    Session,
+    /// Dangerous only with free arguments.
+    FreeArgs,
+}
+
+/// Known escape hatches: names, when they are dangerous, and why.
+const HATCHES: &[(&[&str], Danger, &str)] = &[
+    (
+        &["sh", "bash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"],
+        Danger::Session,
+        "is a shell: it runs any command",
+    ),
+    (
+        &["su", "sudo", "doas", "pkexec", "runuser", "login"],
+        Danger::Session,
+        "switches users: it runs anything as anyone",
+    ),
+    (
+        &["vi", "vim", "nvim", "view", "ex", "ed", "nano", "pico", "emacs", "joe", "mcedit"],
+        Danger::Interactive,
+        "is an editor: it writes any file and can start a shell (:!sh)",
+    ),
+    (
+        &["less", "more", "most", "pg", "man"],
+        Danger::Interactive,
+        "is a pager: it reads any file and can start a shell (!sh)",
+    ),
+    (
+        &[
+            "perl", "python", "python2", "python3", "ruby", "irb", "node", "nodejs", "lua",
+            "php", "tclsh", "wish", "awk", "gawk", "mawk", "nawk",
+        ],
+        Danger::Session,
+        "is an interpreter: it runs any code",
+    ),
+    (&["find"], Danger::FreeArgs, "runs any command through -exec"),
+    (
+        &[
+            "xargs", "env", "nice", "nohup", "timeout", "stdbuf", "setsid", "chroot", "unshare",
+            "nsenter", "systemd-run",
+        ],
+        Danger::FreeArgs,
+        "runs the command given in its arguments",
+    ),
+    (
+        &["strace", "ltrace", "gdb"],
+        Danger::FreeArgs,
+        "runs and controls any program (and can inject code)",
+    ),
+    (
+        &["tar", "zip", "rsync", "scp", "ssh"],
+        Danger::FreeArgs,
+        "runs commands through its options (--to-command, -e, -T, ProxyCommand) and writes any file",
+    ),
+    (
+        &["sed"],
+        Danger::FreeArgs,
+        "writes any file (w) and runs commands (e)",
+    ),
+    (
+        &["dd", "tee", "cp", "mv", "install", "chmod", "chown", "ln"],
+        Danger::FreeArgs,
+        "overwrites or re-permissions any file (e.g. /etc/shadow, /etc/sudoers)",
+    ),
+    (
+        &["git"],
+        Danger::FreeArgs,
+        "runs configured commands (-c core.pager=..., hooks, aliases)",
+    ),
+    (
+        &["docker", "podman"],
+        Danger::FreeArgs,
+        "starts containers with the host's filesystem mounted: root on the host",
+    ),
+    (
+        &["crontab", "at"],
+        Danger::FreeArgs,
+        "schedules arbitrary commands",
+    ),
+    (&["mount"], Danger::FreeArgs, "mounts over system paths"),
+    (
+        &["journalctl", "systemctl"],
+        Danger::FreeArgs,
+        "starts a pager or editor with shell escapes (systemctl edit, --pager) and controls the whole system",
+    ),
+];
+
+/// Interpreters that commonly carry a version suffix (`python3.11`, `lua5.4`, `php8.2`).
+const VERSIONED: &[&str] = &[
+    "python", "python2", "python3", "perl", "ruby", "lua", "php", "tclsh", "wish",
+];
+
+/// Where unprivileged users can create files.
+const USER_WRITABLE: &[&str] = &["/tmp", "/var/tmp", "/dev/shm", "/home", "/run/user"];
+
+fn hatch_for(basename: &str) -> Option<(Danger, &'static str)> {
+    for (names, danger, why) in HATCHES {
+        if names.contains(&basename) {
+            return Some((*danger, why));
+        }
+    }
+    for base in VERSIONED {
+        if let Some(suffix) = basename.strip_prefix(base) {
+            if !suffix.is_empty()
+                && suffix.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+                && suffix.chars().all(|c| c.is_ascii_digit() || c == '.')
+            {
+                return hatch_for(base);
+            }
+        }
+    }
+    None
+}
+
+fn basename(p: &Path) -> Option<&str> {
+    p.file_name().and_then(|n| n.to_str())
+}
+
+/// The rule lets the caller choose arguments.
+fn has_free_args(rule: &CommandRule) -> bool {
+    rule.rest == Rest::Any
+        || rule
+            .args
+            .iter()
+            .any(|a| matches!(a, ArgPattern::Regex { .. }))
+}
+
+fn warn(rule: &CommandRule, message: String) -> Diagnostic {
+    Diagnostic {
+        severity: Severity::Warning,
+        location: rule.location.clone(),
+        message,
+    }
+}
 
 pub fn lint(profile: &Profile) -> Vec<Diagnostic> {
-    todo!("{}", profile.name)
+    let mut out = Vec::new();
+    for rule in &profile.commands {
+        lint_rule(profile, rule, &mut out);
+    }
+    out
+}
+
+fn lint_rule(profile: &Profile, rule: &CommandRule, out: &mut Vec<Diagnostic>) {
+    let shown = rule.path.display();
+    if profile.run_as == "root" {
+        let hatch = [&rule.path, &rule.canonical]
+            .iter()
+            .filter_map(|p| basename(p))
+            .find_map(hatch_for);
+        if let Some((danger, why)) = hatch {
+            let free = has_free_args(rule);
+            let bare = rule.args.is_empty() && rule.rest == Rest::Deny;
+            let name = basename(&rule.canonical)
+                .or_else(|| basename(&rule.path))
+                .unwrap_or_default();
+            let msg = match danger {
+                _ if free => Some(format!(
+                    "{shown} as root with free arguments: {name} {why}; pin its arguments (literals or one_of, no regex, rest = \"deny\")"
+                )),
+                Danger::Interactive => Some(format!(
+                    "{shown} as root: {name} {why}, even with pinned arguments; use a dedicated, non-interactive command instead"
+                )),
+                Danger::Session if bare => Some(format!(
+                    "{shown} as root with no arguments starts an interactive session: {name} {why}; pin the arguments to a specific script or command"
+                )),
+                _ => None,
+            };
+            if let Some(m) = msg {
+                out.push(warn(rule, m));
+            }
+        }
+    }
+    for dir in USER_WRITABLE {
+        if rule.path.starts_with(dir) || rule.canonical.starts_with(dir) {
+            out.push(warn(
+                rule,
+                format!(
+                    "{shown} is under {dir}, where users can write: whoever replaces it runs code as {}; install it under a root-owned directory",
+                    profile.run_as
+                ),
+            ));
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::parse_str;
+    use crate::system::FakeSystem;
+
+    fn lint_text(rule: &str, run_as: &str) -> Vec<String> {
+        let text = format!(
+            "[[profile]]\nname = \"p\"\nusers = [\"alice\"]\nrun_as = \"{run_as}\"\n[[profile.command]]\n{rule}\n"
+        );
+        let sys = FakeSystem::new().user("alice").user("deploy");
+        let (profiles, diags) = parse_str(Path::new("t.toml"), &text, &sys);
+        assert_eq!(profiles.len(), 1, "{diags:?}");
+        diags
+            .into_iter()
+            .filter(|d| d.severity == Severity::Warning && !d.message.contains("does not exist"))
+            .map(|d| d.message)
+            .collect()
+    }
+
+    #[test]
+    fn lint_table() {
+        // (rule, run_as, expected substring or None for no warning)
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            (r#"path = "/bin/bash""#, "root", Some("interactive session")),
+            (
+                r#"path = "/bin/bash"
+               args = ["/opt/x.sh"]"#,
+                "root",
+                None,
+            ),
+            (
+                r#"path = "/bin/bash"
+               rest = "any""#,
+                "root",
+                Some("is a shell"),
+            ),
+            (
+                r#"path = "/bin/bash"
+               rest = "any""#,
+                "deploy",
+                None,
+            ),
+            (
+                r#"path = "/usr/bin/find"
+               args = ["/var/log", { regex = ".*" }]"#,
+                "root",
+                Some("-exec"),
+            ),
+            (
+                r#"path = "/usr/bin/find"
+               args = ["/var/log", "-name", "x"]"#,
+                "root",
+                None,
+            ),
+            (
+                r#"path = "/usr/bin/vim"
+               args = ["/etc/hosts"]"#,
+                "root",
+                Some("even with pinned"),
+            ),
+            (
+                r#"path = "/usr/bin/less"
+               rest = "any""#,
+                "root",
+                Some("pin its arguments"),
+            ),
+            (
+                r#"path = "/usr/bin/python3.11"
+               rest = "any""#,
+                "root",
+                Some("interpreter"),
+            ),
+            (
+                r#"path = "/usr/bin/python3.11x"
+               rest = "any""#,
+                "root",
+                None,
+            ),
+            (
+                r#"path = "/usr/bin/lua5.4""#,
+                "root",
+                Some("interactive session"),
+            ),
+            (
+                r#"path = "/usr/bin/systemctl"
+               args = ["restart", { one_of = ["a", "b"] }]"#,
+                "root",
+                None,
+            ),
+            (
+                r#"path = "/usr/bin/systemctl"
+               args = ["status"]
+               rest = "any""#,
+                "root",
+                Some("pager or editor"),
+            ),
+            (
+                r#"path = "/usr/bin/env"
+               rest = "any""#,
+                "root",
+                Some("runs the command given"),
+            ),
+            (
+                r#"path = "/usr/bin/mytool"
+               rest = "any""#,
+                "root",
+                None,
+            ),
+            (r#"path = "/tmp/x""#, "deploy", Some("under /tmp")),
+            (r#"path = "/home/alice/bin/x""#, "root", Some("under /home")),
+            (
+                r#"path = "/run/user/1000/x""#,
+                "root",
+                Some("under /run/user"),
+            ),
+            (r#"path = "/tmpx/y""#, "root", None),
+        ];
+        for (rule, run_as, want) in cases {
+            let got = lint_text(rule, run_as);
+            match want {
+                None => assert!(got.is_empty(), "{rule} as {run_as}: {got:?}"),
+                Some(w) => assert!(
+                    got.iter().any(|m| m.contains(w)),
+                    "{rule} as {run_as}: want {w:?}, got {got:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn lint_matches_canonical_basename() {
+        // /usr/local/bin/helper is really bash: the canonical name is what runs.
+        let sys = FakeSystem::new()
+            .user("alice")
+            .executable("/usr/bin/bash")
+            .symlink("/usr/local/bin/helper", "/usr/bin/bash");
+        let text = "[[profile]]\nname = \"p\"\nusers = [\"alice\"]\n[[profile.command]]\npath = \"/usr/local/bin/helper\"\nrest = \"any\"\n";
+        let (_, diags) = parse_str(Path::new("t.toml"), text, &sys);
+        assert!(
+            diags.iter().any(|d| d.message.contains("bash is a shell")),
+            "{diags:?}"
+        );
+        assert_eq!(
+            diags
+                .iter()
+                .find(|d| d.message.contains("shell"))
+                .map(|d| (d.location.line, d.location.col)),
+            Some((5, 8))
+        );
+    }
 }

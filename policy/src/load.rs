@@ -1,10 +1,34 @@
 //! Reading policy files: permissions (like sshd's StrictModes), TOML with positions, strict
 //! validation, and the all-or-nothing result the daemon swaps in atomically.
+//!
+//! Each file is parsed once into a position-carrying TOML tree; every `[[profile]]` is then
+//! deserialized on its own (unknown keys and wrong types are serde errors with the key's or
+//! value's span), so one broken profile does not hide the errors of the others.
+//!
+//! The policy digest is SHA-256 over, for each loaded file in load order: its file name (last
+//! path component, so a checkout and the installed dir digest alike), a NUL byte, its length
+//! as a big-endian u64, and its bytes.
 
-use crate::diag::Diagnostic;
-use crate::model::{Policy, Profile};
+use crate::diag::{Diagnostic, Severity};
+use crate::model::{Access, ArgPattern, CommandRule, LoadedFile, Location, Policy, Profile, Rest};
 use crate::system::System;
+use serde::de::{MapAccess, Visitor};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::ops::Range;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::Spanned;
+
+/// Policy files larger than this are refused (a policy is a few KiB; this bounds memory).
+pub const MAX_FILE_SIZE: u64 = 1 << 20;
+
+/// Compiled-program size limit for one argument regex.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -28,27 +52,1063 @@ pub struct LoadOutcome {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+impl LoadOutcome {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+    }
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+    }
+    pub fn has_errors(&self) -> bool {
+        self.errors().next().is_some()
+    }
+}
+
+fn whole_file(file: &Path, severity: Severity, message: String) -> Diagnostic {
+    Diagnostic {
+        severity,
+        location: Location {
+            file: file.to_path_buf(),
+            line: 0,
+            col: 0,
+        },
+        message,
+    }
+}
+
+/// Is `path` (a file or dir) owned by root and not writable by group or other?
+fn check_mode(path: &Path, meta: &std::fs::Metadata, diags: &mut Vec<Diagnostic>) {
+    let fix = format!(
+        "fix: chown root:root {p} && chmod go-w {p}",
+        p = path.display()
+    );
+    if meta.uid() != 0 {
+        diags.push(whole_file(
+            path,
+            Severity::Error,
+            format!(
+                "owned by uid {}, but policy must be owned by root; {fix}",
+                meta.uid()
+            ),
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        diags.push(whole_file(
+            path,
+            Severity::Error,
+            format!(
+                "writable by group or others (mode {:04o}): anyone who can write policy is root; {fix}",
+                meta.mode() & 0o7777
+            ),
+        ));
+    }
+}
+
+fn check_dir(dir: &Path, opts: &LoadOptions, diags: &mut Vec<Diagnostic>) {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => diags.push(whole_file(
+            dir,
+            Severity::Error,
+            "not a directory".to_string(),
+        )),
+        Ok(m) => {
+            if opts.check_permissions {
+                check_mode(dir, &m, diags);
+            }
+        }
+        Err(e) => diags.push(whole_file(
+            dir,
+            Severity::Error,
+            format!("cannot read directory: {e}"),
+        )),
+    }
+}
+
+/// Read one policy file: a regular file (never through a symlink), at most [`MAX_FILE_SIZE`].
+/// Opened once and checked through the open descriptor, so it cannot be swapped in between.
+fn read_policy_file(
+    path: &Path,
+    opts: &LoadOptions,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<u8>> {
+    let mut err = |msg: String| diags.push(whole_file(path, Severity::Error, msg));
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            err("is a symlink; policy files must be regular files".to_string());
+            return None;
+        }
+        Err(e) => {
+            err(format!("cannot open: {e}"));
+            return None;
+        }
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => {
+            err(format!("cannot stat: {e}"));
+            return None;
+        }
+    };
+    if !meta.file_type().is_file() {
+        err("not a regular file".to_string());
+        return None;
+    }
+    if opts.check_permissions {
+        let before = diags.len();
+        check_mode(path, &meta, diags);
+        if diags.len() != before {
+            return None;
+        }
+    }
+    let too_big = || format!("larger than {} bytes (1 MiB)", MAX_FILE_SIZE);
+    if meta.len() > MAX_FILE_SIZE {
+        diags.push(whole_file(path, Severity::Error, too_big()));
+        return None;
+    }
+    let mut bytes = Vec::new();
+    if let Err(e) = file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes) {
+        diags.push(whole_file(
+            path,
+            Severity::Error,
+            format!("cannot read: {e}"),
+        ));
+        return None;
+    }
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        diags.push(whole_file(path, Severity::Error, too_big()));
+        return None;
+    }
+    Some(bytes)
+}
+
+/// Is this directory entry a policy file? `*.toml`, not hidden.
+fn is_policy_name(name: &std::ffi::OsStr) -> bool {
+    let b = name.as_bytes();
+    b.len() > ".toml".len() && b.ends_with(b".toml") && !b.starts_with(b".")
+}
+
 /// Load every `*.toml` in `dir` in lexical order. A missing or empty dir is a valid, empty
 /// policy (nothing is allowed) with a warning.
 pub fn load_dir(dir: &Path, opts: &LoadOptions, sys: &dyn System) -> LoadOutcome {
-    todo!("{dir:?} {opts:?} {}", sys.user_exists("x"))
+    let mut diags = Vec::new();
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            diags.push(whole_file(
+                dir,
+                Severity::Warning,
+                "policy directory does not exist: no policy files: nothing is allowed".to_string(),
+            ));
+            return LoadOutcome {
+                policy: Some(Policy::default().with_digest()),
+                diagnostics: diags,
+            };
+        }
+        _ => check_dir(dir, opts, &mut diags),
+    }
+    if !diags.is_empty() {
+        return LoadOutcome {
+            policy: None,
+            diagnostics: diags,
+        };
+    }
+    let mut names = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                match entry {
+                    Ok(e) if is_policy_name(&e.file_name()) => names.push(e.file_name()),
+                    Ok(_) => {}
+                    Err(e) => diags.push(whole_file(
+                        dir,
+                        Severity::Error,
+                        format!("cannot list directory: {e}"),
+                    )),
+                }
+            }
+        }
+        Err(e) => diags.push(whole_file(
+            dir,
+            Severity::Error,
+            format!("cannot list directory: {e}"),
+        )),
+    }
+    // Lexical byte order, independent of the locale.
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    load_paths(dir, &paths, opts, sys, diags)
 }
 
-/// Load exactly these files, as if they were the whole policy dir.
+/// Load exactly these files, as if they were the whole policy dir (in the order given).
+/// With `check_permissions`, their parent directories are checked too.
 pub fn load_files(paths: &[PathBuf], opts: &LoadOptions, sys: &dyn System) -> LoadOutcome {
-    todo!("{paths:?} {opts:?} {}", sys.user_exists("x"))
+    let mut diags = Vec::new();
+    if opts.check_permissions {
+        let mut seen = HashSet::new();
+        for p in paths {
+            let parent = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if seen.insert(parent.clone()) {
+                check_dir(&parent, opts, &mut diags);
+            }
+        }
+    }
+    load_paths(Path::new("."), paths, opts, sys, diags)
 }
 
-/// Parse and validate one file's text (no permission checks, no cross-file checks).
+fn load_paths(
+    dir: &Path,
+    paths: &[PathBuf],
+    opts: &LoadOptions,
+    sys: &dyn System,
+    mut diags: Vec<Diagnostic>,
+) -> LoadOutcome {
+    if paths.is_empty() {
+        diags.push(whole_file(
+            dir,
+            Severity::Warning,
+            "no policy files: nothing is allowed".to_string(),
+        ));
+    }
+    let mut profiles: Vec<Profile> = Vec::new();
+    let mut files = Vec::new();
+    let mut digest = Sha256::new();
+    let mut first_seen: HashMap<String, Location> = HashMap::new();
+    for path in paths {
+        let Some(bytes) = read_policy_file(path, opts, &mut diags) else {
+            continue;
+        };
+        let name = path.file_name().unwrap_or(path.as_os_str());
+        digest.update(name.as_bytes());
+        digest.update([0u8]);
+        digest.update((bytes.len() as u64).to_be_bytes());
+        digest.update(&bytes);
+        files.push(LoadedFile {
+            path: path.clone(),
+            sha256: hex(&Sha256::digest(&bytes)),
+        });
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let valid = bytes.get(..e.valid_up_to()).unwrap_or_default();
+                let prefix = String::from_utf8_lossy(valid);
+                let (line, col) = line_col(&prefix, prefix.len());
+                diags.push(Diagnostic {
+                    severity: Severity::Error,
+                    location: Location {
+                        file: path.clone(),
+                        line,
+                        col,
+                    },
+                    message: "not valid UTF-8".to_string(),
+                });
+                continue;
+            }
+        };
+        let (mut file_profiles, mut file_diags) = parse_file(path, text, sys);
+        dedupe(&mut file_profiles, &mut first_seen, &mut file_diags);
+        sort_diags(&mut file_diags);
+        diags.extend(file_diags);
+        profiles.extend(file_profiles);
+    }
+    let ok = !diags.iter().any(|d| d.severity == Severity::Error);
+    LoadOutcome {
+        policy: ok.then(|| Policy {
+            profiles,
+            files,
+            digest: hex(&digest.finalize()),
+        }),
+        diagnostics: diags,
+    }
+}
+
+impl Policy {
+    /// The digest of a policy with no files.
+    fn with_digest(mut self) -> Self {
+        self.digest = hex(&Sha256::new().finalize());
+        self
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
+}
+
+fn sort_diags(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| (d.location.line, d.location.col));
+}
+
+/// Report profiles whose name was already used (here or in an earlier file), and drop them.
+fn dedupe(
+    profiles: &mut Vec<Profile>,
+    first_seen: &mut HashMap<String, Location>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    profiles.retain(|p| match first_seen.get(&p.name) {
+        Some(first) => {
+            diags.push(Diagnostic {
+                severity: Severity::Error,
+                location: p.location.clone(),
+                message: format!(
+                    "duplicate profile name \"{}\": first defined at {first}",
+                    p.name
+                ),
+            });
+            false
+        }
+        None => {
+            first_seen.insert(p.name.clone(), p.location.clone());
+            true
+        }
+    });
+}
+
+/// Parse and validate one file's text (no permission checks, no cross-file checks; duplicate
+/// names within the file are reported).
 pub fn parse_str(file: &Path, text: &str, sys: &dyn System) -> (Vec<Profile>, Vec<Diagnostic>) {
-    todo!("{file:?} {text} {}", sys.user_exists("x"))
+    let (mut profiles, mut diags) = parse_file(file, text, sys);
+    dedupe(&mut profiles, &mut HashMap::new(), &mut diags);
+    sort_diags(&mut diags);
+    (profiles, diags)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The raw shape of a file, as serde sees it. Every key not listed is an error.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    name: Option<Spanned<String>>,
+    description: Option<String>,
+    hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    host_labels: Option<BTreeMap<String, String>>,
+    users: Option<Vec<Spanned<String>>>,
+    groups: Option<Vec<Spanned<String>>>,
+    run_as: Option<Spanned<String>>,
+    run_as_group: Option<Spanned<String>>,
+    access: Option<Spanned<String>>,
+    env_keep: Option<Vec<Spanned<String>>>,
+    command: Option<Vec<Spanned<RawCommand>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommand {
+    path: Option<Spanned<String>>,
+    args: Option<Vec<Spanned<RawArg>>>,
+    rest: Option<Spanned<String>>,
+}
+
+enum RawArg {
+    Literal(String),
+    Table(RawArgTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArgTable {
+    regex: Option<Spanned<String>>,
+    one_of: Option<Spanned<Vec<String>>>,
+}
+
+impl<'de> Deserialize<'de> for RawArg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawArg;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "an argument pattern: a string, { regex = \"...\" } or { one_of = [...] }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawArg, E> {
+                Ok(RawArg::Literal(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<RawArg, E> {
+                Ok(RawArg::Literal(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawArg, A::Error> {
+                RawArgTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawArg::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation.
+
+struct Ctx<'a> {
+    file: &'a Path,
+    text: &'a str,
+    sys: &'a dyn System,
+    diags: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn loc(&self, span: &Range<usize>) -> Location {
+        let (line, col) = line_col(self.text, span.start);
+        Location {
+            file: self.file.to_path_buf(),
+            line,
+            col,
+        }
+    }
+    fn push(&mut self, severity: Severity, span: &Range<usize>, message: String) {
+        let location = self.loc(span);
+        self.diags.push(Diagnostic {
+            severity,
+            location,
+            message,
+        });
+    }
+    fn error(&mut self, span: &Range<usize>, message: String) {
+        self.push(Severity::Error, span, message);
+    }
+    fn warn(&mut self, span: &Range<usize>, message: String) {
+        self.push(Severity::Warning, span, message);
+    }
+    fn toml_error(&mut self, e: &toml::de::Error, fallback: &Range<usize>) {
+        let span = e.span().unwrap_or_else(|| fallback.clone());
+        self.error(&span, e.message().to_string());
+    }
+}
+
+fn parse_file(file: &Path, text: &str, sys: &dyn System) -> (Vec<Profile>, Vec<Diagnostic>) {
+    let mut ctx = Ctx {
+        file,
+        text,
+        sys,
+        diags: Vec::new(),
+    };
+    let mut profiles = Vec::new();
+    let root = match DeTable::parse(text) {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.toml_error(&e, &(0..0));
+            return (profiles, ctx.diags);
+        }
+    };
+    for (key, value) in root.get_ref().iter() {
+        let key_name: &str = key.get_ref();
+        if key_name != "profile" {
+            ctx.error(
+                &key.span(),
+                format!("unknown top-level key `{key_name}`, expected `profile`"),
+            );
+            continue;
+        }
+        let DeValue::Array(items) = value.get_ref() else {
+            ctx.error(
+                &value.span(),
+                "`profile` must be an array of tables: write each as [[profile]]".to_string(),
+            );
+            continue;
+        };
+        for item in items.iter() {
+            let span = item.span();
+            match RawProfile::deserialize(ValueDeserializer::from(item.clone())) {
+                Ok(raw) => {
+                    if let Some(p) = validate_profile(&mut ctx, raw, &span) {
+                        profiles.push(p);
+                    }
+                }
+                Err(e) => ctx.toml_error(&e, &span),
+            }
+        }
+    }
+    for p in &profiles {
+        ctx.diags.extend(crate::lint::lint(p));
+    }
+    (profiles, ctx.diags)
+}
+
+/// `[a-z0-9][a-z0-9._-]{0,63}`: safe in file names, messages, logs and command lines.
+pub fn is_valid_profile_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b.first()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && b.iter().all(|&c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'_' || c == b'-'
+        })
+}
+
+/// Why `name` cannot be a user or group name, if it cannot.
+fn bad_account_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("is empty")
+    } else if name.contains(':') {
+        Some("contains ':'")
+    } else if name.contains(',') {
+        Some("contains ','")
+    } else if name.contains('/') {
+        Some("contains '/'")
+    } else if name.chars().any(char::is_whitespace) {
+        Some("contains whitespace")
+    } else if name.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else if name.len() > 256 {
+        Some("is longer than 256 bytes")
+    } else {
+        None
+    }
+}
+
+/// Host patterns: host-name characters plus `*` and `?`.
+fn bad_host_pattern(p: &str) -> bool {
+    p.is_empty()
+        || p.len() > 253
+        || !p
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b'*' | b'?'))
+}
+
+/// Why `name` may never be passed through `env_keep`, if so.
+pub fn env_keep_refusal(name: &str) -> Option<String> {
+    let valid = name
+        .bytes()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+    if !valid {
+        return Some(format!(
+            "\"{}\" is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+            name.escape_debug()
+        ));
+    }
+    let upper = name.to_ascii_uppercase();
+    let u = upper.as_str();
+    const EXACT: &[(&str, &str)] = &[
+        ("PATH", "commands always run with elevate's secure PATH"),
+        ("HOME", "elevate sets it for the target user"),
+        ("USER", "elevate sets it for the target user"),
+        ("LOGNAME", "elevate sets it for the target user"),
+        ("SHELL", "elevate sets it for the target user"),
+        ("BASH_ENV", "it names a script that shells run at startup"),
+        ("ENV", "it names a script that shells run at startup"),
+        ("IFS", "it changes how shell scripts split words"),
+        ("CDPATH", "it changes where shell scripts' cd goes"),
+        ("SHELLOPTS", "it changes how shell scripts behave"),
+        ("BASHOPTS", "it changes how shell scripts behave"),
+        ("PS4", "bash expands it (running commands) when tracing"),
+        ("GLOBIGNORE", "it changes how shell scripts expand globs"),
+        (
+            "PROMPT_COMMAND",
+            "it runs a command before every shell prompt",
+        ),
+        ("PERL5LIB", "it makes Perl load code from a chosen place"),
+        ("PERLLIB", "it makes Perl load code from a chosen place"),
+        ("PERL5OPT", "it injects options (and code) into Perl"),
+        ("PERL5DB", "it injects code into Perl"),
+        ("RUBYLIB", "it makes Ruby load code from a chosen place"),
+        ("RUBYOPT", "it injects options (and code) into Ruby"),
+        ("NODE_OPTIONS", "it injects options (and code) into Node.js"),
+        (
+            "NODE_PATH",
+            "it makes Node.js load code from a chosen place",
+        ),
+        ("LUA_PATH", "it makes Lua load code from a chosen place"),
+        ("LUA_CPATH", "it makes Lua load code from a chosen place"),
+        ("LUA_INIT", "it injects code into Lua"),
+        ("TCLLIBPATH", "it makes Tcl load code from a chosen place"),
+        ("PHPRC", "it makes PHP load a chosen configuration"),
+        (
+            "PHP_INI_SCAN_DIR",
+            "it makes PHP load a chosen configuration",
+        ),
+        (
+            "GCONV_PATH",
+            "it makes the C library load code from a chosen place",
+        ),
+        (
+            "LOCPATH",
+            "it makes the C library load locale files from a chosen place",
+        ),
+        (
+            "NLSPATH",
+            "it makes the C library load message files from a chosen place",
+        ),
+        ("HOSTALIASES", "it redirects name resolution"),
+        ("RESOLV_HOST_CONF", "it redirects name resolution"),
+        ("RES_OPTIONS", "it changes name resolution"),
+        ("LOCALDOMAIN", "it changes name resolution"),
+        (
+            "GLIBC_TUNABLES",
+            "it changes glibc internals (exploited for root before)",
+        ),
+        (
+            "TMPDIR",
+            "it lets the caller choose where the command writes temporary files",
+        ),
+        (
+            "JAVA_TOOL_OPTIONS",
+            "it injects options (and code) into Java",
+        ),
+        ("_JAVA_OPTIONS", "it injects options (and code) into Java"),
+        (
+            "JDK_JAVA_OPTIONS",
+            "it injects options (and code) into Java",
+        ),
+        (
+            "OPENSSL_CONF",
+            "it makes OpenSSL load a chosen configuration (and engines)",
+        ),
+        (
+            "OPENSSL_ENGINES",
+            "it makes OpenSSL load code from a chosen place",
+        ),
+        ("EDITOR", "commands start it as an editor: a shell escape"),
+        ("VISUAL", "commands start it as an editor: a shell escape"),
+        ("PAGER", "commands start it as a pager: a shell escape"),
+        ("MANPAGER", "man starts it as a pager: a shell escape"),
+        (
+            "SYSTEMD_PAGER",
+            "systemctl/journalctl start it as a pager: a shell escape",
+        ),
+        ("SYSTEMD_EDITOR", "systemctl edit starts it: a shell escape"),
+        (
+            "SYSTEMD_PAGERSECURE",
+            "it turns off the pager's secure mode",
+        ),
+        (
+            "SYSTEMD_LESS",
+            "it passes options to less (e.g. enabling shell escapes)",
+        ),
+        ("LESSOPEN", "less runs it as an input preprocessor"),
+        ("LESSCLOSE", "less runs it as an input postprocessor"),
+        (
+            "LESSKEY",
+            "it loads less key bindings, which can run commands",
+        ),
+        ("LESSSECURE", "it turns off less's secure mode"),
+    ];
+    const PREFIX: &[(&str, &str)] = &[
+        ("LD_", "it injects code into the command (dynamic loader)"),
+        ("ELEVATE_", "it is reserved for elevate itself"),
+        ("PYTHON", "it makes Python load code or change behaviour"),
+        (
+            "MALLOC_",
+            "it changes glibc's allocator (exploited for root before)",
+        ),
+        (
+            "GIT_",
+            "it makes git run chosen commands or use chosen repositories",
+        ),
+        ("BASH_FUNC_", "it defines shell functions (Shellshock)"),
+    ];
+    let reason = EXACT
+        .iter()
+        .find(|(n, _)| *n == u)
+        .or_else(|| PREFIX.iter().find(|(p, _)| u.starts_with(p)))
+        .map(|(_, why)| *why)?;
+    Some(format!("{name} can never be kept: {reason}"))
+}
+
+/// Why a policy command path is unusable, if it is.
+fn bad_command_path(path: &str) -> Option<&'static str> {
+    if path.contains('\0') {
+        return Some("contains a NUL byte");
+    }
+    if !path.starts_with('/') {
+        return Some("is not absolute (commands are matched by absolute path)");
+    }
+    if path.len() > 1 && path.ends_with('/') {
+        return Some("ends with '/'");
+    }
+    if path == "/" {
+        return Some("is the root directory");
+    }
+    if path.contains("//") {
+        return Some("contains an empty component ('//')");
+    }
+    // Path::components() silently drops "." components, so look at the raw segments.
+    for seg in path.split('/') {
+        if seg == "." || seg == ".." {
+            return Some("contains '.' or '..' components (write the real path)");
+        }
+    }
+    None
+}
+
+/// The one line of a regex error that says what is wrong.
+fn regex_error_summary(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_string)
+        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Compile an argument regex so it must match the whole argument.
+pub fn compile_arg_regex(source: &str) -> Result<regex::Regex, String> {
+    let build = |s: &str| {
+        regex::RegexBuilder::new(s)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_SIZE_LIMIT)
+            .build()
+    };
+    // Compile it alone first: a valid regex has balanced groups, so wrapping it cannot change
+    // its structure (e.g. "a)|(b" would otherwise escape the anchors).
+    build(source).map_err(|e| regex_error_summary(&e))?;
+    build(&format!("^(?:{source})$")).map_err(|e| {
+        format!(
+            "cannot be anchored to the whole argument ({}); a trailing comment in (?x) mode?",
+            regex_error_summary(&e)
+        )
+    })
+}
+
+fn validate_names(
+    ctx: &mut Ctx,
+    what: &str,
+    names: &[Spanned<String>],
+    exists: &dyn Fn(&str) -> bool,
+) -> Option<Vec<String>> {
+    let mut ok = true;
+    let mut out = Vec::new();
+    for n in names {
+        if let Some(why) = bad_account_name(n.get_ref()) {
+            ctx.error(
+                &n.span(),
+                format!(
+                    "invalid {what} name \"{}\": {why}",
+                    n.get_ref().escape_debug()
+                ),
+            );
+            ok = false;
+        } else {
+            if !exists(n.get_ref()) {
+                ctx.warn(
+                    &n.span(),
+                    format!("unknown {what} \"{}\" on this host", n.get_ref()),
+                );
+            }
+            out.push(n.get_ref().clone());
+        }
+    }
+    ok.then_some(out)
+}
+
+fn validate_profile(ctx: &mut Ctx, raw: RawProfile, span: &Range<usize>) -> Option<Profile> {
+    let errors_before = ctx
+        .diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let sys = ctx.sys;
+
+    let name = match &raw.name {
+        None => {
+            ctx.error(span, "profile has no `name`".to_string());
+            String::new()
+        }
+        Some(n) => {
+            if !is_valid_profile_name(n.get_ref()) {
+                ctx.error(
+                    &n.span(),
+                    format!(
+                        "invalid profile name \"{}\": use 1-64 of a-z 0-9 . _ - (starting with a letter or digit)",
+                        n.get_ref().escape_debug()
+                    ),
+                );
+            }
+            n.get_ref().clone()
+        }
+    };
+    let name_span = raw.name.as_ref().map_or(span.clone(), |n| n.span());
+
+    let hosts = match &raw.hosts {
+        None => None,
+        Some(h) if h.get_ref().is_empty() => {
+            ctx.error(
+                &h.span(),
+                "`hosts = []` matches no host; remove the key to mean every host".to_string(),
+            );
+            None
+        }
+        Some(h) => {
+            let mut v = Vec::new();
+            for p in h.get_ref() {
+                if bad_host_pattern(p.get_ref()) {
+                    ctx.error(
+                        &p.span(),
+                        format!(
+                            "invalid host pattern \"{}\": use host-name characters, '*' and '?'",
+                            p.get_ref().escape_debug()
+                        ),
+                    );
+                }
+                v.push(p.get_ref().to_ascii_lowercase());
+            }
+            Some(v)
+        }
+    };
+
+    let users = validate_names(
+        ctx,
+        "user",
+        raw.users.as_deref().unwrap_or_default(),
+        &|n| sys.user_exists(n),
+    )
+    .unwrap_or_default();
+    let groups = validate_names(
+        ctx,
+        "group",
+        raw.groups.as_deref().unwrap_or_default(),
+        &|n| sys.group_exists(n),
+    )
+    .unwrap_or_default();
+    if raw.users.as_ref().map_or(0, Vec::len) == 0 && raw.groups.as_ref().map_or(0, Vec::len) == 0 {
+        ctx.error(
+            &name_span,
+            format!("profile \"{name}\" has no `users` and no `groups`: nobody could use it"),
+        );
+    }
+
+    let run_as = match &raw.run_as {
+        None => "root".to_string(),
+        Some(r) => {
+            if let Some(why) = bad_account_name(r.get_ref()) {
+                ctx.error(
+                    &r.span(),
+                    format!(
+                        "invalid run_as user \"{}\": {why}",
+                        r.get_ref().escape_debug()
+                    ),
+                );
+            } else if !sys.user_exists(r.get_ref()) {
+                ctx.warn(
+                    &r.span(),
+                    format!(
+                        "run_as user \"{}\" does not exist on this host; commands will fail",
+                        r.get_ref()
+                    ),
+                );
+            }
+            r.get_ref().clone()
+        }
+    };
+    let run_as_group = raw.run_as_group.as_ref().map(|g| {
+        if let Some(why) = bad_account_name(g.get_ref()) {
+            ctx.error(
+                &g.span(),
+                format!(
+                    "invalid run_as_group \"{}\": {why}",
+                    g.get_ref().escape_debug()
+                ),
+            );
+        } else if !sys.group_exists(g.get_ref()) {
+            ctx.warn(
+                &g.span(),
+                format!(
+                    "run_as_group \"{}\" does not exist on this host; commands will fail",
+                    g.get_ref()
+                ),
+            );
+        }
+        g.get_ref().clone()
+    });
+
+    let access = match &raw.access {
+        None => Access::Standing,
+        Some(a) => match a.get_ref().as_str() {
+            "standing" => Access::Standing,
+            "lease" => Access::Lease,
+            other => {
+                ctx.error(
+                    &a.span(),
+                    format!(
+                        "invalid access \"{}\": expected \"standing\" or \"lease\"",
+                        other.escape_debug()
+                    ),
+                );
+                Access::Standing
+            }
+        },
+    };
+
+    let mut env_keep = Vec::new();
+    for e in raw.env_keep.as_deref().unwrap_or_default() {
+        match env_keep_refusal(e.get_ref()) {
+            Some(why) => ctx.error(&e.span(), why),
+            None => env_keep.push(e.get_ref().clone()),
+        }
+    }
+
+    let mut commands = Vec::new();
+    for c in raw.command.as_deref().unwrap_or_default() {
+        if let Some(rule) = validate_command(ctx, c.get_ref(), &c.span()) {
+            commands.push(rule);
+        }
+    }
+    if commands.is_empty()
+        && access == Access::Standing
+        && raw.command.as_ref().map_or(0, Vec::len) == 0
+    {
+        ctx.warn(
+            &name_span,
+            format!("standing profile \"{name}\" has no commands: it grants nothing"),
+        );
+    }
+
+    let errors_after = ctx
+        .diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    if errors_after != errors_before {
+        return None;
+    }
+    Some(Profile {
+        name,
+        description: raw.description.unwrap_or_default(),
+        hosts,
+        host_labels: raw.host_labels.unwrap_or_default(),
+        users,
+        groups,
+        run_as,
+        run_as_group,
+        access,
+        env_keep,
+        commands,
+        location: ctx.loc(&name_span),
+    })
+}
+
+fn validate_command(ctx: &mut Ctx, raw: &RawCommand, span: &Range<usize>) -> Option<CommandRule> {
+    let mut ok = true;
+    let Some(path) = &raw.path else {
+        ctx.error(span, "command has no `path`".to_string());
+        return None;
+    };
+    let path_span = path.span();
+    if let Some(why) = bad_command_path(path.get_ref()) {
+        ctx.error(
+            &path_span,
+            format!("command path \"{}\" {why}", path.get_ref().escape_debug()),
+        );
+        ok = false;
+    }
+
+    let mut args = Vec::new();
+    for a in raw.args.as_deref().unwrap_or_default() {
+        match a.get_ref() {
+            RawArg::Literal(s) => args.push(ArgPattern::Literal(s.clone())),
+            RawArg::Table(t) => match (&t.regex, &t.one_of) {
+                (Some(r), None) => match compile_arg_regex(r.get_ref()) {
+                    Ok(re) => args.push(ArgPattern::Regex {
+                        source: r.get_ref().clone(),
+                        re,
+                    }),
+                    Err(e) => {
+                        ctx.error(&r.span(), format!("invalid regex: {e}"));
+                        ok = false;
+                    }
+                },
+                (None, Some(v)) if v.get_ref().is_empty() => {
+                    ctx.error(
+                        &v.span(),
+                        "`one_of = []` matches nothing; list at least one value".to_string(),
+                    );
+                    ok = false;
+                }
+                (None, Some(v)) => args.push(ArgPattern::OneOf(v.get_ref().clone())),
+                _ => {
+                    ctx.error(
+                        &a.span(),
+                        "an argument pattern table needs exactly one of `regex` or `one_of`"
+                            .to_string(),
+                    );
+                    ok = false;
+                }
+            },
+        }
+    }
+
+    let rest = match &raw.rest {
+        None => Rest::Deny,
+        Some(r) => match r.get_ref().as_str() {
+            "deny" => Rest::Deny,
+            "any" => Rest::Any,
+            other => {
+                ctx.error(
+                    &r.span(),
+                    format!(
+                        "invalid rest \"{}\": expected \"deny\" or \"any\"",
+                        other.escape_debug()
+                    ),
+                );
+                ok = false;
+                Rest::Deny
+            }
+        },
+    };
+    if !ok {
+        return None;
+    }
+
+    let written = PathBuf::from(path.get_ref());
+    let canonical = match ctx.sys.canonicalize(&written) {
+        Some(c) => {
+            if !ctx.sys.is_executable(&c) {
+                ctx.warn(
+                    &path_span,
+                    format!(
+                        "{} is not an executable file on this host",
+                        written.display()
+                    ),
+                );
+            }
+            c
+        }
+        None => {
+            ctx.warn(
+                &path_span,
+                format!(
+                    "{} does not exist on this host; the rule matches only that exact path",
+                    written.display()
+                ),
+            );
+            written.clone()
+        }
+    };
+    Some(CommandRule {
+        path: written,
+        canonical,
+        args,
+        rest,
+        location: ctx.loc(&path_span),
+    })
 }

@@ -69,10 +69,40 @@ impl std::fmt::Display for ArgPattern {
     /// How `elevate list` and `explain` show a pattern.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ArgPattern::Literal(s) => write!(f, "{s}"),
-            ArgPattern::Regex { source, .. } => write!(f, "/{source}/"),
-            ArgPattern::OneOf(v) => write!(f, "{{{}}}", v.join("|")),
+            ArgPattern::Literal(s) => write!(f, "{}", quote_if_needed(s)),
+            ArgPattern::Regex { source, .. } => {
+                let shown: String = source
+                    .chars()
+                    .flat_map(|c| {
+                        let esc: Vec<char> = if c.is_control() {
+                            c.escape_default().collect()
+                        } else {
+                            vec![c]
+                        };
+                        esc
+                    })
+                    .collect();
+                write!(f, "/{shown}/")
+            }
+            ArgPattern::OneOf(v) => {
+                let alts: Vec<String> = v.iter().map(|s| quote_if_needed(s)).collect();
+                write!(f, "{{{}}}", alts.join("|"))
+            }
         }
+    }
+}
+
+/// Literals are shown bare unless that would be ambiguous or unsafe on a terminal (empty,
+/// whitespace, quotes, control characters, pattern syntax): then quoted and escaped.
+fn quote_if_needed(s: &str) -> String {
+    let special = |c: char| {
+        c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '\'' | '{' | '}' | '|')
+    };
+    let looks_like_regex = s.len() > 1 && s.starts_with('/') && s.ends_with('/');
+    if s.is_empty() || s.chars().any(special) || looks_like_regex {
+        format!("\"{}\"", s.escape_debug())
+    } else {
+        s.to_string()
     }
 }
 
@@ -103,6 +133,7 @@ pub struct Profile {
     pub access: Access,
     pub env_keep: Vec<String>,
     pub commands: Vec<CommandRule>,
+    /// Where the profile's `name` is written (its `[[profile]]` table when it has none).
     pub location: Location,
 }
 
