@@ -1,0 +1,760 @@
+//! The writer: appends hash-chained records, recovers the chain head on open and after errors.
+
+use crate::anchor::Anchor;
+use crate::chain::{
+    check_value, parse_record, record_hash, record_line, to_hex, FORMAT_VERSION, GENESIS_PREV,
+    MAX_FIELD_DEPTH, MAX_RECORD_LEN, MAX_SAFE_INTEGER, RESERVED_KEYS,
+};
+use crate::time::format_rfc3339_utc;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// One record to append: its event name and the event's fields.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Entry {
+    /// 1 to 64 characters of `[a-z0-9._-]`, e.g. `run.allowed`.
+    pub event: String,
+    /// Must not use a reserved key (`v seq time event prev hash`): such entries are rejected
+    /// (`InvalidInput`), not renamed. Values: no floats, integers within ±(2^53-1), nesting at
+    /// most 32 levels.
+    pub fields: Map<String, Value>,
+}
+
+impl Entry {
+    pub fn new(event: impl Into<String>) -> Entry {
+        Entry {
+            event: event.into(),
+            fields: Map::new(),
+        }
+    }
+
+    /// Builder: add (or replace) one field.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<Value>) -> Entry {
+        self.fields.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// How the writer relates the log's tail to the known chain head when it (re)opens the log or
+/// re-reads it after an error. The known head is the anchor file at [`AuditOptions::open`] and
+/// the writer's in-memory head at [`AuditLog::reopen`] and after a failed append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnchorStatus {
+    /// No anchor file configured.
+    NotConfigured,
+    /// The anchor file does not exist (first start, or it was deleted).
+    Absent,
+    /// The anchor file could not be read or is not an anchor; ignored.
+    Invalid(String),
+    /// The log's last record is the anchored one.
+    Matches,
+    /// The log is empty (fresh after rotation): the chain continues from the anchor.
+    Resumed,
+    /// The log has records past the anchor (its update was lost, e.g. a crash right after an
+    /// append). The chain continues from the log.
+    LogAhead,
+    /// The anchor is past the log's last record: records were deleted or lost. The chain
+    /// continues from the anchor, so verify reports the gap at the next record.
+    LogBehind,
+    /// The log's last record has the anchored seq but another hash: it was replaced. The chain
+    /// continues from the anchor, so verify reports it.
+    Conflict,
+    /// The log's last line is damaged; the chain continues from it (see [`Recovery`]).
+    NotCompared,
+}
+
+impl AnchorStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AnchorStatus::NotConfigured => "not-configured",
+            AnchorStatus::Absent => "absent",
+            AnchorStatus::Invalid(_) => "invalid",
+            AnchorStatus::Matches => "matches",
+            AnchorStatus::Resumed => "resumed",
+            AnchorStatus::LogAhead => "log-ahead",
+            AnchorStatus::LogBehind => "log-behind",
+            AnchorStatus::Conflict => "conflict",
+            AnchorStatus::NotCompared => "not-compared",
+        }
+    }
+}
+
+/// What the writer found at the log's tail when it last (re)opened or re-read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// The last line was not a record (a partial write, or garbage). The next record chains from
+    /// sha256 of that line's bytes; verify reports the line as unparseable.
+    pub damaged_tail: bool,
+    pub anchor: AnchorStatus,
+    /// `seq` of the last intact record found at the tail (`None`: empty log, or no intact record
+    /// near a damaged tail).
+    pub log_seq: Option<u64>,
+    /// `seq` of the known head the tail was compared with.
+    pub anchor_seq: Option<u64>,
+    /// `seq` the next record will get.
+    pub next_seq: u64,
+    /// Bytes read to recover (the tail only, never the whole log unless its last line is that long).
+    pub bytes_read: u64,
+}
+
+impl Recovery {
+    /// Whether the log was damaged or lost records: the daemon should say so loudly (and may
+    /// append [`Recovery::to_entry`]).
+    pub fn needs_attention(&self) -> bool {
+        self.damaged_tail
+            || matches!(
+                self.anchor,
+                AnchorStatus::LogBehind | AnchorStatus::Conflict | AnchorStatus::Invalid(_)
+            )
+    }
+
+    /// One line for the daemon's own log.
+    pub fn describe(&self) -> String {
+        let opt = |s: Option<u64>| s.map_or_else(|| "none".to_owned(), |s| s.to_string());
+        let mut s = format!(
+            "audit log tail: last intact seq {}, anchor {} (seq {}), next seq {}",
+            opt(self.log_seq),
+            self.anchor.as_str(),
+            opt(self.anchor_seq),
+            self.next_seq
+        );
+        if let AnchorStatus::Invalid(why) = &self.anchor {
+            s.push_str(&format!(" ({why})"));
+        }
+        if self.damaged_tail {
+            s.push_str(
+                "; the last line is damaged (interrupted write?) and will fail verification",
+            );
+        }
+        s
+    }
+
+    /// An `audit.recovered` record describing the damage, when [`Recovery::needs_attention`].
+    pub fn to_entry(&self) -> Option<Entry> {
+        if !self.needs_attention() {
+            return None;
+        }
+        let mut e = Entry::new("audit.recovered")
+            .with("damaged_tail", self.damaged_tail)
+            .with("anchor", self.anchor.as_str());
+        if let Some(s) = self.log_seq {
+            e = e.with("log_seq", s);
+        }
+        if let Some(s) = self.anchor_seq {
+            e = e.with("anchor_seq", s);
+        }
+        Some(e)
+    }
+}
+
+type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// How to open an [`AuditLog`].
+#[derive(Clone)]
+pub struct AuditOptions {
+    anchor: Option<PathBuf>,
+    clock: Clock,
+    group: Option<String>,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            anchor: None,
+            clock: Arc::new(SystemTime::now),
+            group: Some("adm".to_owned()),
+        }
+    }
+}
+
+impl fmt::Debug for AuditOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditOptions")
+            .field("anchor", &self.anchor)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditOptions {
+    /// No anchor, the system clock, group `adm` for newly created files.
+    pub fn new() -> AuditOptions {
+        AuditOptions::default()
+    }
+
+    /// Keep the anchor at `path` (normally `<state_dir>/`[`crate::ANCHOR_FILE`]).
+    pub fn anchor(mut self, path: impl Into<PathBuf>) -> AuditOptions {
+        self.anchor = Some(path.into());
+        self
+    }
+
+    /// The clock records are stamped with (tests).
+    pub fn clock(mut self, now: impl Fn() -> SystemTime + Send + Sync + 'static) -> AuditOptions {
+        self.clock = Arc::new(now);
+        self
+    }
+
+    /// Group given to a newly created log file and directory, if it exists (default `adm`,
+    /// which lets log readers read it). `None`: leave the creating process's group.
+    pub fn group(mut self, name: Option<&str>) -> AuditOptions {
+        self.group = name.map(str::to_owned);
+        self
+    }
+
+    /// Open or create the log at `path` and recover the chain head; see [`AuditLog`].
+    pub fn open(&self, path: &Path) -> io::Result<AuditLog> {
+        let file = open_log_file(path, self.group.as_deref())?;
+        let (known, status) = match &self.anchor {
+            None => (None, AnchorStatus::NotConfigured),
+            Some(p) => match Anchor::read(p) {
+                Ok(a) => (Some(a), AnchorStatus::Matches),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => (None, AnchorStatus::Absent),
+                Err(e) => (None, AnchorStatus::Invalid(format!("{}: {e}", p.display()))),
+            },
+        };
+        let mut log = AuditLog {
+            path: path.to_owned(),
+            file,
+            opts: self.clone(),
+            last_seq: 0,
+            last_hash: GENESIS_PREV.to_owned(),
+            needs_newline: false,
+            dirty: false,
+            recovery: None,
+            anchor_error: None,
+        };
+        log.recover(known, status)?;
+        Ok(log)
+    }
+}
+
+/// The writer. Synchronous; meant to be owned by one thread.
+///
+/// Opening creates the parent directory (0750) and the file (0640, group `adm` if it exists)
+/// when missing, and opens the file `O_APPEND|O_CLOEXEC|O_NOFOLLOW`; it refuses symbolic links,
+/// non-regular files and files with several hard links. It then reads the file's tail
+/// backwards (never the whole file) to recover the chain head, and compares it with the anchor
+/// (see [`AnchorStatus`] for the outcomes and [`AuditLog::recovery`] to read them).
+pub struct AuditLog {
+    path: PathBuf,
+    file: File,
+    opts: AuditOptions,
+    /// The chain head: the last record's seq (0: none yet) and the hash the next record chains
+    /// from. Only ever what is on disk.
+    last_seq: u64,
+    last_hash: String,
+    /// The file does not end with a newline: the next write starts with one.
+    needs_newline: bool,
+    /// A write or sync failed: re-read the tail before the next append.
+    dirty: bool,
+    recovery: Option<Recovery>,
+    anchor_error: Option<io::Error>,
+}
+
+impl fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.path)
+            .field("last_seq", &self.last_seq)
+            .field("last_hash", &self.last_hash)
+            .field("dirty", &self.dirty)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditLog {
+    /// Open with default options: no anchor, system clock. See [`AuditOptions::open`].
+    pub fn open(path: &Path) -> io::Result<AuditLog> {
+        AuditOptions::new().open(path)
+    }
+
+    /// Options builder (anchor, clock, group).
+    pub fn options() -> AuditOptions {
+        AuditOptions::new()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The last record written: `(seq, hash)`; `None` before the first record of a fresh log.
+    /// After a damaged tail, the hash is the damaged line's hash (what the next record chains from).
+    pub fn head(&self) -> Option<(u64, &str)> {
+        (self.last_seq > 0).then_some((self.last_seq, self.last_hash.as_str()))
+    }
+
+    /// The `seq` the next record will get.
+    pub fn next_seq(&self) -> u64 {
+        self.last_seq.saturating_add(1)
+    }
+
+    /// What the last tail recovery (open, reopen, or re-read after an error) found.
+    /// `damaged_tail` is the "last line was unparseable" flag the daemon should log.
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.recovery.as_ref()
+    }
+
+    /// The error of the last failed anchor update, if any (the append itself succeeded: the
+    /// anchor is secondary and never fails an append). Take it to log it.
+    pub fn take_anchor_error(&mut self) -> Option<io::Error> {
+        self.anchor_error.take()
+    }
+
+    /// Append `entries` in order with one `write(2)` and, if `durable`, one `fdatasync(2)`
+    /// before returning; then update the anchor. Returns each record's `(seq, hash)`.
+    ///
+    /// Invalid entries (bad event name, reserved key, float, too large) fail the whole batch
+    /// with `InvalidInput` before anything is written. On an I/O error the in-memory head does not
+    /// advance and the tail is re-read before the next append, which then chains from what is
+    /// really on disk (some records of the failed batch may be there: an audit log errs on the
+    /// side of recording). A partial last line is followed by a newline and chained from by its
+    /// hash; verify reports it.
+    pub fn append(&mut self, entries: &[Entry], durable: bool) -> io::Result<Vec<(u64, String)>> {
+        for e in entries {
+            validate_entry(e)?;
+        }
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.dirty {
+            self.resync()?;
+        }
+        let time = Value::String(format_rfc3339_utc((self.opts.clock)()));
+        let mut buf = Vec::with_capacity(entries.len() * 512);
+        if self.needs_newline {
+            buf.push(b'\n');
+        }
+        let mut seq = self.last_seq;
+        let mut prev = self.last_hash.clone();
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            seq = seq
+                .checked_add(1)
+                .filter(|s| *s <= MAX_SAFE_INTEGER)
+                .ok_or_else(|| io::Error::other("audit sequence number exhausted"))?;
+            let mut rec = e.fields.clone();
+            rec.insert("v".into(), FORMAT_VERSION.into());
+            rec.insert("seq".into(), seq.into());
+            rec.insert("time".into(), time.clone());
+            rec.insert("event".into(), e.event.clone().into());
+            rec.insert("prev".into(), prev.into());
+            let hash = record_hash(&rec);
+            rec.insert("hash".into(), hash.clone().into());
+            let line = record_line(&rec)
+                .ok_or_else(|| io::Error::other("internal: record lacks a reserved key"))?;
+            if line.len() > MAX_RECORD_LEN {
+                return Err(invalid(format!(
+                    "audit record for `{}` is {} bytes, more than the {MAX_RECORD_LEN} allowed",
+                    e.event,
+                    line.len()
+                )));
+            }
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
+            out.push((seq, hash.clone()));
+            prev = hash;
+        }
+        if let Err(e) = self.file.write_all(&buf) {
+            self.dirty = true;
+            return Err(with_path(e, &self.path));
+        }
+        if durable {
+            if let Err(e) = self.file.sync_data() {
+                self.dirty = true;
+                return Err(with_path(e, &self.path));
+            }
+        }
+        self.last_seq = seq;
+        self.last_hash = prev;
+        self.needs_newline = false;
+        self.write_anchor();
+        Ok(out)
+    }
+
+    /// `fdatasync(2)` records appended with `durable == false`.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data().map_err(|e| {
+            self.dirty = true;
+            with_path(e, &self.path)
+        })
+    }
+
+    /// Reopen the path (after logrotate renamed the file). The chain continues from the
+    /// in-memory head into the new file, or from the new file's tail if it is ahead.
+    pub fn reopen(&mut self) -> io::Result<()> {
+        if self.dirty {
+            self.resync()?;
+        }
+        let file = open_log_file(&self.path, self.opts.group.as_deref())?;
+        let old = std::mem::replace(&mut self.file, file);
+        let known = self.known_head();
+        if let Err(e) = self.recover(Some(known), AnchorStatus::Matches) {
+            self.file = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// [`AuditLog::reopen`] if the path no longer names the open file (rotated or deleted).
+    /// One `stat(2)` when nothing changed: cheap enough before every batch.
+    pub fn reopen_if_rotated(&mut self) -> io::Result<bool> {
+        match fs::symlink_metadata(&self.path) {
+            Ok(m) => {
+                let ours = self.file.metadata()?;
+                if m.dev() == ours.dev() && m.ino() == ours.ino() {
+                    return Ok(false);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(with_path(e, &self.path)),
+        }
+        self.reopen()?;
+        Ok(true)
+    }
+
+    /// Tests: behave as after a failed write (re-read the tail before the next append).
+    #[cfg(test)]
+    pub(crate) fn mark_failed(&mut self) {
+        self.dirty = true;
+    }
+
+    fn known_head(&self) -> Anchor {
+        Anchor {
+            seq: self.last_seq,
+            hash: self.last_hash.clone(),
+        }
+    }
+
+    /// Re-read the tail after a failed write or sync.
+    fn resync(&mut self) -> io::Result<()> {
+        let known = self.known_head();
+        self.recover(Some(known), AnchorStatus::Matches)?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Read the tail and set the head from it and `known` (see [`AnchorStatus`]).
+    /// `status` is used when `known` is `None`.
+    fn recover(&mut self, known: Option<Anchor>, status: AnchorStatus) -> io::Result<()> {
+        let (tail, unterminated, bytes_read) =
+            read_tail(&self.file).map_err(|e| with_path(e, &self.path))?;
+        let anchor_seq = known.as_ref().map(|a| a.seq);
+        let mut damaged_tail = false;
+        let mut log_seq = None;
+        let ((seq, hash), status) = match (tail, known) {
+            (Tail::Empty, Some(a)) => ((a.seq, a.hash), AnchorStatus::Resumed),
+            (Tail::Empty, None) => ((0, GENESIS_PREV.to_owned()), status),
+            (Tail::Record { seq, hash }, known) => {
+                log_seq = Some(seq);
+                match known {
+                    None => ((seq, hash), status),
+                    Some(a) if a.seq < seq => ((seq, hash), AnchorStatus::LogAhead),
+                    Some(a) if a.seq == seq && a.hash == hash => {
+                        ((seq, hash), AnchorStatus::Matches)
+                    }
+                    Some(a) if a.seq == seq => ((a.seq, a.hash), AnchorStatus::Conflict),
+                    Some(a) => ((a.seq, a.hash), AnchorStatus::LogBehind),
+                }
+            }
+            (
+                Tail::Damaged {
+                    raw_hash,
+                    last_good,
+                },
+                known,
+            ) => {
+                damaged_tail = true;
+                log_seq = last_good;
+                let seq = last_good.or(known.as_ref().map(|a| a.seq)).unwrap_or(0);
+                let status = if known.is_some() {
+                    AnchorStatus::NotCompared
+                } else {
+                    status
+                };
+                ((seq, raw_hash), status)
+            }
+        };
+        self.last_seq = seq;
+        self.last_hash = hash;
+        self.needs_newline = unterminated;
+        self.recovery = Some(Recovery {
+            damaged_tail,
+            anchor: status,
+            log_seq,
+            anchor_seq,
+            next_seq: seq.saturating_add(1),
+            bytes_read,
+        });
+        Ok(())
+    }
+
+    fn write_anchor(&mut self) {
+        if let Some(path) = &self.opts.anchor {
+            if let Err(e) = self.known_head().write(path) {
+                self.anchor_error = Some(with_path(e, path));
+            }
+        }
+    }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+fn with_path(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+fn validate_entry(e: &Entry) -> io::Result<()> {
+    let ok_name = !e.event.is_empty()
+        && e.event.len() <= 64
+        && e.event.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+    if !ok_name {
+        return Err(invalid(format!(
+            "audit event name {:?} is not 1-64 characters of [a-z0-9._-]",
+            e.event
+        )));
+    }
+    for (k, v) in &e.fields {
+        if RESERVED_KEYS.contains(&k.as_str()) {
+            return Err(invalid(format!(
+                "audit event `{}`: field `{k}` is reserved",
+                e.event
+            )));
+        }
+        check_value(v, MAX_FIELD_DEPTH)
+            .map_err(|why| invalid(format!("audit event `{}`: field `{k}`: {why}", e.event)))?;
+    }
+    Ok(())
+}
+
+/// Create the directory and file as documented on [`AuditLog`], or open the existing file.
+fn open_log_file(path: &Path, group: Option<&str>) -> io::Result<File> {
+    let gid = group.and_then(group_id);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        match fs::symlink_metadata(dir) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o750)
+                    .create(dir)
+                    .and_then(|()| fs::set_permissions(dir, Permissions::from_mode(0o750)))
+                    .map_err(|e| with_path(e, dir))?;
+                if let Some(gid) = gid {
+                    // A nicety: failing to chown (not root) leaves the creator's group.
+                    let _ = std::os::unix::fs::chown(dir, None, Some(gid));
+                }
+            }
+            Err(e) => return Err(with_path(e, dir)),
+        }
+    }
+    // O_NONBLOCK: opening a FIFO planted at the path must not hang; no effect on regular files.
+    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let created = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create_new(true)
+        .mode(0o640)
+        .custom_flags(flags)
+        .open(path);
+    let file = match created {
+        Ok(f) => {
+            // The mode given to open(2) is masked by the umask; make it exactly 0640.
+            f.set_permissions(Permissions::from_mode(0o640))
+                .map_err(|e| with_path(e, path))?;
+            if let Some(gid) = gid {
+                let _ = std::os::unix::fs::fchown(&f, None, Some(gid));
+            }
+            f
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new()
+            .read(true)
+            .append(true)
+            .custom_flags(flags)
+            .open(path)
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "{}: is a symbolic link, refusing to follow it",
+                            path.display()
+                        ),
+                    )
+                } else {
+                    with_path(e, path)
+                }
+            })?,
+        Err(e) => return Err(with_path(e, path)),
+    };
+    let meta = file.metadata().map_err(|e| with_path(e, path))?;
+    if !meta.file_type().is_file() {
+        return Err(io::Error::other(format!(
+            "{}: not a regular file",
+            path.display()
+        )));
+    }
+    if meta.nlink() != 1 {
+        return Err(io::Error::other(format!(
+            "{}: has {} hard links, refusing to append to it",
+            path.display(),
+            meta.nlink()
+        )));
+    }
+    Ok(file)
+}
+
+/// The gid of `name` from /etc/group (local groups only: `adm` is always local).
+fn group_id(name: &str) -> Option<u32> {
+    let mut text = String::new();
+    File::open("/etc/group")
+        .ok()?
+        .take(1 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    text.lines().find_map(|line| {
+        let mut parts = line.split(':');
+        (parts.next()? == name).then_some(())?;
+        parts.nth(1)?.parse().ok()
+    })
+}
+
+/// The log's last line, as far as the writer cares.
+#[derive(Debug)]
+enum Tail {
+    Empty,
+    /// The last line is a well-formed record (terminated or not).
+    Record {
+        seq: u64,
+        hash: String,
+    },
+    /// The last line is not: its hash, and the seq of the last intact record shortly before it.
+    Damaged {
+        raw_hash: String,
+        last_good: Option<u64>,
+    },
+}
+
+const CHUNK: usize = 64 * 1024;
+/// How many lines before a damaged last line are tried for the last intact record.
+const LOOKBACK_LINES: usize = 16;
+
+struct TailReader<'a> {
+    file: &'a File,
+    bytes_read: u64,
+}
+
+impl TailReader<'_> {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)?;
+        self.bytes_read += buf.len() as u64;
+        Ok(())
+    }
+
+    /// The offset just after the last `\n` before `end` (0 if none), scanning back at most
+    /// `limit` bytes (`None` when that finds no newline).
+    fn line_start(&mut self, end: u64, limit: u64) -> io::Result<Option<u64>> {
+        let mut buf = vec![0; CHUNK];
+        let mut pos = end;
+        while pos > 0 {
+            if end - pos > limit {
+                return Ok(None);
+            }
+            let n = pos.min(CHUNK as u64);
+            let start = pos - n;
+            let chunk = &mut buf[..n as usize];
+            self.read_at(chunk, start)?;
+            if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+                return Ok(Some(start + i as u64 + 1));
+            }
+            pos = start;
+        }
+        Ok(Some(0))
+    }
+
+    /// The record on `[start, end)`, if that is one.
+    fn record(&mut self, start: u64, end: u64) -> io::Result<Option<crate::chain::RecordHead>> {
+        let len = end - start;
+        if len == 0 || len > MAX_RECORD_LEN as u64 {
+            return Ok(None);
+        }
+        let mut line = vec![0; len as usize];
+        self.read_at(&mut line, start)?;
+        Ok(parse_record(&line))
+    }
+
+    fn hash(&mut self, start: u64, end: u64) -> io::Result<String> {
+        let mut h = Sha256::new();
+        let mut buf = vec![0; CHUNK];
+        let mut pos = start;
+        while pos < end {
+            let n = (end - pos).min(CHUNK as u64) as usize;
+            self.read_at(&mut buf[..n], pos)?;
+            h.update(&buf[..n]);
+            pos += n as u64;
+        }
+        Ok(to_hex(&h.finalize()))
+    }
+}
+
+/// Find the last line (the bytes after the last newline if any, else the last terminated line)
+/// reading backwards from the end. Also returns whether the file lacks a final newline, and the
+/// bytes read.
+fn read_tail(file: &File) -> io::Result<(Tail, bool, u64)> {
+    let mut r = TailReader {
+        file,
+        bytes_read: 0,
+    };
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok((Tail::Empty, false, 0));
+    }
+    let mut last = [0u8];
+    r.read_at(&mut last, len - 1)?;
+    let unterminated = last[0] != b'\n';
+    let end = if unterminated { len } else { len - 1 };
+    // The last line's start, however far back (a damaged line is hashed whole).
+    let start = r.line_start(end, u64::MAX)?.unwrap_or(0);
+    if let Some(rec) = r.record(start, end)? {
+        let tail = Tail::Record {
+            seq: rec.seq,
+            hash: rec.hash,
+        };
+        return Ok((tail, unterminated, r.bytes_read));
+    }
+    let raw_hash = r.hash(start, end)?;
+    let mut last_good = None;
+    let mut next_end = start; // just after the previous line's newline
+    for _ in 0..LOOKBACK_LINES {
+        if next_end == 0 {
+            break;
+        }
+        let e = next_end - 1;
+        let Some(s) = r.line_start(e, MAX_RECORD_LEN as u64)? else {
+            break;
+        };
+        if let Some(rec) = r.record(s, e)? {
+            last_good = Some(rec.seq);
+            break;
+        }
+        next_end = s;
+    }
+    Ok((
+        Tail::Damaged {
+            raw_hash,
+            last_good,
+        },
+        unterminated,
+        r.bytes_read,
+    ))
+}
