@@ -1,0 +1,491 @@
+//! One client connection: read requests, ask the state loop, answer, and for `run`, supervise
+//! the command until it exits. Handlers hold no shared state; all they know arrives in replies.
+
+use crate::audit_writer::{fields, AuditHandle};
+use crate::exec::open_checked_executable;
+use crate::identity::Peer;
+use crate::settings::Settings;
+use crate::state::{checked, Decision, Event, Plan};
+use crate::sys::{self, ChildExit, ExecPlan};
+use elevate_proto::fdpass::{self, MAX_FDS};
+use elevate_proto::frame::{self, FrameBuf, FrameError};
+use elevate_proto::{
+    Denial, ErrorKind, ErrorReply, ExitStatus, Request, Response, RunRequest, Started,
+};
+use serde_json::json;
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncWriteExt, Interest};
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub struct Ctx {
+    pub events: mpsc::UnboundedSender<Event>,
+    pub audit: AuditHandle,
+    pub settings: Arc<Settings>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// A connection that can receive fds alongside frames.
+struct Conn {
+    stream: UnixStream,
+    inbox: FrameBuf,
+    fds: Vec<OwnedFd>,
+}
+
+impl Conn {
+    /// Next frame. `Ok(None)` when the peer closed cleanly between frames.
+    async fn read_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        loop {
+            if let Some(f) = self.inbox.next_frame()? {
+                return Ok(Some(f));
+            }
+            let mut buf = [0u8; 8192];
+            let Conn { stream, fds, .. } = self;
+            let n = stream
+                .async_io(Interest::READABLE, || {
+                    fdpass::recv_with_fds(stream.as_fd(), &mut buf, fds)
+                })
+                .await?;
+            if fds.len() > MAX_FDS {
+                return Err(FrameError::Malformed("too many file descriptors".into()));
+            }
+            if n == 0 {
+                return if self.inbox.pending() == 0 {
+                    Ok(None)
+                } else {
+                    Err(FrameError::Closed)
+                };
+            }
+            self.inbox.push(&buf[..n]);
+        }
+    }
+
+    async fn send(&mut self, resp: &Response) -> io::Result<()> {
+        let bytes = frame::encode(resp).map_err(|e| io::Error::other(e.to_string()))?;
+        // A client that stops reading must not pin this task forever.
+        tokio::time::timeout(Duration::from_secs(5), self.stream.write_all(&bytes))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client not reading"))?
+    }
+}
+
+/// Closes the connection's slot in the state loop however the handler ends.
+struct Slot {
+    uid: u32,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let _ = self.events.send(Event::Close { uid: self.uid });
+    }
+}
+
+fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
+    Response::Error(ErrorReply {
+        kind,
+        message: message.into(),
+    })
+}
+
+pub async fn serve(stream: UnixStream, ctx: Ctx) {
+    let peer = match Peer::from_stream(&stream) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!("connection without peer credentials: {e}");
+            return;
+        }
+    };
+    let mut conn = Conn {
+        stream,
+        inbox: FrameBuf::default(),
+        fds: Vec::new(),
+    };
+    let (tx, rx) = oneshot::channel();
+    if ctx
+        .events
+        .send(Event::Open {
+            uid: peer.uid,
+            reply: tx,
+        })
+        .is_err()
+    {
+        return;
+    }
+    match rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let _ = conn.send(&Response::Error(e)).await;
+            return;
+        }
+        Err(_) => return,
+    }
+    let _slot = Slot {
+        uid: peer.uid,
+        events: ctx.events.clone(),
+    };
+    let limits = &ctx.settings.limits;
+    let mut first = true;
+    loop {
+        let wait = Duration::from_millis(if first {
+            limits.read_timeout_ms
+        } else {
+            limits.idle_timeout_ms
+        });
+        first = false;
+        let payload = match tokio::time::timeout(wait, conn.read_frame()).await {
+            Err(_) | Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                if !matches!(e, FrameError::Closed | FrameError::Io(_)) {
+                    let _ = conn
+                        .send(&error(ErrorKind::BadRequest, e.to_string()))
+                        .await;
+                }
+                return;
+            }
+            Ok(Ok(Some(p))) => p,
+        };
+        let req: Request = match frame::decode(&payload) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = conn
+                    .send(&error(ErrorKind::BadRequest, e.to_string()))
+                    .await;
+                return;
+            }
+        };
+        // Only `run` may carry descriptors; anything else that brought some has them closed here.
+        let fds = std::mem::take(&mut conn.fds);
+        let resp = match req {
+            Request::Run(run) => {
+                handle_run(&mut conn, &ctx, peer.clone(), run, fds).await;
+                return; // one command per connection
+            }
+            Request::Check(run) => match decide(&ctx, peer.clone(), run, true).await {
+                Some((_, d)) => checked(&d),
+                None => return,
+            },
+            Request::List {} => {
+                let (tx, rx) = oneshot::channel();
+                let _ = ctx.events.send(Event::List {
+                    peer: peer.clone(),
+                    reply: tx,
+                });
+                match rx.await {
+                    Ok(r) => r,
+                    Err(_) => return,
+                }
+            }
+            Request::Status {} => {
+                let (tx, rx) = oneshot::channel();
+                let _ = ctx.events.send(Event::Status { reply: tx });
+                match rx.await {
+                    Ok(r) => r,
+                    Err(_) => return,
+                }
+            }
+            Request::Signal { .. } => error(
+                ErrorKind::BadRequest,
+                "no command is running on this connection",
+            ),
+        };
+        if conn.send(&resp).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn decide(ctx: &Ctx, peer: Peer, req: RunRequest, dry_run: bool) -> Option<(Peer, Decision)> {
+    let (tx, rx) = oneshot::channel();
+    ctx.events
+        .send(Event::Decide {
+            peer,
+            req,
+            dry_run,
+            reply: tx,
+        })
+        .ok()?;
+    rx.await.ok()
+}
+
+fn argv_json(argv: &[String]) -> serde_json::Value {
+    json!(argv)
+}
+
+async fn handle_run(conn: &mut Conn, ctx: &Ctx, peer: Peer, req: RunRequest, fds: Vec<OwnedFd>) {
+    let Ok::<[OwnedFd; 4], _>([stdin, stdout, stderr, cwd]) = fds.try_into() else {
+        let _ = conn
+            .send(&error(
+                ErrorKind::BadRequest,
+                "run needs exactly four descriptors: stdin, stdout, stderr, cwd",
+            ))
+            .await;
+        return;
+    };
+    match sys::fstat(cwd.as_fd()) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {}
+        _ => {
+            let _ = conn
+                .send(&error(
+                    ErrorKind::BadRequest,
+                    "the working-directory descriptor is not a directory",
+                ))
+                .await;
+            return;
+        }
+    }
+    let cwd_path = std::fs::read_link(format!("/proc/self/fd/{}", cwd.as_raw_fd()))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let requested = argv_json(&req.argv);
+    let Some((peer, decision)) = decide(ctx, peer, req, false).await else {
+        return;
+    };
+    let host = &ctx.settings.host.name;
+    let plan = match decision {
+        Decision::Refuse(e) => {
+            ctx.audit.post(
+                "run.refused",
+                fields(json!({"requester": peer.audit_json(), "host": host, "argv": requested, "cwd": cwd_path, "reason": e.message})),
+            );
+            let _ = conn.send(&Response::Error(e)).await;
+            return;
+        }
+        Decision::Deny {
+            reason,
+            hint,
+            profile,
+        } => {
+            tracing::info!(uid = peer.uid, user = %peer.user, "denied: {requested} ({reason})");
+            ctx.audit.post(
+                "run.denied",
+                fields(json!({
+                    "requester": peer.audit_json(), "host": host, "argv": requested, "cwd": cwd_path,
+                    "profile": profile, "decision": "deny", "reason": reason,
+                })),
+            );
+            let _ = conn.send(&Response::Denied(Denial { reason, hint })).await;
+            return;
+        }
+        Decision::Allow(plan) => plan,
+    };
+    let record = json!({
+        "requester": peer.audit_json(), "host": host, "profile": plan.profile, "run_as": plan.run_as,
+        "path": plan.path.display().to_string(), "argv": plan.argv, "cwd": cwd_path, "decision": "allow",
+    });
+    let exec = match prepare(&plan, [stdin, stdout, stderr], cwd) {
+        Ok(e) => e,
+        Err(msg) => {
+            let mut r = fields(record);
+            r.insert("reason".into(), json!(msg));
+            ctx.audit.post("run.refused", r);
+            let _ = conn.send(&error(ErrorKind::SpawnFailed, msg)).await;
+            return;
+        }
+    };
+    // Fail closed: the record that says we ran it is on disk before it runs.
+    let seq = match ctx
+        .audit
+        .write_durable("run.allowed", fields(record.clone()))
+        .await
+    {
+        Ok(seq) => seq,
+        Err(e) => {
+            tracing::error!(
+                "refusing to run for uid {}: audit write failed: {e}",
+                peer.uid
+            );
+            let _ = conn
+                .send(&error(
+                    ErrorKind::AuditFailed,
+                    format!("the audit log cannot be written ({e}); nothing was run"),
+                ))
+                .await;
+            return;
+        }
+    };
+    tracing::info!(uid = peer.uid, user = %peer.user, profile = %plan.profile, "running {:?} as {}", plan.argv, plan.run_as);
+    let spawned = match tokio::task::spawn_blocking(move || sys::spawn(&exec)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err((stage, e))) => {
+            let what = stage.map_or("cannot start the command", |s| s.describe());
+            let msg = format!("{what}: {e}");
+            ctx.audit.post(
+                "run.exit",
+                fields(json!({"requester": peer.audit_json(), "host": host, "profile": plan.profile, "allowed_seq": seq, "error": msg})),
+            );
+            let _ = conn.send(&error(ErrorKind::SpawnFailed, msg)).await;
+            return;
+        }
+        Err(e) => {
+            let _ = conn
+                .send(&error(
+                    ErrorKind::Internal,
+                    format!("spawn task failed: {e}"),
+                ))
+                .await;
+            return;
+        }
+    };
+    let _ = ctx.events.send(Event::CommandStarted);
+    let started = Instant::now();
+    let pid = spawned.pid;
+    let _ = conn
+        .send(&Response::Started(Started {
+            pid,
+            profile: plan.profile.clone(),
+            run_as: plan.run_as.clone(),
+            path: plan.path.display().to_string(),
+        }))
+        .await;
+    let (status, ended_by) = supervise(conn, ctx, spawned).await;
+    let _ = ctx.events.send(Event::CommandEnded);
+    let status_json = match status {
+        Some(ChildExit::Code(c)) => json!({"code": c}),
+        Some(ChildExit::Signal(s)) => json!({"signal": s}),
+        None => json!(null),
+    };
+    let _ = ctx
+        .audit
+        .write(
+            "run.exit",
+            fields(json!({
+                "requester": peer.audit_json(), "host": host, "profile": plan.profile, "run_as": plan.run_as,
+                "argv": plan.argv, "pid": pid, "allowed_seq": seq, "status": status_json, "ended_by": ended_by,
+                "duration_ms": started.elapsed().as_millis() as u64,
+            })),
+        )
+        .await;
+    let reply = match status {
+        Some(ChildExit::Code(code)) => Response::Exited(ExitStatus::Code { code }),
+        Some(ChildExit::Signal(signal)) => Response::Exited(ExitStatus::Signal { signal }),
+        None => error(ErrorKind::Internal, "lost track of the command"),
+    };
+    let _ = conn.send(&reply).await;
+}
+
+fn prepare(plan: &Plan, stdio: [OwnedFd; 3], cwd: OwnedFd) -> Result<ExecPlan, String> {
+    let (exe, exe_is_script) = open_checked_executable(&plan.path)?;
+    let cs = |s: &str| {
+        CString::new(s)
+            .map_err(|_| "arguments and environment may not contain NUL bytes".to_string())
+    };
+    Ok(ExecPlan {
+        exe,
+        exe_is_script,
+        argv: plan.argv.iter().map(|a| cs(a)).collect::<Result<_, _>>()?,
+        envp: plan
+            .env
+            .iter()
+            .map(|(k, v)| cs(&format!("{k}={v}")))
+            .collect::<Result<_, _>>()?,
+        stdio,
+        cwd,
+        uid: plan.uid,
+        gid: plan.gid,
+        groups: plan.groups.clone(),
+    })
+}
+
+/// Signals a client may forward to its own command. SIGTSTP is delivered as SIGSTOP: the
+/// command leads its own session, so it is an orphaned process group and the kernel would
+/// discard a terminal stop signal.
+fn forwardable(sig: i32) -> Option<i32> {
+    match sig {
+        libc::SIGHUP
+        | libc::SIGINT
+        | libc::SIGQUIT
+        | libc::SIGTERM
+        | libc::SIGUSR1
+        | libc::SIGUSR2
+        | libc::SIGWINCH
+        | libc::SIGCONT
+        | libc::SIGALRM => Some(sig),
+        libc::SIGTSTP | libc::SIGSTOP => Some(libc::SIGSTOP),
+        _ => None,
+    }
+}
+
+/// Wait for the command to exit while relaying signals. If the client goes away (or the daemon
+/// shuts down), end the whole process group: TERM, then KILL after the grace period.
+async fn supervise(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    spawned: sys::Spawned,
+) -> (Option<ChildExit>, &'static str) {
+    let pid = spawned.pid;
+    let pidfd = match sys::async_fd(spawned.pidfd) {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::error!("cannot watch pid {pid}: {e}; killing it");
+            let _ = sys::kill_group(pid, libc::SIGKILL);
+            return (None, "daemon_error");
+        }
+    };
+    let grace = Duration::from_millis(ctx.settings.limits.kill_grace_ms);
+    let mut shutdown = ctx.shutdown.clone();
+    let mut client_open = true;
+    let mut ended_by = "exit";
+    let mut kill_at: Option<tokio::time::Instant> = None;
+    let mut shutting_down = false;
+    let terminate = |why: &'static str,
+                     ended_by: &mut &'static str,
+                     kill_at: &mut Option<tokio::time::Instant>| {
+        if kill_at.is_none() {
+            *ended_by = why;
+            let _ = sys::kill_group(pid, libc::SIGTERM);
+            let _ = sys::kill_group(pid, libc::SIGCONT);
+            *kill_at = Some(tokio::time::Instant::now() + grace);
+        }
+    };
+    loop {
+        tokio::select! {
+            guard = pidfd.readable() => {
+                match guard {
+                    Ok(mut g) => match sys::waitid_pidfd(g.get_inner().as_fd()) {
+                        Ok(Some(exit)) => return (Some(exit), ended_by),
+                        Ok(None) => g.clear_ready(),
+                        Err(e) => {
+                            tracing::error!("waitid on pid {pid}: {e}");
+                            return (None, "daemon_error");
+                        }
+                    },
+                    Err(e) => {
+                        tracing::error!("polling pid {pid}: {e}");
+                        let _ = sys::kill_group(pid, libc::SIGKILL);
+                        return (None, "daemon_error");
+                    }
+                }
+            }
+            frame = conn.read_frame(), if client_open => {
+                conn.fds.clear();
+                match frame {
+                    Ok(Some(payload)) => match frame::decode::<Request>(&payload) {
+                        Ok(Request::Signal { signal }) => match forwardable(signal) {
+                            Some(sig) => { let _ = sys::kill_group(pid, sig); }
+                            None => tracing::debug!("ignoring signal {signal} from client"),
+                        },
+                        _ => tracing::debug!("ignoring unexpected request while a command runs"),
+                    },
+                    Ok(None) | Err(_) => {
+                        client_open = false;
+                        tracing::info!("client of pid {pid} went away; terminating its process group");
+                        terminate("client_disconnected", &mut ended_by, &mut kill_at);
+                    }
+                }
+            }
+            _ = shutdown.changed(), if !shutting_down => {
+                shutting_down = true;
+                terminate("daemon_shutdown", &mut ended_by, &mut kill_at);
+            }
+            _ = async { tokio::time::sleep_until(kill_at.unwrap_or_else(tokio::time::Instant::now)).await }, if kill_at.is_some() => {
+                let _ = sys::kill_group(pid, libc::SIGKILL);
+                kill_at = None;
+            }
+        }
+    }
+}

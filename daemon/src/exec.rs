@@ -1,0 +1,298 @@
+//! Preparing a command for execution: the executable check and the environment.
+//!
+//! The executable is opened by walking its canonical path one component at a time with
+//! `O_NOFOLLOW`, checking each directory and the file itself with `fstat` on the descriptor we
+//! hold, and the child execs *that descriptor* (`execveat(AT_EMPTY_PATH)`). Nothing is looked
+//! up by name twice, so there is no window between check and use.
+
+use crate::sys;
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path};
+
+/// Open `path` for execution after checking that it and every directory above it are owned
+/// by root and not writable by group or other, and that no component is a symlink.
+pub fn open_checked_executable(path: &Path) -> Result<(OwnedFd, bool), String> {
+    let shown = path.display();
+    if !path.is_absolute() {
+        return Err(format!("{shown}: not an absolute path"));
+    }
+    let root = OwnedFd::from(std::fs::File::open("/").map_err(|e| format!("/: {e}"))?);
+    check_owner_mode(&root, "/", true)?;
+    let comps: Vec<&std::ffi::OsStr> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(Ok(n)),
+            Component::RootDir => None,
+            _ => Some(Err(())),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{shown}: path is not canonical"))?;
+    let Some((file, dirs)) = comps.split_last() else {
+        return Err(format!("{shown}: not a file"));
+    };
+    let mut dir = root;
+    let mut walked = String::new();
+    for d in dirs {
+        walked.push('/');
+        walked.push_str(&d.to_string_lossy());
+        let name = cstring(d.as_encoded_bytes(), &shown)?;
+        dir = sys::openat(
+            dir.as_fd(),
+            &name,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        )
+        .map_err(|e| {
+            format!("{walked}: {e} (symlinks are not followed; use the canonical path)")
+        })?;
+        check_owner_mode(&dir, &walked, true)?;
+    }
+    let name = cstring(file.as_encoded_bytes(), &shown)?;
+    // O_RDONLY rather than O_PATH so we can peek for "#!" (root can read any file).
+    let fd = sys::openat(
+        dir.as_fd(),
+        &name,
+        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NOCTTY,
+    )
+    .map_err(|e| format!("{shown}: {e}"))?;
+    check_owner_mode(&fd, &shown.to_string(), false)?;
+    let mut magic = [0u8; 2];
+    let n = sys::pread_start(fd.as_fd(), &mut magic).map_err(|e| format!("{shown}: {e}"))?;
+    Ok((fd, n == 2 && &magic == b"#!"))
+}
+
+fn cstring(bytes: &[u8], shown: &std::path::Display<'_>) -> Result<CString, String> {
+    CString::new(bytes).map_err(|_| format!("{shown}: path contains a NUL byte"))
+}
+
+fn check_owner_mode(fd: &OwnedFd, what: &str, is_dir: bool) -> Result<(), String> {
+    let st = sys::fstat(fd.as_fd()).map_err(|e| format!("{what}: {e}"))?;
+    let kind = st.st_mode & libc::S_IFMT;
+    if is_dir && kind != libc::S_IFDIR {
+        return Err(format!("{what}: not a directory"));
+    }
+    if !is_dir {
+        if kind != libc::S_IFREG {
+            return Err(format!("{what}: not a regular file"));
+        }
+        if st.st_mode & 0o111 == 0 {
+            return Err(format!("{what}: not executable"));
+        }
+    }
+    if st.st_uid != 0 {
+        return Err(format!(
+            "{what}: owned by uid {}, not root; refusing to run it with privileges",
+            st.st_uid
+        ));
+    }
+    if st.st_mode & 0o022 != 0 {
+        return Err(format!(
+            "{what}: writable by group or others (mode {:o}); refusing to run it",
+            st.st_mode & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// Names always taken from the caller when present, after sanitizing (sudo's `env_check` set):
+/// terminal and locale settings that commands need to behave, and that carry no code.
+const SAFE_FROM_CALLER: &[&str] = &["TERM", "COLORTERM", "LANG", "LANGUAGE", "LINGUAS", "TZ"];
+
+fn is_locale_var(name: &str) -> bool {
+    name.starts_with("LC_")
+        && name.len() > 3
+        && name[3..]
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'_')
+}
+
+/// Values of the safe set may not smuggle paths or format strings (terminfo/locale file
+/// lookups as root: the CVE-2001-era TERM and LC_* tricks). TZ may name a zone, not a file
+/// outside the zoneinfo tree.
+fn safe_value(name: &str, value: &str) -> bool {
+    if value.len() > 256 || value.chars().any(|c| c.is_control()) {
+        return false;
+    }
+    if name == "TZ" {
+        let v = value.strip_prefix(':').unwrap_or(value);
+        return !v.contains("..") && (!v.starts_with('/') || v.starts_with("/usr/share/zoneinfo/"));
+    }
+    !value.contains('/') && !value.contains('%')
+}
+
+/// Who the command runs as and on whose behalf, for the fixed part of the environment.
+pub struct EnvContext<'a> {
+    pub caller_user: &'a str,
+    pub caller_uid: u32,
+    pub profile: &'a str,
+    pub target_user: &'a str,
+    pub target_home: &'a str,
+    pub target_shell: &'a str,
+}
+
+/// The command's environment: built from an allow-list, never by removing bad names from the
+/// caller's environment (a deny-list always misses one).
+pub fn build_env(
+    caller_env: &[(String, String)],
+    env_keep: &[String],
+    ctx: &EnvContext<'_>,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in caller_env {
+        if !seen.insert(k.as_str()) || k.contains('=') || v.contains('\0') {
+            continue; // first occurrence wins; later duplicates are ignored, as getenv would
+        }
+        let safe = (SAFE_FROM_CALLER.contains(&k.as_str()) || is_locale_var(k)) && safe_value(k, v);
+        let kept = env_keep.iter().any(|e| e == k) && !v.chars().any(|c| c == '\0');
+        if safe || kept {
+            out.push((k.clone(), v.clone()));
+        }
+    }
+    for (k, v) in [
+        ("PATH", elevate_proto::SECURE_PATH.to_string()),
+        ("HOME", ctx.target_home.to_string()),
+        ("USER", ctx.target_user.to_string()),
+        ("LOGNAME", ctx.target_user.to_string()),
+        ("SHELL", ctx.target_shell.to_string()),
+        ("ELEVATE_USER", ctx.caller_user.to_string()),
+        ("ELEVATE_UID", ctx.caller_uid.to_string()),
+        ("ELEVATE_PROFILE", ctx.profile.to_string()),
+        // Pagers a command may start (journalctl, systemctl, git, man) refuse shell escapes.
+        ("LESSSECURE", "1".to_string()),
+        ("SYSTEMD_PAGERSECURE", "1".to_string()),
+    ] {
+        out.retain(|(name, _)| name != k);
+        out.push((k.to_string(), v));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> EnvContext<'static> {
+        EnvContext {
+            caller_user: "alice",
+            caller_uid: 1000,
+            profile: "p",
+            target_user: "root",
+            target_home: "/root",
+            target_shell: "/bin/bash",
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    fn get<'a>(e: &'a [(String, String)], k: &str) -> Option<&'a str> {
+        e.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn dangerous_variables_never_pass() {
+        let caller = env(&[
+            ("LD_PRELOAD", "/tmp/evil.so"),
+            ("LD_LIBRARY_PATH", "/tmp"),
+            ("PATH", "/tmp:/usr/bin"),
+            ("BASH_ENV", "/tmp/x"),
+            ("PYTHONPATH", "/tmp"),
+            ("IFS", " "),
+            ("HOME", "/home/alice"),
+            ("ELEVATE_USER", "root"),
+            ("TERM", "xterm-256color"),
+        ]);
+        let e = build_env(&caller, &[], &ctx());
+        for bad in [
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+            "BASH_ENV",
+            "PYTHONPATH",
+            "IFS",
+        ] {
+            assert_eq!(get(&e, bad), None, "{bad}");
+        }
+        assert_eq!(get(&e, "PATH"), Some(elevate_proto::SECURE_PATH));
+        assert_eq!(get(&e, "HOME"), Some("/root"));
+        assert_eq!(get(&e, "ELEVATE_USER"), Some("alice"));
+        assert_eq!(get(&e, "TERM"), Some("xterm-256color"));
+        assert_eq!(e.iter().filter(|(k, _)| k == "PATH").count(), 1);
+    }
+
+    #[test]
+    fn safe_set_is_sanitized() {
+        let caller = env(&[
+            ("TERM", "../../tmp/terminfo"),
+            ("LANG", "C.UTF-8"),
+            ("LC_ALL", "%n%n"),
+            ("LC_TIME", "en_GB.UTF-8"),
+            ("TZ", "/etc/shadow"),
+            ("LC_", "x"),
+        ]);
+        let e = build_env(&caller, &[], &ctx());
+        assert_eq!(get(&e, "TERM"), None);
+        assert_eq!(get(&e, "LANG"), Some("C.UTF-8"));
+        assert_eq!(get(&e, "LC_ALL"), None);
+        assert_eq!(get(&e, "LC_TIME"), Some("en_GB.UTF-8"));
+        assert_eq!(get(&e, "TZ"), None);
+        assert_eq!(get(&e, "LC_"), None);
+        let e = build_env(&env(&[("TZ", "Europe/Berlin")]), &[], &ctx());
+        assert_eq!(
+            get(&e, "TZ"),
+            Some("Europe/Berlin"),
+            "relative names resolve inside zoneinfo"
+        );
+        let e = build_env(&env(&[("TZ", "../../../etc/shadow")]), &[], &ctx());
+        assert_eq!(get(&e, "TZ"), None);
+        let e = build_env(
+            &env(&[("TZ", ":/usr/share/zoneinfo/Europe/Berlin")]),
+            &[],
+            &ctx(),
+        );
+        assert!(get(&e, "TZ").is_some());
+    }
+
+    #[test]
+    fn env_keep_passes_named_variables_only() {
+        let caller = env(&[("HTTP_PROXY", "http://proxy:3128"), ("EDITOR", "vim")]);
+        let e = build_env(&caller, &["HTTP_PROXY".to_string()], &ctx());
+        assert_eq!(get(&e, "HTTP_PROXY"), Some("http://proxy:3128"));
+        assert_eq!(get(&e, "EDITOR"), None);
+    }
+
+    #[test]
+    fn first_duplicate_wins_and_fixed_values_override() {
+        let caller = env(&[("LANG", "C"), ("LANG", "../x"), ("USER", "root2")]);
+        let e = build_env(&caller, &[], &ctx());
+        assert_eq!(get(&e, "LANG"), Some("C"));
+        assert_eq!(get(&e, "USER"), Some("root"));
+    }
+
+    #[test]
+    fn executable_checks() {
+        let real = std::fs::canonicalize("/bin/true").unwrap();
+        let (_, script) = open_checked_executable(&real).unwrap();
+        assert!(!script);
+        assert!(open_checked_executable(Path::new("relative/x")).is_err());
+        assert!(open_checked_executable(Path::new("/usr/bin/../bin/true")).is_err());
+        assert!(
+            open_checked_executable(Path::new("/etc/passwd")).is_err(),
+            "not executable"
+        );
+        let dir = std::env::temp_dir().join(format!("elevate-exec-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("s");
+        std::fs::write(&f, "#!/bin/sh\ntrue\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // /tmp itself is world-writable (sticky), so anything below it is refused.
+        assert!(open_checked_executable(&std::fs::canonicalize(&f).unwrap()).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,80 @@
+//! Where the daemon's log lines go: stderr always (journald captures it under systemd), and
+//! syslog(3) with facility LOG_AUTHPRIV when a syslog socket exists, so hosts with rsyslog and
+//! no journald still see every decision next to sshd's and sudo's.
+
+use std::ffi::CString;
+use std::fmt::Write as _;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+
+pub fn init() {
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    let syslog = std::path::Path::new("/dev/log").exists().then(Syslog::open);
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(syslog)
+        .init();
+}
+
+struct Syslog;
+
+impl Syslog {
+    fn open() -> Syslog {
+        // SAFETY: the ident is a 'static C string (openlog keeps the pointer), flags are constants.
+        unsafe {
+            libc::openlog(
+                c"elevated".as_ptr(),
+                libc::LOG_PID | libc::LOG_NDELAY,
+                libc::LOG_AUTHPRIV,
+            )
+        };
+        Syslog
+    }
+}
+
+/// Collects an event's message and fields into one line.
+struct Line(String);
+
+impl Visit for Line {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for Syslog {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let priority = match *event.metadata().level() {
+            Level::ERROR => libc::LOG_ERR,
+            Level::WARN => libc::LOG_WARNING,
+            Level::INFO => libc::LOG_INFO,
+            Level::DEBUG | Level::TRACE => return,
+        };
+        let mut line = Line(String::new());
+        event.record(&mut line);
+        // Control characters (from argv, say) would let a caller forge syslog lines.
+        let clean: String = line
+            .0
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
+        if let Ok(msg) = CString::new(clean) {
+            // SAFETY: a constant "%s" format with one NUL-terminated string argument.
+            unsafe { libc::syslog(priority, c"%s".as_ptr(), msg.as_ptr()) };
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The daemon's effective settings: the config file, then command-line overrides.
+
+use clap::Parser;
+use elevate_policy::config::{Config, Limits, DEFAULT_CONFIG};
+use elevate_policy::HostInfo;
+use std::path::PathBuf;
+
+/// elevated — the elevate privilege daemon. Runs as root; decides and runs privileged commands
+/// for local users according to /etc/elevate/policy.d. SIGHUP reloads the policy.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+pub struct Flags {
+    /// Configuration file.
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Unix socket to listen on.
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// Directory of *.toml policy files.
+    #[arg(long)]
+    pub policy_dir: Option<PathBuf>,
+    /// Directory for the daemon's durable state.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Audit log file (JSON Lines, hash-chained).
+    #[arg(long)]
+    pub audit_log: Option<PathBuf>,
+    /// Host name used for `hosts` matching (default: from the config, else gethostname).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Check the configuration and policy, print problems, and exit (0 if valid).
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub socket: PathBuf,
+    pub policy_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub audit_log: PathBuf,
+    pub host: HostInfo,
+    pub limits: Limits,
+}
+
+impl Settings {
+    pub fn resolve(flags: &Flags) -> Result<Settings, String> {
+        let mut cfg = Config::load(&flags.config)?;
+        if flags.hostname.is_some() {
+            cfg.hostname = flags.hostname.clone();
+        }
+        Ok(Settings {
+            socket: flags.socket.clone().unwrap_or_else(|| cfg.socket()),
+            policy_dir: flags.policy_dir.clone().unwrap_or_else(|| cfg.policy_dir()),
+            state_dir: flags.state_dir.clone().unwrap_or_else(|| cfg.state_dir()),
+            audit_log: flags.audit_log.clone().unwrap_or_else(|| cfg.audit_log()),
+            host: cfg.host(),
+            limits: cfg.limits.clone(),
+        })
+    }
+}

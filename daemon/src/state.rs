@@ -1,0 +1,518 @@
+//! The daemon's state and the one loop that owns it. Connection handlers and signal handlers
+//! never touch state: they send an [`Event`] and wait for the answer. Decisions are
+//! microseconds of pure computation, so a single owner costs nothing and removes every
+//! question of lock ordering or a decision seeing half a reload.
+
+use crate::audit_writer::{fields, AuditHandle};
+use crate::exec::{build_env, EnvContext};
+use crate::identity::Peer;
+use crate::limits::RateLimiter;
+use crate::settings::Settings;
+use elevate_policy::system::Passwd;
+use elevate_policy::{Access, HostInfo, LoadOptions, Policy, Query, RealSystem, Subject, Verdict};
+use elevate_proto::{
+    Checked, ErrorKind, ErrorReply, ListReply, ListedProfile, ReloadReport, Response, RunRequest,
+    StatusReply,
+};
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{mpsc, oneshot};
+
+pub enum Event {
+    /// A connection arrived; admit it or say why not.
+    Open {
+        uid: u32,
+        reply: oneshot::Sender<Result<(), ErrorReply>>,
+    },
+    Close {
+        uid: u32,
+    },
+    /// Decide a run (or, with `dry_run`, a check). The peer comes back with its user name.
+    Decide {
+        peer: Peer,
+        req: RunRequest,
+        dry_run: bool,
+        reply: oneshot::Sender<(Peer, Decision)>,
+    },
+    List {
+        peer: Peer,
+        reply: oneshot::Sender<Response>,
+    },
+    Status {
+        reply: oneshot::Sender<Response>,
+    },
+    /// SIGHUP: re-read the policy.
+    Reload,
+    CommandStarted,
+    CommandEnded,
+}
+
+/// Everything needed to run an allowed command.
+#[derive(Debug)]
+pub struct Plan {
+    pub profile: String,
+    /// Canonical path of the executable.
+    pub path: PathBuf,
+    /// argv[0] is the rule's path as written (multi-call binaries dispatch on it).
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub run_as: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+}
+
+#[derive(Debug)]
+pub enum Decision {
+    Allow(Box<Plan>),
+    Deny {
+        reason: String,
+        hint: Option<String>,
+        profile: Option<String>,
+    },
+    /// Not a policy decision: the request could not be decided (rate limit, unknown user…).
+    Refuse(ErrorReply),
+}
+
+pub struct State {
+    settings: Arc<Settings>,
+    host: HostInfo,
+    policy: Arc<Policy>,
+    last_reload: ReloadReport,
+    started: Instant,
+    identities: IdentityCache,
+    limiter: RateLimiter,
+    conns_total: usize,
+    conns_by_uid: HashMap<u32, usize>,
+    running: usize,
+    audit: AuditHandle,
+}
+
+impl State {
+    /// Load the policy once. A broken policy at start-up means an empty one (nothing allowed)
+    /// with the errors reported in `status`: fail closed, but keep serving so the admin can see why.
+    pub fn new(settings: Arc<Settings>, audit: AuditHandle) -> State {
+        let mut st = State {
+            host: settings.host.clone(),
+            policy: Arc::new(Policy::default()),
+            last_reload: ReloadReport {
+                at: now_rfc3339(),
+                ok: false,
+                errors: vec![],
+                warnings: vec![],
+            },
+            started: Instant::now(),
+            identities: IdentityCache::default(),
+            limiter: RateLimiter::new(settings.limits.requests_per_second, settings.limits.burst),
+            conns_total: 0,
+            conns_by_uid: HashMap::new(),
+            running: 0,
+            audit,
+            settings,
+        };
+        st.reload();
+        st
+    }
+
+    pub fn policy_digest(&self) -> &str {
+        &self.policy.digest
+    }
+
+    pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) {
+        while let Some(ev) = events.recv().await {
+            self.handle(ev);
+        }
+    }
+
+    fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::Open { uid, reply } => {
+                let _ = reply.send(self.admit(uid));
+            }
+            Event::Close { uid } => {
+                self.conns_total = self.conns_total.saturating_sub(1);
+                if let Some(n) = self.conns_by_uid.get_mut(&uid) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.conns_by_uid.remove(&uid);
+                    }
+                }
+            }
+            Event::Decide {
+                mut peer,
+                req,
+                dry_run,
+                reply,
+            } => {
+                let d = self.decide(&mut peer, &req, dry_run);
+                let _ = reply.send((peer, d));
+            }
+            Event::List { mut peer, reply } => {
+                let r = self.list(&mut peer);
+                let _ = reply.send(r);
+            }
+            Event::Status { reply } => {
+                let _ = reply.send(Response::Status(self.status()));
+            }
+            Event::Reload => self.reload(),
+            Event::CommandStarted => self.running += 1,
+            Event::CommandEnded => self.running = self.running.saturating_sub(1),
+        }
+    }
+
+    fn admit(&mut self, uid: u32) -> Result<(), ErrorReply> {
+        let l = &self.settings.limits;
+        if self.conns_total >= l.max_connections {
+            return Err(busy(
+                "the daemon is at its connection limit; try again shortly",
+            ));
+        }
+        let mine = self.conns_by_uid.entry(uid).or_insert(0);
+        if *mine >= l.max_connections_per_uid {
+            return Err(busy(
+                "too many open connections from your user; close some and retry",
+            ));
+        }
+        *mine += 1;
+        self.conns_total += 1;
+        Ok(())
+    }
+
+    /// Rate limit, then resolve the caller, then ask the policy.
+    fn decide(&mut self, peer: &mut Peer, req: &RunRequest, dry_run: bool) -> Decision {
+        if !self.limiter.allow(peer.uid, Instant::now()) {
+            return Decision::Refuse(ErrorReply {
+                kind: ErrorKind::RateLimited,
+                message: "too many requests from your user; slow down and retry".into(),
+            });
+        }
+        let Some((_, subject)) = self.identities.by_uid(peer.uid) else {
+            return Decision::Refuse(ErrorReply {
+                kind: ErrorKind::BadRequest,
+                message: format!("uid {} has no user account on this host", peer.uid),
+            });
+        };
+        peer.user = subject.user.clone();
+        let Some(argv0) = req.argv.first() else {
+            return Decision::Refuse(ErrorReply {
+                kind: ErrorKind::BadRequest,
+                message: "no command given".into(),
+            });
+        };
+        let path = match elevate_policy::resolve_command(argv0, &RealSystem) {
+            Ok(p) => p,
+            Err(e) => {
+                return Decision::Deny {
+                    reason: e,
+                    hint: Some("see what you may run: elevate list".into()),
+                    profile: None,
+                }
+            }
+        };
+        let args = &req.argv[1..];
+        let query = Query {
+            path: &path,
+            args,
+            profile: req.profile.as_deref(),
+            run_as: req.run_as.as_deref(),
+        };
+        let policy = Arc::clone(&self.policy);
+        // Leases arrive with the just-in-time issue; until then no lease is ever active.
+        let verdict = policy.decide(&self.host, &subject, &query, &|_| false);
+        let (profile, rule) = match verdict {
+            Verdict::Allow { profile, rule } => (profile, rule),
+            Verdict::Deny(denied) => {
+                return Decision::Deny {
+                    reason: denied.message(),
+                    hint: denied.hint(),
+                    profile: req.profile.clone(),
+                }
+            }
+        };
+        if dry_run {
+            return Decision::Allow(Box::new(Plan {
+                profile: profile.name.clone(),
+                path,
+                argv: vec![],
+                env: vec![],
+                run_as: profile.run_as.clone(),
+                uid: 0,
+                gid: 0,
+                groups: vec![],
+            }));
+        }
+        let Some((target, target_gids)) = self.identities.by_name(&profile.run_as) else {
+            return Decision::Refuse(ErrorReply {
+                kind: ErrorKind::SpawnFailed,
+                message: format!(
+                    "profile {}: run_as user {:?} does not exist on this host",
+                    profile.name, profile.run_as
+                ),
+            });
+        };
+        let gid = match &profile.run_as_group {
+            None => target.gid,
+            Some(g) => match RealSystem.group_gid(g) {
+                Some(gid) => gid,
+                None => {
+                    return Decision::Refuse(ErrorReply {
+                        kind: ErrorKind::SpawnFailed,
+                        message: format!(
+                            "profile {}: run_as_group {g:?} does not exist on this host",
+                            profile.name
+                        ),
+                    })
+                }
+            },
+        };
+        let mut argv = Vec::with_capacity(req.argv.len());
+        argv.push(rule.path.display().to_string());
+        argv.extend(args.iter().cloned());
+        let env = build_env(
+            &req.env,
+            &profile.env_keep,
+            &EnvContext {
+                caller_user: &subject.user,
+                caller_uid: subject.uid,
+                profile: &profile.name,
+                target_user: &target.name,
+                target_home: &target.home.display().to_string(),
+                target_shell: &target.shell.display().to_string(),
+            },
+        );
+        Decision::Allow(Box::new(Plan {
+            profile: profile.name.clone(),
+            path,
+            argv,
+            env,
+            run_as: target.name.clone(),
+            uid: target.uid,
+            gid,
+            groups: target_gids,
+        }))
+    }
+
+    fn list(&mut self, peer: &mut Peer) -> Response {
+        if !self.limiter.allow(peer.uid, Instant::now()) {
+            return Response::Error(ErrorReply {
+                kind: ErrorKind::RateLimited,
+                message: "too many requests from your user; slow down and retry".into(),
+            });
+        }
+        let Some((_, subject)) = self.identities.by_uid(peer.uid) else {
+            return Response::Error(ErrorReply {
+                kind: ErrorKind::BadRequest,
+                message: format!("uid {} has no user account on this host", peer.uid),
+            });
+        };
+        let profiles = self
+            .policy
+            .applicable(&self.host, &subject)
+            .into_iter()
+            .map(|p| ListedProfile {
+                name: p.name.clone(),
+                description: p.description.clone(),
+                run_as: p.run_as.clone(),
+                run_as_group: p.run_as_group.clone(),
+                access: p.access.as_str().to_string(),
+                usable_now: p.access == Access::Standing,
+                commands: p.commands.iter().map(|c| c.display()).collect(),
+                hint: (p.access == Access::Lease)
+                    .then(|| format!("request a lease: elevate request {}", p.name)),
+            })
+            .collect();
+        Response::List(ListReply {
+            user: subject.user,
+            host: self.host.name.clone(),
+            profiles,
+        })
+    }
+
+    fn status(&self) -> StatusReply {
+        StatusReply {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            protocol: elevate_proto::PROTOCOL_VERSION,
+            pid: std::process::id(),
+            host: self.host.name.clone(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            policy_dir: self.settings.policy_dir.display().to_string(),
+            policy_digest: self.policy.digest.clone(),
+            policy_files: self
+                .policy
+                .files
+                .iter()
+                .map(|f| f.path.display().to_string())
+                .collect(),
+            profiles: self.policy.profiles.len(),
+            last_reload: self.last_reload.clone(),
+            running_commands: self.running,
+        }
+    }
+
+    /// Parse and validate everything; swap only if all of it is good.
+    fn reload(&mut self) {
+        let outcome = elevate_policy::load_dir(
+            &self.settings.policy_dir,
+            &LoadOptions {
+                check_permissions: true,
+            },
+            &RealSystem,
+        );
+        let (errors, warnings): (Vec<_>, Vec<_>) = outcome
+            .diagnostics
+            .iter()
+            .partition(|d| d.severity == elevate_policy::Severity::Error);
+        let errors: Vec<String> = errors.iter().map(|d| d.to_string()).collect();
+        let warnings: Vec<String> = warnings.iter().map(|d| d.to_string()).collect();
+        for w in &warnings {
+            tracing::warn!("policy: {w}");
+        }
+        let ok = match outcome.policy {
+            Some(p) => {
+                tracing::info!(
+                    "policy loaded: {} profiles from {} files, digest {}",
+                    p.profiles.len(),
+                    p.files.len(),
+                    p.digest
+                );
+                self.policy = Arc::new(p);
+                // A reload may change who is who (e.g. new groups in the same edit).
+                self.identities.clear();
+                true
+            }
+            None => {
+                for e in &errors {
+                    tracing::error!("policy: {e}");
+                }
+                tracing::error!(
+                    "policy reload failed with {} errors; keeping the previous policy",
+                    errors.len()
+                );
+                false
+            }
+        };
+        self.audit.post(
+            "policy.reload",
+            fields(json!({
+                "host": self.host.name,
+                "ok": ok,
+                "digest": self.policy.digest,
+                "files": self.policy.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
+                "errors": errors,
+            })),
+        );
+        self.last_reload = ReloadReport {
+            at: now_rfc3339(),
+            ok,
+            errors,
+            warnings,
+        };
+    }
+}
+
+fn busy(msg: &str) -> ErrorReply {
+    ErrorReply {
+        kind: ErrorKind::Busy,
+        message: msg.to_string(),
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    elevate_audit::format_rfc3339_utc(SystemTime::now())
+}
+
+/// NSS answers cached briefly: a burst of requests from one user costs one lookup, and any
+/// edit of /etc/passwd or /etc/group (a lease's group change, useradd) is seen at once.
+/// A cached NSS answer: when it was looked up, and what it was (`None`: no such account).
+type Cached<T> = (Instant, Option<T>);
+
+#[derive(Default)]
+struct IdentityCache {
+    by_uid: HashMap<u32, Cached<(Passwd, Subject)>>,
+    by_name: HashMap<String, Cached<(Passwd, Vec<u32>)>>,
+    stamp: Option<(SystemTime, SystemTime)>,
+}
+
+const IDENTITY_TTL: Duration = Duration::from_secs(2);
+
+impl IdentityCache {
+    fn clear(&mut self) {
+        self.by_uid.clear();
+        self.by_name.clear();
+    }
+
+    /// Drop everything if the account files changed since we last looked.
+    fn revalidate(&mut self) {
+        let mtime = |p: &str| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH)
+        };
+        let now = Some((mtime("/etc/passwd"), mtime("/etc/group")));
+        if now != self.stamp {
+            self.clear();
+            self.stamp = now;
+        }
+        if self.by_uid.len() + self.by_name.len() > 4096 {
+            self.clear();
+        }
+    }
+
+    fn by_uid(&mut self, uid: u32) -> Option<(Passwd, Subject)> {
+        self.revalidate();
+        let now = Instant::now();
+        if let Some((at, v)) = self.by_uid.get(&uid) {
+            if now.duration_since(*at) < IDENTITY_TTL {
+                return v.clone();
+            }
+        }
+        let v = RealSystem.passwd_by_uid(uid).map(|pw| {
+            let s = RealSystem.subject_for(&pw);
+            (pw, s)
+        });
+        self.by_uid.insert(uid, (now, v.clone()));
+        v
+    }
+
+    fn by_name(&mut self, name: &str) -> Option<(Passwd, Vec<u32>)> {
+        self.revalidate();
+        let now = Instant::now();
+        if let Some((at, v)) = self.by_name.get(name) {
+            if now.duration_since(*at) < IDENTITY_TTL {
+                return v.clone();
+            }
+        }
+        let v = RealSystem.passwd_by_name(name).map(|pw| {
+            let gids = RealSystem.gids_for(&pw);
+            (pw, gids)
+        });
+        self.by_name.insert(name.to_string(), (now, v.clone()));
+        v
+    }
+}
+
+/// Translate a decision for `Check` requests.
+pub fn checked(decision: &Decision) -> Response {
+    match decision {
+        Decision::Allow(plan) => Response::Checked(Checked {
+            allowed: true,
+            profile: Some(plan.profile.clone()),
+            run_as: Some(plan.run_as.clone()),
+            path: Some(plan.path.display().to_string()),
+            reason: None,
+            hint: None,
+        }),
+        Decision::Deny { reason, hint, .. } => Response::Checked(Checked {
+            allowed: false,
+            profile: None,
+            run_as: None,
+            path: None,
+            reason: Some(reason.clone()),
+            hint: hint.clone(),
+        }),
+        Decision::Refuse(e) => Response::Error(e.clone()),
+    }
+}

@@ -1,0 +1,341 @@
+//! Every system call the daemon makes that std does not wrap. Each function is a thin, checked
+//! wrapper; the rest of the daemon never writes `unsafe`.
+//!
+//! The forked child (see [`spawn`]) runs in a copy of a multi-threaded process, so between
+//! fork and exec it may only make raw system calls: no allocation, no locks, no glibc
+//! functions that broadcast to other threads (glibc's setuid does; the raw syscall does not,
+//! and credentials are per-thread in the kernel, so in the single-threaded child it is exact).
+
+use std::ffi::CString;
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Make sure fds 0, 1 and 2 are open (on /dev/null if not), so that descriptors we receive
+/// from clients can never be numbered 0–2 and be mistaken for the daemon's own stdio.
+pub fn ensure_stdio_open() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only queries the descriptor table.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // SAFETY: open with a static NUL-terminated path; the returned fd is the lowest free
+            // one, i.e. `fd`, and is deliberately kept open for the life of the process.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+}
+
+/// `openat(2)` relative to `dir` with the given flags (O_CLOEXEC always added).
+pub fn openat(dir: BorrowedFd<'_>, name: &CString, flags: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is NUL-terminated and outlives the call; `dir` is a valid open fd.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: openat returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `fstat(2)`.
+pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
+    // SAFETY: an all-zero stat is a valid buffer for the kernel to fill.
+    let mut st: libc::stat = unsafe { mem::zeroed() };
+    // SAFETY: `st` is a valid, writable stat buffer; `fd` is open.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } as libc::c_long)?;
+    Ok(st)
+}
+
+/// `pread(2)` of up to `buf.len()` bytes at offset 0.
+pub fn pread_start(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid and writable for buf.len() bytes.
+    let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    Ok(cvt(n as libc::c_long)? as usize)
+}
+
+/// A pidfd for a child we forked and have not yet reaped (so the pid cannot have been reused).
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: the syscall returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// How a reaped child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildExit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Reap the child behind `pidfd` if it has exited. `Ok(None)` if it is still running.
+pub fn waitid_pidfd(pidfd: BorrowedFd<'_>) -> io::Result<Option<ChildExit>> {
+    // SAFETY: siginfo_t is plain data; all-zero is valid and lets us detect "no child yet".
+    let mut info: libc::siginfo_t = unsafe { mem::zeroed() };
+    // SAFETY: `info` is a valid buffer; P_PIDFD with an open pidfd of our own child.
+    cvt(unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG,
+        )
+    } as libc::c_long)?;
+    // SAFETY: after a successful waitid the kernel filled si_pid/si_status (zero if nothing exited).
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+    Ok(Some(if info.si_code == libc::CLD_EXITED {
+        ChildExit::Code(status)
+    } else {
+        ChildExit::Signal(status)
+    }))
+}
+
+/// Signal a whole process group. Only called while its leader is our unreaped child, so the
+/// group id still names the command we started.
+pub fn kill_group(pgid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
+    if pgid <= 1 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: kill with a negative pid signals that process group; no memory is involved.
+    cvt(unsafe { libc::kill(-pgid, sig) } as libc::c_long).map(drop)
+}
+
+/// Everything the child needs, prepared before fork so the child never allocates.
+pub struct ExecPlan {
+    /// The checked executable (opened O_RDONLY|O_NOFOLLOW by the path walk).
+    pub exe: OwnedFd,
+    /// Scripts are exec'd via /dev/fd/N by the kernel, so their fd must survive exec.
+    pub exe_is_script: bool,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+    pub stdio: [OwnedFd; 3],
+    pub cwd: OwnedFd,
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    pub groups: Vec<libc::gid_t>,
+}
+
+/// Which step failed in the child, reported through the status pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildStage {
+    Session = 1,
+    Stdio,
+    Groups,
+    Gid,
+    Uid,
+    Cwd,
+    Signals,
+    Exec,
+}
+
+impl ChildStage {
+    fn from_u8(b: u8) -> Option<ChildStage> {
+        use ChildStage::*;
+        [Session, Stdio, Groups, Gid, Uid, Cwd, Signals, Exec]
+            .into_iter()
+            .find(|s| *s as u8 == b)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            ChildStage::Session => "cannot start a new session",
+            ChildStage::Stdio => "cannot attach the terminal/standard streams",
+            ChildStage::Groups => "cannot set supplementary groups",
+            ChildStage::Gid => "cannot set group id",
+            ChildStage::Uid => "cannot set user id",
+            ChildStage::Cwd => "the target user cannot enter the working directory",
+            ChildStage::Signals => "cannot reset signal state",
+            ChildStage::Exec => "cannot execute the command",
+        }
+    }
+}
+
+/// A started command: its pid (also its session and process-group id) and a pidfd.
+pub struct Spawned {
+    pub pid: libc::pid_t,
+    pub pidfd: OwnedFd,
+}
+
+/// Fork and exec `plan`. Blocks until the child has exec'd (or failed), so call it from a
+/// blocking thread. On failure nothing is left running.
+pub fn spawn(plan: &ExecPlan) -> Result<Spawned, (Option<ChildStage>, io::Error)> {
+    let mut argv: Vec<*const libc::c_char> = plan.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = plan.envp.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
+
+    let mut pipe = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two fds into the 2-element array.
+    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err((None, io::Error::last_os_error()));
+    }
+    // SAFETY: pipe2 succeeded, so both fds are fresh and owned by nobody else.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+
+    // SAFETY: fork is safe to call; the child branch below only performs raw system calls on
+    // memory prepared before the fork (argv/envp arrays, plan fields) and then execs or _exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err((None, io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        // SAFETY: we are the single-threaded child; see child_after_fork's contract.
+        unsafe { child_after_fork(plan, &argv, &envp, wr.as_raw_fd()) }
+    }
+    drop(wr);
+    let pidfd = pidfd_open(pid);
+    // Read the child's report: EOF means exec succeeded (the CLOEXEC pipe closed on exec).
+    let mut report = [0u8; 5];
+    let mut got = 0;
+    while got < report.len() {
+        // SAFETY: reading into the remaining part of a local buffer.
+        let n = unsafe {
+            libc::read(
+                rd.as_raw_fd(),
+                report[got..].as_mut_ptr().cast(),
+                report.len() - got,
+            )
+        };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    if got == 0 {
+        return match pidfd {
+            Ok(pidfd) => Ok(Spawned { pid, pidfd }),
+            Err(e) => {
+                // Cannot supervise it: do not leave it running unsupervised.
+                let _ = kill_group(pid, libc::SIGKILL);
+                reap_blocking(pid);
+                Err((None, e))
+            }
+        };
+    }
+    reap_blocking(pid);
+    let stage = ChildStage::from_u8(report[0]);
+    let errno = i32::from_ne_bytes([report[1], report[2], report[3], report[4]]);
+    Err((stage, io::Error::from_raw_os_error(errno)))
+}
+
+fn reap_blocking(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: waiting for our own child; status is a valid out-pointer.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+    {}
+}
+
+/// The child between fork and exec.
+///
+/// # Safety
+/// Must be called only in the child of a fork, once, with pointers into memory that stays
+/// valid (it was allocated before the fork and is never freed in the child). Never returns.
+unsafe fn child_after_fork(
+    plan: &ExecPlan,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    report: RawFd,
+) -> ! {
+    let fail = |stage: ChildStage| -> ! {
+        // SAFETY: __errno_location is async-signal-safe and returns this thread's errno.
+        let errno = unsafe { *libc::__errno_location() };
+        let mut msg = [0u8; 5];
+        msg[0] = stage as u8;
+        msg[1..].copy_from_slice(&errno.to_ne_bytes());
+        // SAFETY: write and _exit are async-signal-safe; msg is a local buffer.
+        unsafe {
+            libc::write(report, msg.as_ptr().cast(), msg.len());
+            libc::_exit(127)
+        }
+    };
+    // SAFETY: raw system calls only, on values prepared before fork (see the function's contract).
+    unsafe {
+        // Signals: default dispositions (Rust ignores SIGPIPE, tokio installs handlers) and an
+        // empty mask, so the command starts as if from a fresh login.
+        let mut empty: libc::sigset_t = mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        if libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+            fail(ChildStage::Signals);
+        }
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        // New session: the command is its own process group, which the daemon can signal as a
+        // whole, and it has no controlling terminal of the daemon's.
+        if libc::setsid() < 0 {
+            fail(ChildStage::Session);
+        }
+        for (target, fd) in plan.stdio.iter().enumerate() {
+            let (src, target) = (fd.as_raw_fd(), target as RawFd);
+            let ok = if src == target {
+                libc::fcntl(src, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(src, target) == target
+            };
+            if !ok {
+                fail(ChildStage::Stdio);
+            }
+        }
+        if libc::syscall(libc::SYS_setgroups, plan.groups.len(), plan.groups.as_ptr()) != 0 {
+            fail(ChildStage::Groups);
+        }
+        if libc::syscall(libc::SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0 {
+            fail(ChildStage::Gid);
+        }
+        if libc::syscall(libc::SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0 {
+            fail(ChildStage::Uid);
+        }
+        // After dropping privileges, so the target user needs search permission on it.
+        if libc::fchdir(plan.cwd.as_raw_fd()) != 0 {
+            fail(ChildStage::Cwd);
+        }
+        libc::umask(0o022);
+        // Every descriptor above stdio closes on exec (the status pipe included, which is how
+        // the parent learns that exec succeeded). Only a script keeps its own fd, which the
+        // kernel hands to the interpreter as /dev/fd/N.
+        if libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        ) != 0
+        {
+            fail(ChildStage::Exec);
+        }
+        if plan.exe_is_script && libc::fcntl(plan.exe.as_raw_fd(), libc::F_SETFD, 0) != 0 {
+            fail(ChildStage::Exec);
+        }
+        libc::syscall(
+            libc::SYS_execveat,
+            plan.exe.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+        fail(ChildStage::Exec)
+    }
+}
+
+/// Register an owned descriptor with tokio's reactor for readiness (used for pidfds).
+pub fn async_fd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: an OwnedFd is a valid open descriptor, and `as_raw_fd` on it returns the same
+    // number for as long as the AsyncFd owns it; nothing else can close it meanwhile.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into())
+}
