@@ -1,0 +1,145 @@
+//! The CLI's system calls that std does not wrap: descriptor hygiene, the signal self-pipe,
+//! poll, and terminal modes. Thin wrappers; the rest of the CLI has no `unsafe`.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// Open /dev/null on any of fds 0–2 that is closed, so descriptors we open later can never
+/// be numbered 0–2 and be passed to the daemon as someone's stdio.
+pub fn ensure_stdio_open() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only queries the descriptor table.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // SAFETY: static NUL-terminated path; the new fd (the lowest free one) is kept for
+            // the life of the process on purpose.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+}
+
+/// A descriptor for the current directory, to hand to the daemon as the command's cwd.
+pub fn open_cwd() -> io::Result<OwnedFd> {
+    for flags in [
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        libc::O_PATH | libc::O_DIRECTORY,
+    ] {
+        // SAFETY: static NUL-terminated path; the result is checked below.
+        let fd = unsafe { libc::open(c".".as_ptr(), flags | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            // SAFETY: open returned a fresh descriptor owned by nobody else.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+    Err(io::Error::last_os_error())
+}
+
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let b = sig as u8;
+        // SAFETY: write(2) is async-signal-safe; a full pipe just drops the byte.
+        unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+    }
+}
+
+/// Route `signals` into a non-blocking pipe; returns its read end.
+pub fn signal_pipe(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors from pipe2. The write end is intentionally leaked: the signal
+    // handler may use it until the process exits.
+    let read = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    SIGNAL_PIPE.store(fds[1], Ordering::Relaxed);
+    for &sig in signals {
+        set_handler(sig, on_signal as *const () as libc::sighandler_t)?;
+    }
+    Ok(read)
+}
+
+fn set_handler(sig: libc::c_int, handler: libc::sighandler_t) -> io::Result<()> {
+    // SAFETY: sigaction is plain data; zeroed is a valid empty mask and flags.
+    let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+    sa.sa_sigaction = handler;
+    sa.sa_flags = libc::SA_RESTART;
+    // SAFETY: installs a handler that only calls async-signal-safe write(2), or a default.
+    if unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Stop this process as the terminal would have (after Ctrl-Z was relayed to the command);
+/// returns when the shell continues us.
+pub fn stop_self() {
+    // SAFETY: raise with a constant signal; SIGSTOP cannot be caught, we resume on SIGCONT.
+    unsafe { libc::raise(libc::SIGSTOP) };
+}
+
+/// Drain the self-pipe: the signals received since the last call.
+pub fn read_signals(pipe: BorrowedFd<'_>) -> Vec<libc::c_int> {
+    let mut buf = [0u8; 64];
+    // SAFETY: reading into a local buffer from a non-blocking pipe.
+    let n = unsafe { libc::read(pipe.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n <= 0 {
+        return vec![];
+    }
+    buf[..n as usize]
+        .iter()
+        .map(|&b| b as libc::c_int)
+        .collect()
+}
+
+/// Wait until one of the fds is readable (or hung up). Returns their readiness in order.
+pub fn poll_readable(fds: &[BorrowedFd<'_>]) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        // SAFETY: pfds is a valid array of pollfd of the given length.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) };
+        if n >= 0 {
+            return Ok(pfds.iter().map(|p| p.revents != 0).collect());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Terminal modes of stdin, saved so they can be restored after the command (which shares
+/// the terminal) exits — including when it was killed mid-way through changing them.
+pub struct SavedTermios(Option<libc::termios>);
+
+impl SavedTermios {
+    pub fn save() -> SavedTermios {
+        // SAFETY: termios is plain data; tcgetattr fills it or fails (not a tty).
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: fd 0 and a valid termios buffer.
+        let ok = unsafe { libc::tcgetattr(0, &mut t) } == 0;
+        SavedTermios(ok.then_some(t))
+    }
+
+    pub fn restore(&self) {
+        if let Some(t) = &self.0 {
+            // SAFETY: restoring modes previously read from the same fd.
+            unsafe { libc::tcsetattr(0, libc::TCSADRAIN, t) };
+        }
+    }
+}
+
+pub fn getuid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
