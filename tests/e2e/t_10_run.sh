@@ -1,0 +1,189 @@
+# shellcheck shell=bash
+# Running commands: who may run what, with which arguments, as whom, with what environment.
+
+mkcmd() { # mkcmd NAME MODE <<script
+  cat >"$CMDS/$1"; chown root:root "$CMDS/$1"; chmod "$2" "$CMDS/$1"
+}
+mkcmd exit-with 0755 <<'SH'
+#!/bin/sh
+exit "$1"
+SH
+mkcmd selfkill 0755 <<'SH'
+#!/bin/sh
+kill -TERM $$
+SH
+mkcmd sleeper 0755 <<SH
+#!/bin/sh
+echo \$\$ > $SANDBOX/run/sleeper.pid
+exec sleep "\$1"
+SH
+mkcmd ww-script 0777 <<'SH'
+#!/bin/sh
+echo should-never-run
+SH
+install -d -m 0775 "$CMDS/gw" && mkcmd gw/script 0755 <<'SH'
+#!/bin/sh
+echo should-never-run
+SH
+chown bob "$CMDS/gw/script" 2>/dev/null; install -d -m 0755 "$CMDS/ok"
+mkcmd ok/bob-owned 0755 <<'SH'
+#!/bin/sh
+echo should-never-run
+SH
+chown bob "$CMDS/ok/bob-owned"
+ln -sf /usr/bin/whoami "$CMDS/whoami-link"
+install -d -m 0755 "$SANDBOX/cwd-test"
+
+policy_file 10-test.toml <<TOML
+[[profile]]
+name = "basic"
+description = "alice's test commands"
+users = ["alice"]
+env_keep = ["KEEPME"]
+
+[[profile.command]]
+path = "/usr/bin/id"
+rest = "any"
+
+[[profile.command]]
+path = "/usr/bin/env"
+
+[[profile.command]]
+path = "/usr/bin/cat"
+
+[[profile.command]]
+path = "/usr/bin/pwd"
+
+[[profile.command]]
+path = "/usr/bin/false"
+
+[[profile.command]]
+path = "/usr/bin/echo"
+args = ["restart", { one_of = ["nginx.service", "php-fpm.service"] }]
+
+[[profile.command]]
+path = "/usr/bin/echo"
+args = ["since", { regex = "--since=[0-9:-]+" }]
+
+[[profile.command]]
+path = "/usr/bin/printf"
+args = ["%s|"]
+rest = "any"
+
+[[profile.command]]
+path = "$CMDS/exit-with"
+args = [{ regex = "[0-9]+" }]
+
+[[profile.command]]
+path = "$CMDS/selfkill"
+
+[[profile.command]]
+path = "$CMDS/sleeper"
+args = [{ regex = "[0-9]+" }]
+
+[[profile.command]]
+path = "$CMDS/ww-script"
+
+[[profile.command]]
+path = "$CMDS/gw/script"
+
+[[profile.command]]
+path = "$CMDS/ok/bob-owned"
+
+[[profile.command]]
+path = "$CMDS/whoami-link"
+
+[[profile]]
+name = "as-svc"
+groups = ["webops"]
+run_as = "svc"
+
+[[profile.command]]
+path = "/usr/bin/id"
+args = [{ one_of = ["-un", "-gn"] }]
+
+[[profile]]
+name = "lease-only"
+users = ["alice"]
+access = "lease"
+
+[[profile.command]]
+path = "/usr/bin/uptime"
+TOML
+start_daemon || return
+
+# --- allow and deny
+expect "eligible user runs an allowed command as root" 0 '^0$' as alice elevate id -u
+expect "the shorthand and 'run --' agree" 0 '^0$' as alice elevate run -- /usr/bin/id -u
+expect "a user with no profile is denied (77)" 77 'elevate: denied' as bob elevate id -u
+expect "a user with no profile is told none applies" 77 'no policy profile applies' as bob elevate id -u
+expect "a denied eligible user gets a hint" 77 'elevate list' as carol elevate id -u
+expect "group member gets only the group's profile" 0 '^svc$' as carol elevate id -un
+expect "group member is denied other commands" 77 'denied' as carol elevate id -u
+expect "a command no profile names is denied" 77 'denied' as alice elevate uptime
+expect "a lease profile without a lease is denied, saying so" 77 'lease' as alice elevate -p lease-only uptime
+
+# --- argument patterns
+expect "one_of: an allowed value" 0 '^restart nginx.service$' as alice elevate echo restart nginx.service
+expect "one_of: another value is denied" 77 '' as alice elevate echo restart apache.service
+expect "too few arguments are denied" 77 '' as alice elevate echo restart
+expect "extra arguments are denied (rest = deny)" 77 '' as alice elevate echo restart nginx.service now
+expect "regex: whole-argument match" 0 'since --since=2026-11-22' as alice elevate echo since --since=2026-11-22
+expect "regex is anchored at the start" 77 '' as alice elevate echo since x--since=1
+expect "regex is anchored at the end" 77 '' as alice elevate echo since "--since=1;id"
+expect "rest = any allows further arguments" 0 '^a\|b\|c\|$' as alice elevate printf '%s|' a b c
+expect "empty argument is not a wildcard" 77 '' as alice elevate echo "" nginx.service
+
+# --- run_as
+expect "first matching profile decides run_as" 0 '^root$' as alice elevate id -un
+expect "-u picks the profile running as that user" 0 '^svc$' as alice elevate -u svc id -un
+expect "-u with a user no profile runs as is denied" 77 'denied' as alice elevate -u bob id -un
+expect "-p restricts to one profile" 0 '^svc$' as alice elevate -p as-svc id -un
+expect "run_as gets the target's groups, not the caller's" 0 '^svc$' as alice elevate -u svc id -gn
+
+# --- stdin, stdout, exit status, signals
+capture as_user alice env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bin" sh -c 'echo hello-through-stdin | elevate cat'
+[ "$OUT" = hello-through-stdin ] && ok "stdin is the caller's stdin" || notok "stdin is the caller's stdin" "got: $OUT $ERR"
+as_user alice env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bin" sh -c "elevate id -u > /home/alice/out.txt"
+[ "$(cat /home/alice/out.txt 2>/dev/null)" = 0 ] && ok "stdout is the caller's stdout (a file)" || notok "stdout is the caller's stdout (a file)"
+expect "exit status of false is 1" 1 '' as alice elevate false
+expect "exit status is passed through (42)" 42 '' as alice elevate "$CMDS/exit-with" 42
+expect "killed by SIGTERM gives 143" 143 '' as alice elevate "$CMDS/selfkill"
+rm -f "$SANDBOX/run/sleeper.pid"
+as alice elevate "$CMDS/sleeper" 30 & job=$!
+for _ in $(seq 100); do [ -s "$SANDBOX/run/sleeper.pid" ] && break; sleep 0.05; done
+client=$(pgrep -u alice -x elevate)
+kill -INT "$client"; wait "$job"; rc=$?
+[ "$rc" = 130 ] && ok "SIGINT to the client reaches the command (130)" || notok "SIGINT to the client reaches the command (130)" "rc=$rc"
+
+# --- environment
+capture as alice LD_PRELOAD=/tmp/evil.so LD_LIBRARY_PATH=/tmp PATH=/tmp:/usr/bin BASH_ENV=/tmp/x \
+  PYTHONPATH=/tmp KEEPME=kept TERM=../../tmp/x LANG=C.UTF-8 UNLISTED=1 "$SANDBOX/bin/elevate" env
+expect_not "LD_PRELOAD and LD_LIBRARY_PATH are not passed" '^LD_'
+expect_not "BASH_ENV and PYTHONPATH are not passed" '^(BASH_ENV|PYTHONPATH)='
+expect_not "unlisted variables are not passed" '^UNLISTED='
+expect_not "a TERM with a path in it is dropped" '^TERM='
+grep -qx 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<<"$OUT" && ok "PATH is the fixed secure path" || notok "PATH is the fixed secure path" "$OUT"
+grep -qx 'KEEPME=kept' <<<"$OUT" && ok "env_keep passes the named variable" || notok "env_keep passes the named variable" "$OUT"
+grep -qx 'LANG=C.UTF-8' <<<"$OUT" && ok "LANG passes" || notok "LANG passes" "$OUT"
+grep -qx 'ELEVATE_USER=alice' <<<"$OUT" && grep -qx "ELEVATE_UID=$(id -u alice)" <<<"$OUT" && grep -qx 'ELEVATE_PROFILE=basic' <<<"$OUT" \
+  && ok "ELEVATE_USER/UID/PROFILE are set" || notok "ELEVATE_USER/UID/PROFILE are set" "$OUT"
+grep -qx 'HOME=/root' <<<"$OUT" && grep -qx 'USER=root' <<<"$OUT" && ok "HOME and USER are the target's" || notok "HOME and USER are the target's" "$OUT"
+
+# --- command resolution
+install -d -m 0755 -o alice /home/alice/evil
+printf '#!/bin/sh\necho EVIL\n' >/home/alice/evil/id; chown alice /home/alice/evil/id; chmod 0755 /home/alice/evil/id
+expect "a bare name ignores the caller's PATH" 0 '^0$' as alice PATH=/home/alice/evil:/usr/bin "$SANDBOX/bin/elevate" id -u
+expect "a symlinked rule path matches the real binary" 0 '^root$' as alice elevate whoami
+expect "...and the link itself" 0 '^root$' as alice elevate "$CMDS/whoami-link"
+
+# --- working directory
+capture as_user alice env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bin" sh -c "cd $SANDBOX/cwd-test && elevate pwd"
+[ "$OUT" = "$SANDBOX/cwd-test" ] && ok "the command runs in the caller's cwd" || notok "the command runs in the caller's cwd" "got: $OUT $ERR"
+expect "a cwd the target user cannot enter fails clearly (126)" 126 'working directory' \
+  as_user alice env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bin" sh -c 'cd /home/alice && elevate -u svc id -un'
+
+# --- executable checks
+expect "a world-writable executable is refused (126)" 126 'writable' as alice elevate "$CMDS/ww-script"
+expect "an executable in a group-writable dir is refused (126)" 126 'writable' as alice elevate "$CMDS/gw/script"
+expect "an executable not owned by root is refused (126)" 126 'not root' as alice elevate "$CMDS/ok/bob-owned"
