@@ -39,6 +39,7 @@ pub fn exit_for_error(kind: ErrorKind) -> i32 {
         ErrorKind::RateLimited | ErrorKind::Busy => TEMPFAIL,
         ErrorKind::SpawnFailed => exit::CANNOT_EXECUTE,
         ErrorKind::AuditFailed | ErrorKind::Internal => exit::SOFTWARE,
+        ErrorKind::NotFound => exit::INVALID,
     }
 }
 

@@ -192,6 +192,10 @@ pub async fn serve(stream: UnixStream, ctx: Ctx) {
                 ErrorKind::BadRequest,
                 "no command is running on this connection",
             ),
+            _ => error(
+                ErrorKind::BadRequest,
+                "leases are not available in this version of elevated",
+            ),
         };
         if conn.send(&resp).await.is_err() {
             return;

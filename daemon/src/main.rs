@@ -5,6 +5,7 @@ mod audit_writer;
 mod conn;
 mod exec;
 mod identity;
+mod leases;
 mod limits;
 mod logging;
 mod server;

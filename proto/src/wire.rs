@@ -19,6 +19,66 @@ pub enum Request {
     List {},
     /// Daemon health: version, policy digest, last reload.
     Status {},
+    /// Ask for a lease on a profile (`elevate request`, `elevate break-glass`).
+    RequestLease(LeaseRequest),
+    /// Block until the lease leaves the pending state (`elevate request --wait`); answers `Lease`.
+    Wait { id: u64 },
+    /// Approve someone else's pending request.
+    Approve {
+        id: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
+    /// Deny a pending request.
+    Deny {
+        id: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// End a lease early (holder or admin), or withdraw a pending request.
+    Revoke {
+        id: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Lengthen an active lease, within the profile's max_duration counted from activation.
+    Extend { id: u64, by_secs: u64 },
+    /// My leases, or everyone's (`all`, admins and auditors).
+    Leases {
+        #[serde(default)]
+        all: bool,
+    },
+    /// Run a command as the caller with a lease's granted groups added (`elevate with`).
+    /// Carries the same four fds as `Run`. `lease` is a lease id or a profile name.
+    With(WithRequest),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRequest {
+    pub profile: String,
+    /// Requested length; the profile's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// End the lease when this process (owned by the caller) exits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_pid: Option<i32>,
+    /// `elevate break-glass`: only for profiles with break_glass = true.
+    #[serde(default)]
+    pub break_glass: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WithRequest {
+    pub lease: String,
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
 }
 
 /// What to run. `argv[0]` is an absolute path or a bare name; the daemon resolves bare names
@@ -54,6 +114,10 @@ pub enum Response {
     List(ListReply),
     /// Answer to `Status`.
     Status(StatusReply),
+    /// One lease, after a lease request or transition.
+    Lease(LeaseInfo),
+    /// Answer to `Leases`.
+    Leases { leases: Vec<LeaseInfo> },
     /// The request could not be handled. Never means "allowed".
     Error(ErrorReply),
 }
@@ -167,6 +231,60 @@ pub struct ReloadReport {
     pub warnings: Vec<String>,
 }
 
+/// A lease as the daemon knows it — what approvers see, never text the requester chose to
+/// show about someone else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseInfo {
+    pub id: u64,
+    pub user: String,
+    pub uid: u32,
+    pub profile: String,
+    /// "pending", "active" or "ended".
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    pub duration_secs: u64,
+    /// RFC 3339 UTC timestamps.
+    pub requested_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Seconds until expiry, for active leases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_left_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// expired, revoked, denied, request_expired, process_exited, policy_changed, withdrawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<String>,
+    #[serde(default)]
+    pub approvals: Vec<ApprovalInfo>,
+    pub approvals_needed: u32,
+    #[serde(default)]
+    pub grant_groups: Vec<String>,
+    #[serde(default)]
+    pub break_glass: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_pid: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalInfo {
+    pub user: String,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorReply {
@@ -189,6 +307,8 @@ pub enum ErrorKind {
     SpawnFailed,
     /// Anything else that went wrong inside the daemon.
     Internal,
+    /// The named lease or request does not exist (or is not visible to the caller).
+    NotFound,
 }
 
 #[cfg(test)]

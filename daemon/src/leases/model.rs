@@ -1,0 +1,126 @@
+//! A lease as stored: everything needed to enforce, end and explain it, keyed by uid and
+//! timed in UTC milliseconds on the daemon's wall clock.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseState {
+    #[default]
+    Pending,
+    Active,
+    Ended,
+}
+
+impl LeaseState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaseState::Pending => "pending",
+            LeaseState::Active => "active",
+            LeaseState::Ended => "ended",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    Expired,
+    Revoked,
+    Denied,
+    RequestExpired,
+    ProcessExited,
+    PolicyChanged,
+    Withdrawn,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Expired => "expired",
+            EndReason::Revoked => "revoked",
+            EndReason::Denied => "denied",
+            EndReason::RequestExpired => "request_expired",
+            EndReason::ProcessExited => "process_exited",
+            EndReason::PolicyChanged => "policy_changed",
+            EndReason::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub uid: u32,
+    pub user: String,
+    pub at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// A Unix group the lease grants, and whether the daemon added the membership (and so must
+/// remove it) or the user already had it (and keeps it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub group: String,
+    pub gid: u32,
+    /// The user was a member before the lease: never added, never removed by us.
+    pub standing: bool,
+    /// Our membership is in /etc/group now (set after the add, cleared after the removal).
+    pub applied: bool,
+}
+
+/// A process the lease is bound to: the pid and its start time (field 22 of /proc/PID/stat),
+/// so a recycled pid is never mistaken for the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bound {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Lease {
+    pub id: u64,
+    pub uid: u32,
+    pub user: String,
+    pub profile: String,
+    pub state: LeaseState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    pub duration_ms: u64,
+    pub requested_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_until_ms: Option<u64>,
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+    #[serde(default)]
+    pub approvals_needed: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<EndReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<String>,
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+    #[serde(default)]
+    pub break_glass: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<Bound>,
+}
+
+impl Lease {
+    pub fn is_live(&self) -> bool {
+        self.state != LeaseState::Ended
+    }
+
+    /// Memberships still in /etc/group that this lease put there.
+    pub fn applied_grants(&self) -> impl Iterator<Item = &Grant> {
+        self.grants.iter().filter(|g| g.applied && !g.standing)
+    }
+}

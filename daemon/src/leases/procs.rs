@@ -1,0 +1,105 @@
+//! Finding processes that still carry a group after its lease ended. A process keeps the
+//! supplementary groups it was started with whatever /etc/group says later, so removing the
+//! membership is not enough: the daemon looks in /proc for the holder's processes whose group
+//! list still contains a revoked gid.
+
+use std::collections::BTreeSet;
+
+/// A process as identified for termination: pid plus start time, so a recycled pid is never
+/// signalled by mistake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProcId {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+/// Processes whose real or effective uid is `uid` and whose groups include any of `gids`.
+pub fn carrying(uid: u32, gids: &BTreeSet<u32>) -> Vec<ProcId> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        if matches_status(&status, uid, gids) {
+            if let Some(start_time) = start_time(pid) {
+                out.push(ProcId { pid, start_time });
+            }
+        }
+    }
+    out
+}
+
+/// Whether a /proc/PID/status text belongs to `uid` (real or effective) and lists one of `gids`.
+pub fn matches_status(status: &str, uid: u32, gids: &BTreeSet<u32>) -> bool {
+    let mut uid_ok = false;
+    let mut gid_ok = false;
+    for line in status.lines() {
+        if let Some(rest) = line.strip_prefix("Uid:") {
+            let mut ids = rest
+                .split_whitespace()
+                .filter_map(|v| v.parse::<u32>().ok());
+            let (real, eff) = (ids.next(), ids.next());
+            uid_ok = real == Some(uid) || eff == Some(uid);
+        } else if let Some(rest) = line.strip_prefix("Groups:") {
+            gid_ok = rest
+                .split_whitespace()
+                .filter_map(|v| v.parse::<u32>().ok())
+                .any(|g| gids.contains(&g));
+        }
+    }
+    uid_ok && gid_ok
+}
+
+/// Field 22 of /proc/PID/stat (start time in clock ticks since boot).
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Signal `p` only if it is still the same process.
+pub fn signal(p: ProcId, sig: libc::c_int) -> bool {
+    if start_time(p.pid) != Some(p.start_time) {
+        return false;
+    }
+    // SAFETY: kill(2) with a checked positive pid; no memory is involved.
+    unsafe { libc::kill(p.pid, sig) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_matching() {
+        let gids: BTreeSet<u32> = [1500].into_iter().collect();
+        let s = "Name:\tbash\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\nGroups:\t27 1000 1500 \n";
+        assert!(matches_status(s, 1000, &gids));
+        assert!(!matches_status(s, 1001, &gids));
+        let s2 = s.replace("1500", "1501");
+        assert!(!matches_status(&s2, 1000, &gids));
+        assert!(!matches_status("garbage", 1000, &gids));
+        let setuid = "Uid:\t1000\t0\t0\t0\nGroups:\t1500\n";
+        assert!(
+            matches_status(setuid, 1000, &gids),
+            "a setuid child of the holder still carries the group"
+        );
+    }
+
+    #[test]
+    fn own_start_time_is_readable() {
+        let me = std::process::id() as i32;
+        assert!(start_time(me).is_some());
+        assert_eq!(start_time(-5), None);
+    }
+}

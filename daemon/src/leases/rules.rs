@@ -1,0 +1,510 @@
+//! Lease transitions as pure functions on a `Lease` value. The state loop clones the lease,
+//! applies a transition, journals the result and only then swaps it in — so a failed disk
+//! write leaves nothing half-done in memory, and every rule here is testable with a fake clock.
+
+use super::model::{Approval, EndReason, Lease, LeaseState};
+use std::time::Duration;
+
+/// What a profile says about leases on it (built from the policy in one place).
+#[derive(Debug, Clone, Default)]
+pub struct LeaseRules {
+    pub profile: String,
+    pub default_duration: Duration,
+    pub max_duration: Option<Duration>,
+    pub require_reason: bool,
+    /// Whole-string ticket pattern, already compiled anchored.
+    pub ticket: Option<regex::Regex>,
+    pub ticket_source: Option<String>,
+    /// 0 = approved automatically.
+    pub approvals_needed: u32,
+    /// Who may approve, for messages ("dbalead, group:dba-leads").
+    pub approvers_display: String,
+    pub grant_groups: Vec<String>,
+    pub break_glass: bool,
+}
+
+/// Why a lease operation was refused. `NotFound` hides leases the caller may not see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Denied {
+        reason: String,
+        hint: Option<String>,
+    },
+    NotFound(u64),
+    Invalid(String),
+}
+
+fn denied(reason: impl Into<String>) -> Refusal {
+    Refusal::Denied {
+        reason: reason.into(),
+        hint: None,
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
+pub fn fmt_dur(d: Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 || out.is_empty() {
+        out.push_str(&format!("{sec}s"));
+    }
+    out
+}
+
+/// Who is asking to request: uid and name from the kernel and NSS.
+pub struct Requester<'a> {
+    pub uid: u32,
+    pub user: &'a str,
+}
+
+pub struct NewRequest<'a> {
+    pub duration: Option<Duration>,
+    pub reason: Option<&'a str>,
+    pub ticket: Option<&'a str>,
+    pub break_glass: bool,
+}
+
+/// Validate a request against the profile's lease rules and build the lease (pending, or
+/// active at once when no approval is needed). Eligibility, conflicts and duplicates are the
+/// caller's checks; they need the whole table and the policy.
+pub fn new_lease(
+    id: u64,
+    who: &Requester<'_>,
+    req: &NewRequest<'_>,
+    rules: &LeaseRules,
+    now_ms: u64,
+    pending_ttl: Duration,
+) -> Result<Lease, Refusal> {
+    if req.break_glass && !rules.break_glass {
+        return Err(Refusal::Denied {
+            reason: format!("profile {} is not a break-glass profile", rules.profile),
+            hint: Some(format!(
+                "request it normally: elevate request {}",
+                rules.profile
+            )),
+        });
+    }
+    let duration = req.duration.unwrap_or(rules.default_duration);
+    if duration.is_zero() {
+        return Err(Refusal::Invalid(
+            "a lease must last longer than zero seconds".into(),
+        ));
+    }
+    if let Some(max) = rules.max_duration {
+        if duration > max {
+            return Err(Refusal::Denied {
+                reason: format!(
+                    "{} is longer than profile {}'s maximum of {}",
+                    fmt_dur(duration),
+                    rules.profile,
+                    fmt_dur(max)
+                ),
+                hint: Some(format!(
+                    "ask for at most {}: --for {}",
+                    fmt_dur(max),
+                    fmt_dur(max)
+                )),
+            });
+        }
+    }
+    let reason = req.reason.map(str::trim).filter(|r| !r.is_empty());
+    if (rules.require_reason || rules.break_glass) && reason.is_none() {
+        return Err(Refusal::Denied {
+            reason: format!("profile {} requires a reason", rules.profile),
+            hint: Some("say why: --reason \"...\"".into()),
+        });
+    }
+    if let Some(r) = reason {
+        if r.len() > 1024 || r.chars().any(|c| c.is_control()) {
+            return Err(Refusal::Invalid(
+                "the reason must be one line of at most 1024 bytes".into(),
+            ));
+        }
+    }
+    let ticket = req.ticket.map(str::trim).filter(|t| !t.is_empty());
+    if let Some(re) = &rules.ticket {
+        match ticket {
+            None => {
+                return Err(Refusal::Denied {
+                    reason: format!("profile {} requires a ticket", rules.profile),
+                    hint: Some(format!(
+                        "add --ticket ID matching {}",
+                        rules
+                            .ticket_source
+                            .as_deref()
+                            .unwrap_or("the profile's pattern")
+                    )),
+                })
+            }
+            Some(t) if !re.is_match(t) => {
+                return Err(Refusal::Denied {
+                    reason: format!(
+                        "ticket {t:?} does not match {}",
+                        rules
+                            .ticket_source
+                            .as_deref()
+                            .unwrap_or("the required pattern")
+                    ),
+                    hint: None,
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(t) = ticket {
+        if t.len() > 128 || t.chars().any(|c| c.is_control()) {
+            return Err(Refusal::Invalid(
+                "the ticket must be at most 128 printable bytes".into(),
+            ));
+        }
+    }
+    let needed = if rules.break_glass {
+        0
+    } else {
+        rules.approvals_needed
+    };
+    let mut lease = Lease {
+        id,
+        uid: who.uid,
+        user: who.user.to_string(),
+        profile: rules.profile.clone(),
+        state: LeaseState::Pending,
+        reason: reason.map(String::from),
+        ticket: ticket.map(String::from),
+        duration_ms: ms(duration),
+        requested_at_ms: now_ms,
+        pending_until_ms: Some(now_ms.saturating_add(ms(pending_ttl))),
+        approvals_needed: needed,
+        break_glass: rules.break_glass && req.break_glass,
+        ..Lease::default()
+    };
+    if needed == 0 {
+        activate(&mut lease, now_ms);
+    }
+    Ok(lease)
+}
+
+pub fn activate(lease: &mut Lease, now_ms: u64) {
+    lease.state = LeaseState::Active;
+    lease.pending_until_ms = None;
+    lease.activated_at_ms = Some(now_ms);
+    lease.expires_at_ms = Some(now_ms.saturating_add(lease.duration_ms));
+}
+
+/// Record one approval. `may_approve` is whether the policy names this person an approver of
+/// the profile. The requester never counts, whatever the policy says. Returns true when the
+/// lease became active.
+pub fn approve(
+    lease: &mut Lease,
+    approver: &Requester<'_>,
+    comment: Option<&str>,
+    may_approve: bool,
+    now_ms: u64,
+) -> Result<bool, Refusal> {
+    if lease.state != LeaseState::Pending {
+        return Err(denied(format!(
+            "lease {} is {}, not pending",
+            lease.id,
+            lease.state.as_str()
+        )));
+    }
+    if approver.uid == lease.uid {
+        return Err(Refusal::Denied {
+            reason: "you cannot approve your own request".into(),
+            hint: Some("ask one of the profile's approvers".into()),
+        });
+    }
+    if !may_approve {
+        return Err(denied(format!(
+            "you are not an approver for profile {}",
+            lease.profile
+        )));
+    }
+    if lease.approvals.iter().any(|a| a.uid == approver.uid) {
+        return Err(denied(format!("you already approved lease {}", lease.id)));
+    }
+    let comment = comment
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && c.len() <= 1024)
+        .map(String::from);
+    lease.approvals.push(Approval {
+        uid: approver.uid,
+        user: approver.user.to_string(),
+        at_ms: now_ms,
+        comment,
+    });
+    if lease.approvals.len() as u32 >= lease.approvals_needed {
+        activate(lease, now_ms);
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+pub fn end(lease: &mut Lease, reason: EndReason, by: Option<&str>, now_ms: u64) {
+    lease.state = LeaseState::Ended;
+    lease.end_reason = Some(reason);
+    lease.ended_by = by.map(String::from);
+    lease.ended_at_ms = Some(now_ms);
+    lease.pending_until_ms = None;
+}
+
+/// Lengthen an active lease; the total from activation stays within the maximum.
+pub fn extend(lease: &mut Lease, by: Duration, max: Option<Duration>) -> Result<(), Refusal> {
+    if lease.state != LeaseState::Active {
+        return Err(denied(format!(
+            "lease {} is {}, only active leases can be extended",
+            lease.id,
+            lease.state.as_str()
+        )));
+    }
+    let (Some(start), Some(exp)) = (lease.activated_at_ms, lease.expires_at_ms) else {
+        return Err(Refusal::Invalid("lease has no activation time".into()));
+    };
+    let new_exp = exp.saturating_add(ms(by));
+    if let Some(max) = max {
+        if new_exp.saturating_sub(start) > ms(max) {
+            let left = ms(max).saturating_sub(exp.saturating_sub(start));
+            return Err(Refusal::Denied {
+                reason: format!(
+                    "that would exceed the profile's maximum of {} from activation",
+                    fmt_dur(max)
+                ),
+                hint: Some(format!(
+                    "you can extend by at most {}",
+                    fmt_dur(Duration::from_millis(left))
+                )),
+            });
+        }
+    }
+    lease.expires_at_ms = Some(new_exp);
+    lease.duration_ms = new_exp.saturating_sub(start);
+    Ok(())
+}
+
+/// What is due at `now_ms`: pending requests that waited too long, active leases past their end.
+pub fn due(lease: &Lease, now_ms: u64) -> Option<EndReason> {
+    match lease.state {
+        LeaseState::Pending if lease.pending_until_ms.is_some_and(|t| t <= now_ms) => {
+            Some(EndReason::RequestExpired)
+        }
+        LeaseState::Active if lease.expires_at_ms.is_some_and(|t| t <= now_ms) => {
+            Some(EndReason::Expired)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> LeaseRules {
+        LeaseRules {
+            profile: "db".into(),
+            default_duration: Duration::from_secs(1800),
+            max_duration: Some(Duration::from_secs(7200)),
+            require_reason: true,
+            ticket: Some(regex::Regex::new("^(?:(INC|CHG)-[0-9]+)$").unwrap()),
+            ticket_source: Some("(INC|CHG)-[0-9]+".into()),
+            approvals_needed: 2,
+            ..LeaseRules::default()
+        }
+    }
+    const ALICE: Requester<'static> = Requester {
+        uid: 1000,
+        user: "alice",
+    };
+    const BOB: Requester<'static> = Requester {
+        uid: 1001,
+        user: "bob",
+    };
+    const CAROL: Requester<'static> = Requester {
+        uid: 1002,
+        user: "carol",
+    };
+
+    fn req<'a>(
+        reason: Option<&'a str>,
+        ticket: Option<&'a str>,
+        dur: Option<u64>,
+    ) -> NewRequest<'a> {
+        NewRequest {
+            duration: dur.map(Duration::from_secs),
+            reason,
+            ticket,
+            break_glass: false,
+        }
+    }
+
+    #[test]
+    fn request_validation_table() {
+        let r = rules();
+        let ttl = Duration::from_secs(3600);
+        let cases: &[(NewRequest<'_>, bool)] = &[
+            (req(Some("fix"), Some("INC-1"), None), true),
+            (req(None, Some("INC-1"), None), false),
+            (req(Some("  "), Some("INC-1"), None), false),
+            (req(Some("fix"), None, None), false),
+            (req(Some("fix"), Some("INC-"), None), false),
+            (req(Some("fix"), Some("xINC-1"), None), false),
+            (req(Some("fix"), Some("INC-1x"), None), false),
+            (req(Some("fix"), Some("CHG-22"), Some(7200)), true),
+            (req(Some("fix"), Some("CHG-22"), Some(7201)), false),
+            (req(Some("fix"), Some("CHG-22"), Some(0)), false),
+            (req(Some("a\nb"), Some("INC-1"), None), false),
+        ];
+        for (i, (rq, ok)) in cases.iter().enumerate() {
+            assert_eq!(
+                new_lease(1, &ALICE, rq, &r, 0, ttl).is_ok(),
+                *ok,
+                "case {i}"
+            );
+        }
+        let l = new_lease(1, &ALICE, &cases[0].0, &r, 5, ttl).unwrap();
+        assert_eq!(l.state, LeaseState::Pending);
+        assert_eq!(l.pending_until_ms, Some(5 + 3_600_000));
+        assert_eq!(l.duration_ms, 1_800_000);
+    }
+
+    #[test]
+    fn maximum_is_stated_in_the_refusal() {
+        let e = new_lease(
+            1,
+            &ALICE,
+            &req(Some("x"), Some("INC-1"), Some(9000)),
+            &rules(),
+            0,
+            Duration::from_secs(60),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, Refusal::Denied { ref reason, .. } if reason.contains("maximum of 2h")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn two_distinct_approvers_never_the_requester() {
+        let mut l = new_lease(
+            1,
+            &ALICE,
+            &req(Some("x"), Some("INC-1"), None),
+            &rules(),
+            0,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert!(
+            approve(&mut l, &ALICE, None, true, 1).is_err(),
+            "self-approval, even if the policy lists them"
+        );
+        assert!(
+            approve(&mut l, &BOB, None, false, 1).is_err(),
+            "not an approver"
+        );
+        assert_eq!(approve(&mut l, &BOB, Some("ok"), true, 2), Ok(false));
+        assert!(
+            approve(&mut l, &BOB, None, true, 3).is_err(),
+            "the same approver twice"
+        );
+        assert_eq!(approve(&mut l, &CAROL, None, true, 4), Ok(true));
+        assert_eq!(l.state, LeaseState::Active);
+        assert_eq!(l.expires_at_ms, Some(4 + 1_800_000));
+        assert!(
+            approve(&mut l, &CAROL, None, true, 5).is_err(),
+            "no longer pending"
+        );
+    }
+
+    #[test]
+    fn automatic_approval_and_break_glass() {
+        let mut r = rules();
+        r.approvals_needed = 0;
+        let l = new_lease(
+            1,
+            &ALICE,
+            &req(Some("x"), Some("INC-1"), None),
+            &r,
+            10,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert_eq!(l.state, LeaseState::Active);
+        let mut bg = NewRequest {
+            break_glass: true,
+            ..req(Some("fire"), Some("INC-1"), None)
+        };
+        assert!(
+            new_lease(2, &ALICE, &bg, &rules(), 0, Duration::from_secs(60)).is_err(),
+            "not a break-glass profile"
+        );
+        let mut r = rules();
+        r.break_glass = true;
+        let l = new_lease(2, &ALICE, &bg, &r, 0, Duration::from_secs(60)).unwrap();
+        assert!(
+            l.break_glass && l.state == LeaseState::Active,
+            "break-glass never waits for approval"
+        );
+        bg.reason = None;
+        assert!(
+            new_lease(3, &ALICE, &bg, &r, 0, Duration::from_secs(60)).is_err(),
+            "break-glass needs a reason"
+        );
+    }
+
+    #[test]
+    fn extend_within_max_from_activation() {
+        let mut r = rules();
+        r.approvals_needed = 0;
+        let mut l = new_lease(
+            1,
+            &ALICE,
+            &req(Some("x"), Some("INC-1"), Some(3600)),
+            &r,
+            0,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert!(extend(&mut l, Duration::from_secs(3600), r.max_duration).is_ok());
+        assert_eq!(l.expires_at_ms, Some(7_200_000));
+        let e = extend(&mut l, Duration::from_secs(1), r.max_duration).unwrap_err();
+        assert!(matches!(e, Refusal::Denied { .. }));
+    }
+
+    #[test]
+    fn due_uses_the_wall_clock_deadline() {
+        let mut r = rules();
+        r.approvals_needed = 0;
+        let l = new_lease(
+            1,
+            &ALICE,
+            &req(Some("x"), Some("INC-1"), Some(60)),
+            &r,
+            1000,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert_eq!(due(&l, 60_999), None);
+        assert_eq!(due(&l, 61_000), Some(EndReason::Expired));
+        let p = new_lease(
+            2,
+            &ALICE,
+            &req(Some("x"), Some("INC-1"), None),
+            &rules(),
+            0,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(due(&p, 10_000), Some(EndReason::RequestExpired));
+    }
+}
