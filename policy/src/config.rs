@@ -26,6 +26,10 @@ pub struct Config {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub limits: Limits,
+    /// An absolute path run for each lease event, with the event as JSON on stdin.
+    pub notify_command: Option<PathBuf>,
+    /// How long a lease request may wait for approval before it expires (default 1h).
+    pub request_timeout: Option<String>,
 }
 
 /// Protection against abuse by local users. Defaults suit a production host; the benchmark
@@ -77,6 +81,14 @@ impl Config {
                 .unwrap_or((0, 0));
             format!("{}:{line}:{col}: {}", path.display(), e.message())
         })
+    }
+
+    /// `request_timeout` parsed; 1 hour when absent.
+    pub fn request_timeout(&self) -> Result<std::time::Duration, String> {
+        match &self.request_timeout {
+            None => Ok(std::time::Duration::from_secs(3600)),
+            Some(s) => crate::parse_duration(s).map_err(|e| format!("request_timeout: {e}")),
+        }
     }
 
     pub fn policy_dir(&self) -> PathBuf {

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod diag;
+pub mod lease;
 pub mod lint;
 pub mod load;
 pub mod matcher;
@@ -16,6 +17,10 @@ pub mod system;
 mod tests;
 
 pub use diag::{Diagnostic, Severity};
+pub use lease::{
+    format_duration, parse_duration, Admin, Approval, Approver, LoginAccess, LoginRule, OnExpiry,
+    TicketPattern,
+};
 pub use load::{load_dir, load_files, parse_str, LoadOptions, LoadOutcome};
 pub use matcher::{Denied, DenyReason, Mismatch, Query, Verdict};
 pub use model::*;

@@ -10,6 +10,7 @@
 //! as a big-endian u64, and its bytes.
 
 use crate::diag::{Diagnostic, Severity};
+use crate::lease::{Admin, Approval, Approver, LoginAccess, LoginRule, OnExpiry, TicketPattern};
 use crate::model::{Access, ArgPattern, CommandRule, LoadedFile, Location, Policy, Profile, Rest};
 use crate::system::System;
 use serde::de::{MapAccess, Visitor};
@@ -284,6 +285,9 @@ fn load_paths(
     let mut files = Vec::new();
     let mut digest = Sha256::new();
     let mut first_seen: HashMap<String, Location> = HashMap::new();
+    let mut admin: Option<Admin> = None;
+    let mut logins = Vec::new();
+    let mut conflict_refs = Vec::new();
     for path in paths {
         let Some(bytes) = read_policy_file(path, opts, &mut diags) else {
             continue;
@@ -315,11 +319,46 @@ fn load_paths(
                 continue;
             }
         };
-        let (mut file_profiles, mut file_diags) = parse_file(path, text, sys);
-        dedupe(&mut file_profiles, &mut first_seen, &mut file_diags);
-        sort_diags(&mut file_diags);
-        diags.extend(file_diags);
-        profiles.extend(file_profiles);
+        let mut parts = parse_file(path, text, sys);
+        dedupe(&mut parts.profiles, &mut first_seen, &mut parts.diags);
+        if let Some(a) = parts.admin {
+            match (&admin, &a.location) {
+                (Some(first), Some(loc)) => parts.diags.push(Diagnostic {
+                    severity: Severity::Error,
+                    location: loc.clone(),
+                    message: format!(
+                        "[admin] may appear in one file only: first defined at {}",
+                        first
+                            .location
+                            .as_ref()
+                            .map(|l| l.to_string())
+                            .unwrap_or_default()
+                    ),
+                }),
+                _ => admin = Some(a),
+            }
+        }
+        sort_diags(&mut parts.diags);
+        diags.extend(parts.diags);
+        profiles.extend(parts.profiles);
+        logins.extend(parts.logins);
+        conflict_refs.extend(parts.conflict_refs);
+    }
+    // Conflicts may name profiles of other files: checked once all are loaded.
+    for (from, to, loc) in conflict_refs {
+        if from == to {
+            diags.push(Diagnostic {
+                severity: Severity::Error,
+                location: loc,
+                message: format!("profile \"{from}\" cannot conflict with itself"),
+            });
+        } else if !profiles.iter().any(|p| p.name == to) {
+            diags.push(Diagnostic {
+                severity: Severity::Error,
+                location: loc,
+                message: format!("conflicts names unknown profile \"{to}\""),
+            });
+        }
     }
     let ok = !diags.iter().any(|d| d.severity == Severity::Error);
     LoadOutcome {
@@ -327,6 +366,8 @@ fn load_paths(
             profiles,
             files,
             digest: hex(&digest.finalize()),
+            admin: admin.unwrap_or_default(),
+            logins,
         }),
         diagnostics: diags,
     }
@@ -382,10 +423,10 @@ fn dedupe(
 /// Parse and validate one file's text (no permission checks, no cross-file checks; duplicate
 /// names within the file are reported).
 pub fn parse_str(file: &Path, text: &str, sys: &dyn System) -> (Vec<Profile>, Vec<Diagnostic>) {
-    let (mut profiles, mut diags) = parse_file(file, text, sys);
-    dedupe(&mut profiles, &mut HashMap::new(), &mut diags);
-    sort_diags(&mut diags);
-    (profiles, diags)
+    let mut parts = parse_file(file, text, sys);
+    dedupe(&mut parts.profiles, &mut HashMap::new(), &mut parts.diags);
+    sort_diags(&mut parts.diags);
+    (parts.profiles, parts.diags)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -417,6 +458,40 @@ struct RawProfile {
     access: Option<Spanned<String>>,
     env_keep: Option<Vec<Spanned<String>>>,
     command: Option<Vec<Spanned<RawCommand>>>,
+    default_duration: Option<Spanned<String>>,
+    max_duration: Option<Spanned<String>>,
+    require_reason: Option<Spanned<bool>>,
+    ticket: Option<Spanned<String>>,
+    approval: Option<Spanned<RawApproval>>,
+    grant_groups: Option<Vec<Spanned<String>>>,
+    conflicts: Option<Vec<Spanned<String>>>,
+    on_expiry: Option<Spanned<String>>,
+    break_glass: Option<Spanned<bool>>,
+    login: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApproval {
+    approvers: Vec<Spanned<String>>,
+    count: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    users: Option<Vec<Spanned<String>>>,
+    groups: Option<Vec<Spanned<String>>>,
+    auditors: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogin {
+    services: Vec<Spanned<String>>,
+    users: Option<Vec<Spanned<String>>>,
+    groups: Option<Vec<Spanned<String>>>,
+    access: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -503,7 +578,17 @@ impl Ctx<'_> {
     }
 }
 
-fn parse_file(file: &Path, text: &str, sys: &dyn System) -> (Vec<Profile>, Vec<Diagnostic>) {
+/// What one file contributes.
+struct FileParts {
+    profiles: Vec<Profile>,
+    diags: Vec<Diagnostic>,
+    admin: Option<Admin>,
+    logins: Vec<LoginRule>,
+    /// (profile, the profile it names in `conflicts`, where), checked across files.
+    conflict_refs: Vec<(String, String, Location)>,
+}
+
+fn parse_file(file: &Path, text: &str, sys: &dyn System) -> FileParts {
     let mut ctx = Ctx {
         file,
         text,
@@ -511,19 +596,57 @@ fn parse_file(file: &Path, text: &str, sys: &dyn System) -> (Vec<Profile>, Vec<D
         diags: Vec::new(),
     };
     let mut profiles = Vec::new();
+    let mut admin = None;
+    let mut logins = Vec::new();
+    let mut conflict_refs = Vec::new();
     let root = match DeTable::parse(text) {
         Ok(r) => r,
         Err(e) => {
             ctx.toml_error(&e, &(0..0));
-            return (profiles, ctx.diags);
+            return FileParts {
+                profiles,
+                diags: ctx.diags,
+                admin,
+                logins,
+                conflict_refs,
+            };
         }
     };
     for (key, value) in root.get_ref().iter() {
         let key_name: &str = key.get_ref();
+        if key_name == "admin" {
+            match RawAdmin::deserialize(ValueDeserializer::from(value.clone())) {
+                Ok(raw) => admin = Some(validate_admin(&mut ctx, raw, &key.span())),
+                Err(e) => ctx.toml_error(&e, &value.span()),
+            }
+            continue;
+        }
+        if key_name == "login" {
+            let DeValue::Array(items) = value.get_ref() else {
+                ctx.error(
+                    &value.span(),
+                    "`login` must be an array of tables: write each as [[login]]".to_string(),
+                );
+                continue;
+            };
+            for item in items.iter() {
+                match RawLogin::deserialize(ValueDeserializer::from(item.clone())) {
+                    Ok(raw) => {
+                        if let Some(l) = validate_login(&mut ctx, raw, &item.span()) {
+                            logins.push(l);
+                        }
+                    }
+                    Err(e) => ctx.toml_error(&e, &item.span()),
+                }
+            }
+            continue;
+        }
         if key_name != "profile" {
             ctx.error(
                 &key.span(),
-                format!("unknown top-level key `{key_name}`, expected `profile`"),
+                format!(
+                    "unknown top-level key `{key_name}`, expected `profile`, `admin` or `login`"
+                ),
             );
             continue;
         }
@@ -538,7 +661,17 @@ fn parse_file(file: &Path, text: &str, sys: &dyn System) -> (Vec<Profile>, Vec<D
             let span = item.span();
             match RawProfile::deserialize(ValueDeserializer::from(item.clone())) {
                 Ok(raw) => {
+                    let refs: Vec<(String, Range<usize>)> = raw
+                        .conflicts
+                        .as_deref()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|c| (c.get_ref().clone(), c.span()))
+                        .collect();
                     if let Some(p) = validate_profile(&mut ctx, raw, &span) {
+                        for (to, sp) in refs {
+                            conflict_refs.push((p.name.clone(), to, ctx.loc(&sp)));
+                        }
                         profiles.push(p);
                     }
                 }
@@ -549,7 +682,13 @@ fn parse_file(file: &Path, text: &str, sys: &dyn System) -> (Vec<Profile>, Vec<D
     for p in &profiles {
         ctx.diags.extend(crate::lint::lint(p));
     }
-    (profiles, ctx.diags)
+    FileParts {
+        profiles,
+        diags: ctx.diags,
+        admin,
+        logins,
+        conflict_refs,
+    }
 }
 
 /// `[a-z0-9][a-z0-9._-]{0,63}`: safe in file names, messages, logs and command lines.
@@ -983,6 +1122,8 @@ fn validate_profile(ctx: &mut Ctx, raw: RawProfile, span: &Range<usize>) -> Opti
         );
     }
 
+    let lease = validate_lease_keys(ctx, &raw, access, &name_span);
+
     let errors_after = ctx
         .diags
         .iter()
@@ -1004,6 +1145,329 @@ fn validate_profile(ctx: &mut Ctx, raw: RawProfile, span: &Range<usize>) -> Opti
         env_keep,
         commands,
         location: ctx.loc(&name_span),
+        default_duration: lease.default_duration,
+        max_duration: lease.max_duration,
+        require_reason: lease.require_reason,
+        ticket: lease.ticket,
+        approval: lease.approval,
+        grant_groups: lease.grant_groups,
+        conflicts: lease.conflicts,
+        on_expiry: lease.on_expiry,
+        break_glass: lease.break_glass,
+        login: lease.login,
+    })
+}
+
+/// The lease keys of one profile, validated.
+#[derive(Default)]
+struct LeaseKeys {
+    default_duration: Option<std::time::Duration>,
+    max_duration: Option<std::time::Duration>,
+    require_reason: bool,
+    ticket: Option<TicketPattern>,
+    approval: Option<Approval>,
+    grant_groups: Vec<String>,
+    conflicts: Vec<String>,
+    on_expiry: OnExpiry,
+    break_glass: bool,
+    login: Vec<String>,
+}
+
+fn is_service_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+}
+
+fn validate_lease_keys(
+    ctx: &mut Ctx,
+    raw: &RawProfile,
+    access: Access,
+    name_span: &Range<usize>,
+) -> LeaseKeys {
+    let mut k = LeaseKeys::default();
+    if access != Access::Lease {
+        let lease_only: [(&str, Option<Range<usize>>); 9] = [
+            (
+                "default_duration",
+                raw.default_duration.as_ref().map(|x| x.span()),
+            ),
+            ("max_duration", raw.max_duration.as_ref().map(|x| x.span())),
+            (
+                "require_reason",
+                raw.require_reason.as_ref().map(|x| x.span()),
+            ),
+            ("ticket", raw.ticket.as_ref().map(|x| x.span())),
+            ("approval", raw.approval.as_ref().map(|x| x.span())),
+            (
+                "grant_groups",
+                raw.grant_groups
+                    .as_ref()
+                    .and_then(|v| v.first())
+                    .map(|x| x.span()),
+            ),
+            ("on_expiry", raw.on_expiry.as_ref().map(|x| x.span())),
+            ("break_glass", raw.break_glass.as_ref().map(|x| x.span())),
+            (
+                "login",
+                raw.login.as_ref().and_then(|v| v.first()).map(|x| x.span()),
+            ),
+        ];
+        for (key, span) in lease_only {
+            if let Some(sp) = span {
+                ctx.error(
+                    &sp,
+                    format!("`{key}` applies only to lease profiles: add access = \"lease\""),
+                );
+            }
+        }
+        if let Some(c) = raw.conflicts.as_ref().and_then(|v| v.first()) {
+            ctx.error(
+                &c.span(),
+                "`conflicts` applies only to lease profiles: add access = \"lease\"".to_string(),
+            );
+        }
+        return k;
+    }
+    let dur = |ctx: &mut Ctx, v: &Option<Spanned<String>>| -> Option<std::time::Duration> {
+        let v = v.as_ref()?;
+        match crate::lease::parse_duration(v.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                ctx.error(&v.span(), e);
+                None
+            }
+        }
+    };
+    k.default_duration = dur(ctx, &raw.default_duration);
+    k.max_duration = dur(ctx, &raw.max_duration);
+    if let (Some(d), Some(m), Some(sp)) = (
+        k.default_duration,
+        k.max_duration,
+        raw.default_duration.as_ref(),
+    ) {
+        if d > m {
+            ctx.error(
+                &sp.span(),
+                "default_duration is longer than max_duration".to_string(),
+            );
+        }
+    }
+    k.require_reason = raw.require_reason.as_ref().is_some_and(|b| *b.get_ref());
+    k.break_glass = raw.break_glass.as_ref().is_some_and(|b| *b.get_ref());
+    if let Some(t) = &raw.ticket {
+        match compile_arg_regex(t.get_ref()) {
+            Ok(regex) => {
+                k.ticket = Some(TicketPattern {
+                    source: t.get_ref().clone(),
+                    regex,
+                })
+            }
+            Err(e) => ctx.error(&t.span(), format!("invalid ticket pattern: {e}")),
+        }
+    }
+    if let Some(a) = &raw.approval {
+        let ra = a.get_ref();
+        let mut approvers = Vec::new();
+        for ap in &ra.approvers {
+            let name = ap.get_ref().strip_prefix("group:").unwrap_or(ap.get_ref());
+            match bad_account_name(name) {
+                Some(why) => ctx.error(
+                    &ap.span(),
+                    format!(
+                        "invalid approver \"{}\": {why}",
+                        ap.get_ref().escape_debug()
+                    ),
+                ),
+                None => approvers.push(Approver::parse(ap.get_ref())),
+            }
+        }
+        if ra.approvers.is_empty() {
+            ctx.error(&a.span(), "approval lists no approvers".to_string());
+        }
+        let count = ra.count.as_ref().map_or(1, |c| *c.get_ref());
+        let cspan = ra.count.as_ref().map_or(a.span(), |c| c.span());
+        let users_only = approvers.iter().all(|x| matches!(x, Approver::User(_)));
+        if !(1..=100).contains(&count) {
+            ctx.error(
+                &cspan,
+                format!("approval count must be between 1 and 100, not {count}"),
+            );
+        } else if users_only && !approvers.is_empty() && count as usize > approvers.len() {
+            ctx.error(
+                &cspan,
+                format!(
+                    "approval count {count} is more than the {} approvers listed",
+                    approvers.len()
+                ),
+            );
+        }
+        if k.break_glass {
+            ctx.error(
+                &a.span(),
+                "a break-glass profile never waits for approval: remove `approval`".to_string(),
+            );
+        }
+        k.approval = Some(Approval {
+            approvers,
+            count: count.clamp(1, 100) as u32,
+        });
+    }
+    let sys = ctx.sys;
+    if let Some(g) = &raw.grant_groups {
+        k.grant_groups =
+            validate_names(ctx, "group", g, &|n| sys.group_exists(n)).unwrap_or_default();
+    }
+    for c in raw.conflicts.as_deref().unwrap_or_default() {
+        if !is_valid_profile_name(c.get_ref()) {
+            ctx.error(
+                &c.span(),
+                format!(
+                    "invalid profile name \"{}\" in conflicts",
+                    c.get_ref().escape_debug()
+                ),
+            );
+        } else {
+            k.conflicts.push(c.get_ref().clone());
+        }
+    }
+    if let Some(o) = &raw.on_expiry {
+        match o.get_ref().as_str() {
+            "terminate" => k.on_expiry = OnExpiry::Terminate,
+            "keep" => k.on_expiry = OnExpiry::Keep,
+            other => ctx.error(
+                &o.span(),
+                format!(
+                    "invalid on_expiry \"{}\": expected \"terminate\" or \"keep\"",
+                    other.escape_debug()
+                ),
+            ),
+        }
+    }
+    for l in raw.login.as_deref().unwrap_or_default() {
+        if is_service_name(l.get_ref()) {
+            k.login.push(l.get_ref().clone());
+        } else {
+            ctx.error(
+                &l.span(),
+                format!(
+                    "invalid PAM service name \"{}\"",
+                    l.get_ref().escape_debug()
+                ),
+            );
+        }
+    }
+    let _ = name_span;
+    k
+}
+
+fn validate_admin(ctx: &mut Ctx, raw: RawAdmin, span: &Range<usize>) -> Admin {
+    let sys = ctx.sys;
+    let users = validate_names(
+        ctx,
+        "user",
+        raw.users.as_deref().unwrap_or_default(),
+        &|n| sys.user_exists(n),
+    )
+    .unwrap_or_default();
+    let groups = validate_names(
+        ctx,
+        "group",
+        raw.groups.as_deref().unwrap_or_default(),
+        &|n| sys.group_exists(n),
+    )
+    .unwrap_or_default();
+    let mut auditors = Vec::new();
+    for a in raw.auditors.as_deref().unwrap_or_default() {
+        let name = a.get_ref().strip_prefix("group:").unwrap_or(a.get_ref());
+        match bad_account_name(name) {
+            Some(why) => ctx.error(
+                &a.span(),
+                format!("invalid auditor \"{}\": {why}", a.get_ref().escape_debug()),
+            ),
+            None => auditors.push(Approver::parse(a.get_ref())),
+        }
+    }
+    if users.is_empty() && groups.is_empty() {
+        ctx.warn(
+            span,
+            "[admin] names no users or groups: nobody can revoke others' leases".to_string(),
+        );
+    }
+    Admin {
+        users,
+        groups,
+        auditors,
+        location: Some(ctx.loc(span)),
+    }
+}
+
+fn validate_login(ctx: &mut Ctx, raw: RawLogin, span: &Range<usize>) -> Option<LoginRule> {
+    let mut ok = true;
+    let mut services = Vec::new();
+    for s in &raw.services {
+        if is_service_name(s.get_ref()) {
+            services.push(s.get_ref().clone());
+        } else {
+            ctx.error(
+                &s.span(),
+                format!(
+                    "invalid PAM service name \"{}\"",
+                    s.get_ref().escape_debug()
+                ),
+            );
+            ok = false;
+        }
+    }
+    if raw.services.is_empty() {
+        ctx.error(span, "[[login]] lists no services".to_string());
+        ok = false;
+    }
+    let sys = ctx.sys;
+    let users = validate_names(
+        ctx,
+        "user",
+        raw.users.as_deref().unwrap_or_default(),
+        &|n| sys.user_exists(n),
+    );
+    let groups = validate_names(
+        ctx,
+        "group",
+        raw.groups.as_deref().unwrap_or_default(),
+        &|n| sys.group_exists(n),
+    );
+    let access = match raw.access.get_ref().as_str() {
+        "standing" => LoginAccess::Standing,
+        "lease" => LoginAccess::Lease,
+        "deny" => LoginAccess::Deny,
+        other => {
+            ctx.error(
+                &raw.access.span(),
+                format!(
+                    "invalid login access \"{}\": expected \"standing\", \"lease\" or \"deny\"",
+                    other.escape_debug()
+                ),
+            );
+            ok = false;
+            LoginAccess::Deny
+        }
+    };
+    let (users, groups) = (users?, groups?);
+    if users.is_empty() && groups.is_empty() {
+        ctx.error(
+            span,
+            "[[login]] gates nobody: list users or groups".to_string(),
+        );
+        ok = false;
+    }
+    ok.then(|| LoginRule {
+        services,
+        users,
+        groups,
+        access,
+        location: ctx.loc(span),
     })
 }
 

@@ -1,9 +1,11 @@
 //! The validated policy, as the daemon and CLI use it. Built only by the loader, so every
 //! value here has passed validation.
 
+use crate::lease::{Admin, Approval, LoginRule, OnExpiry, TicketPattern};
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Where something was written, for `file:line:col` messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +137,21 @@ pub struct Profile {
     pub commands: Vec<CommandRule>,
     /// Where the profile's `name` is written (its `[[profile]]` table when it has none).
     pub location: Location,
+    // --- lease settings (only on `access = "lease"` profiles)
+    pub default_duration: Option<Duration>,
+    pub max_duration: Option<Duration>,
+    pub require_reason: bool,
+    pub ticket: Option<TicketPattern>,
+    /// `None`: approved automatically.
+    pub approval: Option<Approval>,
+    /// Unix groups the holder is a member of while a lease is active.
+    pub grant_groups: Vec<String>,
+    /// Profiles that may not be held at the same time (symmetric).
+    pub conflicts: Vec<String>,
+    pub on_expiry: OnExpiry,
+    pub break_glass: bool,
+    /// PAM services an active lease opens.
+    pub login: Vec<String>,
 }
 
 /// One file that was loaded, for `elevate status`.
@@ -151,6 +168,8 @@ pub struct Policy {
     pub files: Vec<LoadedFile>,
     /// SHA-256 over every loaded file's name and bytes, hex.
     pub digest: String,
+    pub admin: Admin,
+    pub logins: Vec<LoginRule>,
 }
 
 /// The host a decision is made for.

@@ -166,10 +166,10 @@ fn error_table() {
         // Structure and unknown keys, with positions.
         ("foo = 1\n".into(), 1, 1, "unknown top-level key `foo`"),
         (
-            "[admin]\nx = 1\n".into(),
+            "[admins]\nx = 1\n".into(),
             1,
             2,
-            "unknown top-level key `admin`",
+            "unknown top-level key `admins`",
         ),
         (
             format!("{HEAD}colour = \"red\"\n"),
@@ -1630,6 +1630,6 @@ fn diagnostics_display() {
     let errs = errors("foo = 1\n");
     assert_eq!(
         errs[0].to_string(),
-        "t.toml:1:1: error: unknown top-level key `foo`, expected `profile`"
+        "t.toml:1:1: error: unknown top-level key `foo`, expected `profile`, `admin` or `login`"
     );
 }
