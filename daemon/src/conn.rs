@@ -5,12 +5,12 @@ use crate::audit_writer::{fields, AuditHandle};
 use crate::exec::open_checked_executable;
 use crate::identity::Peer;
 use crate::settings::Settings;
-use crate::state::{checked, Decision, Event, Plan};
-use crate::sys::{self, ChildExit, ExecPlan};
+use crate::state::{checked, Decision, Event, LeaseOp, Plan};
+use crate::sys::{self, ChildExit, Exe, ExecPlan};
 use elevate_proto::fdpass::{self, MAX_FDS};
 use elevate_proto::frame::{self, FrameBuf, FrameError};
 use elevate_proto::{
-    Denial, ErrorKind, ErrorReply, ExitStatus, Request, Response, RunRequest, Started,
+    Denial, ErrorKind, ErrorReply, ExitStatus, Request, Response, RunRequest, Started, WithRequest,
 };
 use serde_json::json;
 use std::ffi::CString;
@@ -162,9 +162,40 @@ pub async fn serve(stream: UnixStream, ctx: Ctx) {
         let fds = std::mem::take(&mut conn.fds);
         let resp = match req {
             Request::Run(run) => {
-                handle_run(&mut conn, &ctx, peer.clone(), run, fds).await;
+                handle_run(&mut conn, &ctx, peer.clone(), ExecRequest::Run(run), fds).await;
                 return; // one command per connection
             }
+            Request::With(with) => {
+                handle_run(&mut conn, &ctx, peer.clone(), ExecRequest::With(with), fds).await;
+                return;
+            }
+            Request::Wait { id } => {
+                // Waiting may take as long as approval does: no idle timeout on this connection.
+                let (tx, rx) = oneshot::channel();
+                let _ = ctx.events.send(Event::Wait {
+                    uid: peer.uid,
+                    id,
+                    reply: tx,
+                });
+                match rx.await {
+                    Ok(r) => r,
+                    Err(_) => return,
+                }
+            }
+            Request::RequestLease(r) => lease_op(&ctx, &peer, LeaseOp::Request(r)).await,
+            Request::Approve { id, comment } => {
+                lease_op(&ctx, &peer, LeaseOp::Approve { id, comment }).await
+            }
+            Request::Deny { id, reason } => {
+                lease_op(&ctx, &peer, LeaseOp::Deny { id, reason }).await
+            }
+            Request::Revoke { id, reason } => {
+                lease_op(&ctx, &peer, LeaseOp::Revoke { id, reason }).await
+            }
+            Request::Extend { id, by_secs } => {
+                lease_op(&ctx, &peer, LeaseOp::Extend { id, by_secs }).await
+            }
+            Request::Leases { all } => lease_op(&ctx, &peer, LeaseOp::List { all }).await,
             Request::Check(run) => match decide(&ctx, peer.clone(), run, true).await {
                 Some((_, d)) => checked(&d),
                 None => return,
@@ -192,15 +223,22 @@ pub async fn serve(stream: UnixStream, ctx: Ctx) {
                 ErrorKind::BadRequest,
                 "no command is running on this connection",
             ),
-            _ => error(
-                ErrorKind::BadRequest,
-                "leases are not available in this version of elevated",
-            ),
         };
         if conn.send(&resp).await.is_err() {
             return;
         }
     }
+}
+
+async fn lease_op(ctx: &Ctx, peer: &Peer, op: LeaseOp) -> Response {
+    let (tx, rx) = oneshot::channel();
+    let _ = ctx.events.send(Event::Lease {
+        peer: peer.clone(),
+        op,
+        reply: tx,
+    });
+    rx.await
+        .unwrap_or_else(|_| error(ErrorKind::Internal, "the daemon is shutting down"))
 }
 
 async fn decide(ctx: &Ctx, peer: Peer, req: RunRequest, dry_run: bool) -> Option<(Peer, Decision)> {
@@ -220,7 +258,15 @@ fn argv_json(argv: &[String]) -> serde_json::Value {
     json!(argv)
 }
 
-async fn handle_run(conn: &mut Conn, ctx: &Ctx, peer: Peer, req: RunRequest, fds: Vec<OwnedFd>) {
+/// What a connection asked to execute.
+enum ExecRequest {
+    /// A policy-allowed command run as the profile's run_as user.
+    Run(RunRequest),
+    /// The caller's own command with a lease's groups added.
+    With(WithRequest),
+}
+
+async fn handle_run(conn: &mut Conn, ctx: &Ctx, peer: Peer, what: ExecRequest, fds: Vec<OwnedFd>) {
     let Ok::<[OwnedFd; 4], _>([stdin, stdout, stderr, cwd]) = fds.try_into() else {
         let _ = conn
             .send(&error(
@@ -245,8 +291,23 @@ async fn handle_run(conn: &mut Conn, ctx: &Ctx, peer: Peer, req: RunRequest, fds
     let cwd_path = std::fs::read_link(format!("/proc/self/fd/{}", cwd.as_raw_fd()))
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let requested = argv_json(&req.argv);
-    let Some((peer, decision)) = decide(ctx, peer, req, false).await else {
+    let (requested, via) = match &what {
+        ExecRequest::Run(r) => (argv_json(&r.argv), "run"),
+        ExecRequest::With(w) => (argv_json(&w.argv), "with"),
+    };
+    let decided = match what {
+        ExecRequest::Run(req) => decide(ctx, peer, req, false).await,
+        ExecRequest::With(req) => {
+            let (tx, rx) = oneshot::channel();
+            let _ = ctx.events.send(Event::DecideWith {
+                peer,
+                req,
+                reply: tx,
+            });
+            rx.await.ok()
+        }
+    };
+    let Some((peer, decision)) = decided else {
         return;
     };
     let host = &ctx.settings.host.name;
@@ -280,6 +341,7 @@ async fn handle_run(conn: &mut Conn, ctx: &Ctx, peer: Peer, req: RunRequest, fds
     let record = json!({
         "requester": peer.audit_json(), "host": host, "profile": plan.profile, "run_as": plan.run_as,
         "path": plan.path.display().to_string(), "argv": plan.argv, "cwd": cwd_path, "decision": "allow",
+        "via": via,
     });
     let exec = match prepare(&plan, [stdin, stdout, stderr], cwd) {
         Ok(e) => e,
@@ -373,14 +435,18 @@ async fn handle_run(conn: &mut Conn, ctx: &Ctx, peer: Peer, req: RunRequest, fds
 }
 
 fn prepare(plan: &Plan, stdio: [OwnedFd; 3], cwd: OwnedFd) -> Result<ExecPlan, String> {
-    let (exe, exe_is_script) = open_checked_executable(&plan.path)?;
     let cs = |s: &str| {
         CString::new(s)
             .map_err(|_| "arguments and environment may not contain NUL bytes".to_string())
     };
+    let exe = if plan.as_caller {
+        Exe::Path(cs(&plan.path.display().to_string())?)
+    } else {
+        let (fd, script) = open_checked_executable(&plan.path)?;
+        Exe::Checked { fd, script }
+    };
     Ok(ExecPlan {
         exe,
-        exe_is_script,
         argv: plan.argv.iter().map(|a| cs(a)).collect::<Result<_, _>>()?,
         envp: plan
             .env

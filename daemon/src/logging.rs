@@ -59,6 +59,7 @@ impl Visit for Line {
 impl<S: Subscriber> Layer<S> for Syslog {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let priority = match *event.metadata().level() {
+            Level::ERROR if event.metadata().target() == "alert" => libc::LOG_ALERT,
             Level::ERROR => libc::LOG_ERR,
             Level::WARN => libc::LOG_WARNING,
             Level::INFO => libc::LOG_INFO,

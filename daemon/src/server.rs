@@ -70,7 +70,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             .map_err(|e| format!("audit log {}: {e}", settings.audit_log.display()))?;
     }
     let audit = AuditHandle::start(log);
-    let state = State::new(Arc::clone(&settings), audit.clone());
+    let (events, rx) = mpsc::unbounded_channel();
+    let mut state = State::new(Arc::clone(&settings), audit.clone(), events.clone())?;
     audit
         .write_durable(
             "daemon.start",
@@ -82,8 +83,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         .await
         .map_err(|e| format!("audit log {}: {e}", settings.audit_log.display()))?;
 
+    // Leases that fell due while we were down end before anyone is served.
+    state.start().await;
     let listener = bind(&settings.socket)?;
-    let (events, rx) = mpsc::unbounded_channel();
     tokio::spawn(state.run(rx));
     let (shutdown_tx, shutdown) = watch::channel(false);
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;

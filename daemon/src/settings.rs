@@ -41,6 +41,10 @@ pub struct Settings {
     pub audit_log: PathBuf,
     pub host: HostInfo,
     pub limits: Limits,
+    /// Receives each lease event as JSON on stdin.
+    pub notify_command: Option<PathBuf>,
+    /// How long a request may wait for approval.
+    pub pending_ttl: std::time::Duration,
 }
 
 impl Settings {
@@ -56,6 +60,8 @@ impl Settings {
             audit_log: flags.audit_log.clone().unwrap_or_else(|| cfg.audit_log()),
             host: cfg.host(),
             limits: cfg.limits.clone(),
+            notify_command: cfg.notify_command.clone(),
+            pending_ttl: cfg.request_timeout()?,
         })
     }
 }

@@ -109,12 +109,18 @@ pub fn kill_group(pgid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
     cvt(unsafe { libc::kill(-pgid, sig) } as libc::c_long).map(drop)
 }
 
+/// What the child executes.
+pub enum Exe {
+    /// The checked executable (opened O_RDONLY|O_NOFOLLOW by the path walk). Scripts are
+    /// exec'd via /dev/fd/N by the kernel, so their fd must survive exec.
+    Checked { fd: OwnedFd, script: bool },
+    /// A path exec'd after dropping privileges, with the caller's own permissions.
+    Path(CString),
+}
+
 /// Everything the child needs, prepared before fork so the child never allocates.
 pub struct ExecPlan {
-    /// The checked executable (opened O_RDONLY|O_NOFOLLOW by the path walk).
-    pub exe: OwnedFd,
-    /// Scripts are exec'd via /dev/fd/N by the kernel, so their fd must survive exec.
-    pub exe_is_script: bool,
+    pub exe: Exe,
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
     pub stdio: [OwnedFd; 3],
@@ -317,17 +323,24 @@ unsafe fn child_after_fork(
         {
             fail(ChildStage::Exec);
         }
-        if plan.exe_is_script && libc::fcntl(plan.exe.as_raw_fd(), libc::F_SETFD, 0) != 0 {
-            fail(ChildStage::Exec);
+        match &plan.exe {
+            Exe::Checked { fd, script } => {
+                if *script && libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) != 0 {
+                    fail(ChildStage::Exec);
+                }
+                libc::syscall(
+                    libc::SYS_execveat,
+                    fd.as_raw_fd(),
+                    c"".as_ptr(),
+                    argv.as_ptr(),
+                    envp.as_ptr(),
+                    libc::AT_EMPTY_PATH,
+                );
+            }
+            Exe::Path(path) => {
+                libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            }
         }
-        libc::syscall(
-            libc::SYS_execveat,
-            plan.exe.as_raw_fd(),
-            c"".as_ptr(),
-            argv.as_ptr(),
-            envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        );
         fail(ChildStage::Exec)
     }
 }

@@ -3,7 +3,7 @@
 //! membership is not enough: the daemon looks in /proc for the holder's processes whose group
 //! list still contains a revoked gid.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// A process as identified for termination: pid plus start time, so a recycled pid is never
 /// signalled by mistake.
@@ -13,9 +13,13 @@ pub struct ProcId {
     pub start_time: u64,
 }
 
-/// Processes whose real or effective uid is `uid` and whose groups include any of `gids`.
-pub fn carrying(uid: u32, gids: &BTreeSet<u32>) -> Vec<ProcId> {
+/// In one pass over /proc: for each uid, its processes (real or effective uid) whose groups
+/// include any of that uid's gids.
+pub fn carrying_any(targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)> {
     let mut out = Vec::new();
+    if targets.is_empty() {
+        return out;
+    }
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
     };
@@ -30,9 +34,12 @@ pub fn carrying(uid: u32, gids: &BTreeSet<u32>) -> Vec<ProcId> {
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
             continue;
         };
-        if matches_status(&status, uid, gids) {
-            if let Some(start_time) = start_time(pid) {
-                out.push(ProcId { pid, start_time });
+        for (uid, gids) in targets {
+            if matches_status(&status, *uid, gids) {
+                if let Some(start_time) = start_time(pid) {
+                    out.push((*uid, ProcId { pid, start_time }));
+                }
+                break;
             }
         }
     }

@@ -17,9 +17,6 @@ pub struct LeaseRules {
     pub ticket_source: Option<String>,
     /// 0 = approved automatically.
     pub approvals_needed: u32,
-    /// Who may approve, for messages ("dbalead, group:dba-leads").
-    pub approvers_display: String,
-    pub grant_groups: Vec<String>,
     pub break_glass: bool,
 }
 

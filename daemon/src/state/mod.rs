@@ -8,7 +8,9 @@ use crate::exec::{build_env, EnvContext};
 use crate::identity::Peer;
 use crate::limits::RateLimiter;
 use crate::settings::Settings;
+use elevate_groupdb::GroupDb;
 use elevate_policy::{Access, HostInfo, LoadOptions, Policy, Query, RealSystem, Verdict};
+use elevate_proto::WithRequest;
 use elevate_proto::{
     Checked, ErrorKind, ErrorReply, ListReply, ListedProfile, ReloadReport, Response, RunRequest,
     StatusReply,
@@ -17,7 +19,10 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often expiries and pending KILLs are checked.
+const TICK: Duration = Duration::from_millis(250);
 use tokio::sync::{mpsc, oneshot};
 
 pub enum Event {
@@ -47,6 +52,30 @@ pub enum Event {
     Reload,
     CommandStarted,
     CommandEnded,
+    /// A lease operation (request, approve, deny, revoke, extend, list).
+    Lease {
+        peer: Peer,
+        op: LeaseOp,
+        reply: oneshot::Sender<Response>,
+    },
+    /// `request --wait`: answer when the lease leaves `pending`.
+    Wait {
+        uid: u32,
+        id: u64,
+        reply: oneshot::Sender<Response>,
+    },
+    /// Decide an `elevate with`: the caller's own active lease, its groups added.
+    DecideWith {
+        peer: Peer,
+        req: WithRequest,
+        reply: oneshot::Sender<(Peer, Decision)>,
+    },
+    /// Periodic: expiries (wall clock), KILLs after grace, retries.
+    Tick,
+    /// A lease's bound process exited.
+    BoundExited {
+        id: u64,
+    },
 }
 
 /// Everything needed to run an allowed command.
@@ -62,6 +91,9 @@ pub struct Plan {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<u32>,
+    /// `elevate with`: the caller's own command, exec'd by path after dropping to the caller
+    /// (the executable ownership check is for commands run with someone else's privileges).
+    pub as_caller: bool,
 }
 
 #[derive(Debug)]
@@ -77,6 +109,10 @@ pub enum Decision {
 }
 
 mod identity_cache;
+mod leases;
+
+use leases::LeaseBook;
+pub use leases::LeaseOp;
 
 use identity_cache::IdentityCache;
 
@@ -92,12 +128,22 @@ pub struct State {
     conns_by_uid: HashMap<u32, usize>,
     running: usize,
     audit: AuditHandle,
+    leases: LeaseBook,
+    groupdb: GroupDb,
+    events: mpsc::UnboundedSender<Event>,
+    pending_ttl: Duration,
 }
 
 impl State {
     /// Load the policy once. A broken policy at start-up means an empty one (nothing allowed)
     /// with the errors reported in `status`: fail closed, but keep serving so the admin can see why.
-    pub fn new(settings: Arc<Settings>, audit: AuditHandle) -> State {
+    pub fn new(
+        settings: Arc<Settings>,
+        audit: AuditHandle,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Result<State, String> {
+        let (journal, table) = crate::leases::journal::Journal::open(&settings.state_dir)
+            .map_err(|e| format!("lease journal in {}: {e}", settings.state_dir.display()))?;
         let mut st = State {
             host: settings.host.clone(),
             policy: Arc::new(Policy::default()),
@@ -114,23 +160,45 @@ impl State {
             conns_by_uid: HashMap::new(),
             running: 0,
             audit,
+            leases: LeaseBook::new(journal, table),
+            groupdb: GroupDb::system(),
+            events,
+            pending_ttl: settings.pending_ttl,
             settings,
         };
-        st.reload();
-        st
+        st.load_policy();
+        Ok(st)
     }
 
     pub fn policy_digest(&self) -> &str {
         &self.policy.digest
     }
 
+    /// Before serving: finish what a crash or downtime left (expired leases, memberships).
+    pub async fn start(&mut self) {
+        self.reconcile_leases().await;
+    }
+
     pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) {
+        let ticker = self.events.clone();
+        tokio::spawn(async move {
+            // Expiry is checked against the wall clock on every tick, so a suspend or a
+            // clock jump is honoured within one tick (deadlines are UTC instants).
+            let mut iv = tokio::time::interval(TICK);
+            iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                iv.tick().await;
+                if ticker.send(Event::Tick).is_err() {
+                    break;
+                }
+            }
+        });
         while let Some(ev) = events.recv().await {
-            self.handle(ev);
+            self.handle(ev).await;
         }
     }
 
-    fn handle(&mut self, ev: Event) {
+    async fn handle(&mut self, ev: Event) {
         match ev {
             Event::Open { uid, reply } => {
                 let _ = reply.send(self.admit(uid));
@@ -160,9 +228,32 @@ impl State {
             Event::Status { reply } => {
                 let _ = reply.send(Response::Status(self.status()));
             }
-            Event::Reload => self.reload(),
+            Event::Reload => {
+                if self.load_policy() {
+                    self.reevaluate_leases().await;
+                }
+            }
             Event::CommandStarted => self.running += 1,
             Event::CommandEnded => self.running = self.running.saturating_sub(1),
+            Event::Lease {
+                mut peer,
+                op,
+                reply,
+            } => {
+                let r = self.lease_op(&mut peer, op).await;
+                let _ = reply.send(r);
+            }
+            Event::Wait { uid, id, reply } => self.wait_lease(uid, id, reply),
+            Event::DecideWith {
+                mut peer,
+                req,
+                reply,
+            } => {
+                let d = self.decide_with(&mut peer, &req);
+                let _ = reply.send((peer, d));
+            }
+            Event::Tick => self.tick().await,
+            Event::BoundExited { id } => self.bound_exited(id).await,
         }
     }
 
@@ -223,8 +314,10 @@ impl State {
             run_as: req.run_as.as_deref(),
         };
         let policy = Arc::clone(&self.policy);
-        // Leases arrive with the just-in-time issue; until then no lease is ever active.
-        let verdict = policy.decide(&self.host, &subject, &query, &|_| false);
+        let leases = &self.leases;
+        let verdict = policy.decide(&self.host, &subject, &query, &|p| {
+            leases.active(subject.uid, &p.name).is_some()
+        });
         let (profile, rule) = match verdict {
             Verdict::Allow { profile, rule } => (profile, rule),
             Verdict::Deny(denied) => {
@@ -245,6 +338,7 @@ impl State {
                 uid: 0,
                 gid: 0,
                 groups: vec![],
+                as_caller: false,
             }));
         }
         let Some((target, target_gids)) = self.identities.by_name(&profile.run_as) else {
@@ -295,6 +389,7 @@ impl State {
             uid: target.uid,
             gid,
             groups: target_gids,
+            as_caller: false,
         }))
     }
 
@@ -321,7 +416,8 @@ impl State {
                 run_as: p.run_as.clone(),
                 run_as_group: p.run_as_group.clone(),
                 access: p.access.as_str().to_string(),
-                usable_now: p.access == Access::Standing,
+                usable_now: p.access == Access::Standing
+                    || self.leases.active(subject.uid, &p.name).is_some(),
                 commands: p.commands.iter().map(|c| c.display()).collect(),
                 hint: (p.access == Access::Lease)
                     .then(|| format!("request a lease: elevate request {}", p.name)),
@@ -355,8 +451,8 @@ impl State {
         }
     }
 
-    /// Parse and validate everything; swap only if all of it is good.
-    fn reload(&mut self) {
+    /// Parse and validate everything; swap only if all of it is good. True if swapped.
+    fn load_policy(&mut self) -> bool {
         let outcome = elevate_policy::load_dir(
             &self.settings.policy_dir,
             &LoadOptions {
@@ -413,6 +509,7 @@ impl State {
             errors,
             warnings,
         };
+        ok
     }
 }
 

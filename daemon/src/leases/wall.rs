@@ -1,0 +1,38 @@
+//! A `wall`-style notice on the terminals of particular users (break-glass goes to admins).
+//! Best effort: a terminal that would block or refuses is skipped.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+
+pub fn notify_terminals(uids: &BTreeSet<u32>, msg: &str) {
+    if uids.is_empty() {
+        return;
+    }
+    let ttys = std::fs::read_dir("/dev/pts")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_str()
+                    .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
+            })
+        });
+    for path in ttys {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if !uids.contains(&meta.uid()) {
+            continue;
+        }
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+            .open(&path)
+        {
+            let _ = f.write_all(msg.as_bytes());
+        }
+    }
+}
