@@ -52,6 +52,96 @@ pub enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Ask for a lease on a profile; prints the lease id alone on the first line.
+    Request(RequestArgs),
+    /// Approve someone else's pending request.
+    Approve {
+        id: u64,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deny a pending request.
+    Deny {
+        id: u64,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a lease early (holder or admin), or withdraw your pending request.
+    Revoke {
+        id: u64,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lengthen an active lease, within the profile's maximum from activation.
+    Extend {
+        id: u64,
+        /// How much longer: 90s, 15m, 1h30m...
+        #[arg(long, value_name = "DUR", value_parser = parse_dur)]
+        by: std::time::Duration,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Your leases and requests (pending, active with time left, recently ended).
+    Leases {
+        /// Everyone's (admins and auditors).
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command as yourself with a lease's groups added.
+    With(WithArgs),
+    /// Emergency access without approval: audited at alert level, admins notified.
+    #[command(name = "break-glass")]
+    BreakGlass {
+        profile: String,
+        /// Why (required).
+        #[arg(long, required = true)]
+        reason: String,
+        #[arg(long = "for", value_name = "DUR", value_parser = parse_dur)]
+        duration: Option<std::time::Duration>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
+    elevate_policy::parse_duration(s)
+}
+
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    pub profile: String,
+    /// How long: 90s, 15m, 1h30m, 2h... (default: the profile's).
+    #[arg(long = "for", value_name = "DUR", value_parser = parse_dur)]
+    pub duration: Option<std::time::Duration>,
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[arg(long)]
+    pub ticket: Option<String>,
+    /// Wait until the request is approved, denied or expires.
+    #[arg(long)]
+    pub wait: bool,
+    /// End the lease when this process (yours) exits: for CI jobs and service accounts.
+    #[arg(long, value_name = "PID")]
+    pub bind_pid: Option<i32>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct WithArgs {
+    /// A lease id or profile name of one of your active leases.
+    pub lease: String,
+    /// The command (found through your own PATH) and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
 }
 
 #[derive(Args, Debug)]
@@ -164,7 +254,22 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
-const SUBCOMMANDS: &[&str] = &["run", "list", "status", "policy", "audit", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "run",
+    "list",
+    "status",
+    "policy",
+    "audit",
+    "help",
+    "request",
+    "approve",
+    "deny",
+    "revoke",
+    "extend",
+    "leases",
+    "with",
+    "break-glass",
+];
 
 /// Rewrite `elevate [GLOBAL...] [-u U] [-p P] CMD ARGS...` into
 /// `elevate [GLOBAL...] run [-u U] [-p P] -- CMD ARGS...` when CMD is not a subcommand.
@@ -275,6 +380,11 @@ mod tests {
             ),
             (&["--help"], &["--help"]),
             (&["policy", "check"], &["policy", "check"]),
+            (
+                &["request", "db-admin", "--for", "1h"],
+                &["request", "db-admin", "--for", "1h"],
+            ),
+            (&["with", "5", "--", "id"], &["with", "5", "--", "id"]),
             (&[], &[]),
         ];
         for (input, want) in cases {

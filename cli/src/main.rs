@@ -1,6 +1,7 @@
 //! `elevate`, the client. Never setuid: it asks elevated, which decides and runs.
 
 mod args;
+mod lease;
 mod offline;
 mod remote;
 mod run;
@@ -9,7 +10,7 @@ mod sys;
 use args::{AuditCommand, Cli, Command, PolicyCommand};
 use clap::Parser;
 use elevate_policy::config::Config;
-use elevate_proto::{exit, Client, ClientError, ErrorKind};
+use elevate_proto::{exit, Client, ClientError, ErrorKind, Request};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -90,5 +91,43 @@ fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Policy(PolicyCommand::Check(a)) => offline::policy_check(&config()?, a),
         Command::Policy(PolicyCommand::Explain(a)) => offline::policy_explain(&config()?, a),
         Command::Audit(AuditCommand::Verify(a)) => offline::audit_verify(&config()?, a),
+        Command::Request(a) => lease::request(&socket, a, false),
+        Command::BreakGlass {
+            profile,
+            reason,
+            duration,
+            json,
+        } => lease::request(
+            &socket,
+            args::RequestArgs {
+                profile,
+                duration,
+                reason: Some(reason),
+                ticket: None,
+                wait: false,
+                bind_pid: None,
+                json,
+            },
+            true,
+        ),
+        Command::Approve { id, comment, json } => {
+            lease::transition(&socket, Request::Approve { id, comment }, json)
+        }
+        Command::Deny { id, reason, json } => {
+            lease::transition(&socket, Request::Deny { id, reason }, json)
+        }
+        Command::Revoke { id, reason, json } => {
+            lease::transition(&socket, Request::Revoke { id, reason }, json)
+        }
+        Command::Extend { id, by, json } => lease::transition(
+            &socket,
+            Request::Extend {
+                id,
+                by_secs: by.as_secs(),
+            },
+            json,
+        ),
+        Command::Leases { all, json } => lease::list(&socket, all, json),
+        Command::With(a) => lease::with(&socket, a),
     }
 }

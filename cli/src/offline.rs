@@ -215,17 +215,18 @@ fn report_denied(json: bool, reason: &str, nearest: Option<String>, hint: Option
 }
 
 pub fn audit_verify(config: &Config, args: VerifyArgs) -> Result<i32, Failure> {
-    let files = if args.files.is_empty() {
-        vec![config.audit_log()]
+    // The state dir's anchor belongs to the configured log: apply it by default only there.
+    let (files, default_anchor) = if args.files.is_empty() {
+        (
+            vec![config.audit_log()],
+            Some(config.state_dir().join(elevate_audit::ANCHOR_FILE)),
+        )
     } else {
-        args.files
+        (args.files, None)
     };
-    let default_anchor = config.state_dir().join(elevate_audit::ANCHOR_FILE);
-    let anchor = args.anchor.or_else(|| {
-        std::fs::File::open(&default_anchor)
-            .is_ok()
-            .then_some(default_anchor)
-    });
+    let anchor = args
+        .anchor
+        .or_else(|| default_anchor.filter(|a| std::fs::File::open(a).is_ok()));
     let report = elevate_audit::verify_files(&files, anchor.as_deref())
         .map_err(|e| fail(NOINPUT, format!("cannot read the audit log: {e}")))?;
     let range = match (report.first_seq, report.last_seq) {

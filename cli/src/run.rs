@@ -57,9 +57,27 @@ pub fn request_argv(command: &[OsString]) -> Result<Vec<String>, Failure> {
 
 pub fn run(socket: &Path, args: RunArgs) -> Result<i32, Failure> {
     let argv = request_argv(&args.command)?;
-    let env: Vec<(String, String)> = std::env::vars_os()
+    let env = caller_env();
+    exec(
+        socket,
+        Request::Run(RunRequest {
+            argv,
+            profile: args.profile,
+            run_as: args.user,
+            env,
+        }),
+    )
+}
+
+/// The caller's environment as UTF-8 pairs (the daemon keeps what its allow-list permits).
+pub fn caller_env() -> Vec<(String, String)> {
+    std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
+        .collect()
+}
+
+/// Send a `Run` or `With` request with our stdio and cwd, relay signals, return the status.
+pub fn exec(socket: &Path, req: Request) -> Result<i32, Failure> {
     let cwd = sys::open_cwd().map_err(|e| {
         fail(
             exit::SOFTWARE,
@@ -68,12 +86,6 @@ pub fn run(socket: &Path, args: RunArgs) -> Result<i32, Failure> {
     })?;
     let termios = sys::SavedTermios::save();
     let mut client = connect(socket)?;
-    let req = Request::Run(RunRequest {
-        argv,
-        profile: args.profile,
-        run_as: args.user,
-        env,
-    });
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();

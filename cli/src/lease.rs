@@ -1,0 +1,747 @@
+//! Lease commands: request, break-glass, approve, deny, revoke, extend, leases, with.
+//!
+//! The daemon decides everything; this module sends one request per connection and formats
+//! the `LeaseInfo` it gets back. Text in a lease (reasons, tickets, comments) was typed by
+//! some other user, so it is made terminal-safe before it is printed.
+
+use crate::args::{BreakGlassArgs, RequestArgs, WithArgs};
+use crate::run::{caller_env, exec, refusal, request_argv};
+use crate::{connect, fail, Failure};
+use elevate_proto::{exit, ErrorKind, LeaseInfo, LeaseRequest, Request, Response, WithRequest};
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// `elevate with`: the command was not found in the caller's PATH (as shells report it).
+pub const NOT_FOUND: i32 = 127;
+
+/// Lease operations journal and audit durably before answering: be patient, not forever.
+const OP_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn ask(socket: &Path, req: &Request, timeout: Option<Duration>) -> Result<Response, Failure> {
+    let mut client = connect(socket)?;
+    client
+        .send(req)
+        .map_err(|e| fail(exit::SOFTWARE, e.to_string()))?;
+    let _ = client.set_read_timeout(timeout);
+    client
+        .recv()
+        .map_err(|e| fail(exit::SOFTWARE, e.to_string()))
+}
+
+/// A refusal, with a pointer to `elevate leases` when the id was not found.
+fn lease_refusal(resp: Response) -> Failure {
+    let not_found = matches!(&resp, Response::Error(e) if e.kind == ErrorKind::NotFound);
+    let mut f = refusal(resp);
+    if not_found {
+        f.message
+            .push_str("\nelevate: see your leases and requests with: elevate leases");
+    }
+    f
+}
+
+fn expect_lease(resp: Response) -> Result<LeaseInfo, Failure> {
+    match resp {
+        Response::Lease(l) => Ok(l),
+        other => Err(lease_refusal(other)),
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn show(l: &LeaseInfo, json: bool) {
+    if json {
+        print_json(l);
+    } else {
+        print!("{}", summary(l, now_unix()));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting (pure)
+
+/// `1h29m`, `45s`.
+pub fn human(secs: u64) -> String {
+    elevate_policy::format_duration(Duration::from_secs(secs))
+}
+
+/// Text someone else typed, made safe for a terminal: control characters and bidi overrides
+/// are shown escaped instead of being interpreted.
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// At most `max` characters, with `…` when cut.
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Seconds since the epoch of an RFC 3339 timestamp as the daemon writes them
+/// (`2024-05-01T12:00:00.123Z`; an explicit `+HH:MM`/`-HH:MM` offset is also accepted).
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        t.parse().ok()
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+    }
+    let offset = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            let o = oh * 3600 + om * 60;
+            if *sign == b'+' {
+                o
+            } else {
+                -o
+            }
+        }
+        _ => return None,
+    };
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset)
+}
+
+/// Days from 1970-01-01 to the proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `2024-05-01T12:00:00Z` (whole seconds), or the text as given if it does not parse.
+fn short_time(s: &str) -> String {
+    match (parse_rfc3339(s), s.get(..19)) {
+        (Some(_), Some(head)) if s.ends_with('Z') => format!("{head}Z"),
+        _ => clean(s),
+    }
+}
+
+/// `in 12m` / `5m ago` relative to `now`, or None if the timestamp does not parse.
+fn relative(ts: &str, now: i64) -> Option<String> {
+    let t = parse_rfc3339(ts)?;
+    Some(if t >= now {
+        format!("in {}", human(t.abs_diff(now)))
+    } else {
+        format!("{} ago", human(t.abs_diff(now)))
+    })
+}
+
+/// Why a lease ended, in words: `revoked by bob`, `request expired`.
+fn end_words(l: &LeaseInfo) -> String {
+    let why = match l.end_reason.as_deref() {
+        Some("request_expired") => "request expired unapproved".to_string(),
+        Some("process_exited") => "bound process exited".to_string(),
+        Some("policy_changed") => "policy changed".to_string(),
+        Some(r) => clean(&r.replace('_', " ")),
+        None => "ended".to_string(),
+    };
+    match &l.ended_by {
+        Some(by) => format!("{why} by {}", clean(by)),
+        None => why,
+    }
+}
+
+fn approvals(l: &LeaseInfo) -> String {
+    format!("{}/{}", l.approvals.len(), l.approvals_needed)
+}
+
+/// One lease for people: a headline, then indented details. Ends with a newline.
+pub fn summary(l: &LeaseInfo, now: i64) -> String {
+    let glass = if l.break_glass { " [BREAK-GLASS]" } else { "" };
+    let mut s = format!(
+        "lease {}: {} for {}{glass} — ",
+        l.id,
+        clean(&l.profile),
+        clean(&l.user)
+    );
+    match l.state.as_str() {
+        "active" => {
+            s.push_str("active");
+            if let Some(left) = l.time_left_secs {
+                s.push_str(&format!(", {} left", human(left)));
+            }
+            if let Some(exp) = &l.expires_at {
+                s.push_str(&format!(" (until {})", short_time(exp)));
+            }
+            s.push('\n');
+            if !l.grant_groups.is_empty() {
+                let groups: Vec<String> = l.grant_groups.iter().map(|g| clean(g)).collect();
+                s.push_str(&format!(
+                    "  groups: {} — for a command now: elevate with {} -- CMD [ARG...]\n",
+                    groups.join(", "),
+                    l.id
+                ));
+            }
+            s.push_str(&format!(
+                "  what it allows: elevate list -p {}; end it early: elevate revoke {}\n",
+                clean(&l.profile),
+                l.id
+            ));
+        }
+        "pending" => {
+            s.push_str(&format!(
+                "pending approval, {} approvals\n",
+                approvals(l)
+            ));
+            let missing = (l.approvals_needed as usize).saturating_sub(l.approvals.len());
+            let mut line = format!(
+                "  needs {missing} more approval{}",
+                if missing == 1 { "" } else { "s" }
+            );
+            if let Some(until) = &l.pending_until {
+                line.push_str(&format!(" before {}", short_time(until)));
+                if let Some(rel) = relative(until, now) {
+                    line.push_str(&format!(" ({rel})"));
+                }
+            }
+            s.push_str(&line);
+            s.push('\n');
+            s.push_str(&format!(
+                "  an approver runs: elevate approve {} (withdraw it: elevate revoke {})\n",
+                l.id, l.id
+            ));
+        }
+        "ended" => {
+            s.push_str("ended");
+            if let Some(at) = &l.ended_at {
+                match relative(at, now) {
+                    Some(rel) => s.push_str(&format!(" {rel}")),
+                    None => s.push_str(&format!(" at {}", clean(at))),
+                }
+            }
+            s.push_str(&format!(": {}\n", end_words(l)));
+        }
+        other => {
+            s.push_str(&clean(other));
+            s.push('\n');
+        }
+    }
+    for a in &l.approvals {
+        s.push_str(&format!("  approved by {}", clean(&a.user)));
+        if let Some(rel) = relative(&a.at, now) {
+            s.push_str(&format!(" {rel}"));
+        }
+        if let Some(c) = &a.comment {
+            s.push_str(&format!(": {}", clean(c)));
+        }
+        s.push('\n');
+    }
+    if let Some(r) = &l.reason {
+        s.push_str(&format!("  reason: {}\n", clean(r)));
+    }
+    if let Some(t) = &l.ticket {
+        s.push_str(&format!("  ticket: {}\n", clean(t)));
+    }
+    if let Some(pid) = l.bound_pid {
+        s.push_str(&format!("  ends when process {pid} exits\n"));
+    }
+    s
+}
+
+/// The TIME LEFT / ENDED cell.
+fn when_cell(l: &LeaseInfo, now: i64) -> String {
+    match l.state.as_str() {
+        "active" => l
+            .time_left_secs
+            .map_or_else(|| "-".to_string(), |s| format!("{} left", human(s))),
+        "pending" => {
+            let mut c = format!("{} approvals", approvals(l));
+            if let Some(rel) = l.pending_until.as_deref().and_then(|u| relative(u, now)) {
+                c.push_str(&format!(", expires {rel}"));
+            }
+            c
+        }
+        _ => {
+            let ago = l
+                .ended_at
+                .as_deref()
+                .and_then(|t| relative(t, now))
+                .map(|r| format!("{r}: "))
+                .unwrap_or_default();
+            format!("{ago}{}", end_words(l))
+        }
+    }
+}
+
+const REASON_WIDTH: usize = 40;
+
+/// The `elevate leases` table. Ends with a newline.
+pub fn table(leases: &[LeaseInfo], now: i64) -> String {
+    if leases.is_empty() {
+        return "no leases\n".to_string();
+    }
+    let header = [
+        "ID",
+        "USER",
+        "PROFILE",
+        "STATE",
+        "TIME LEFT / ENDED",
+        "REASON",
+        "TICKET",
+    ];
+    let rows: Vec<[String; 7]> = leases
+        .iter()
+        .map(|l| {
+            let state = if l.break_glass {
+                format!("{} (break-glass)", clean(&l.state))
+            } else {
+                clean(&l.state)
+            };
+            [
+                l.id.to_string(),
+                clean(&l.user),
+                clean(&l.profile),
+                state,
+                when_cell(l, now),
+                truncate(&clean(l.reason.as_deref().unwrap_or("-")), REASON_WIDTH),
+                clean(l.ticket.as_deref().unwrap_or("-")),
+            ]
+        })
+        .collect();
+    let mut width = header.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in width.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else if i == 0 {
+                out.push_str(&format!("{cell:>w$}  "));
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+        out
+    };
+    let mut out = line(&header.map(String::from));
+    for r in &rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+/// The loud notice after a break-glass lease, for stderr.
+pub fn break_glass_notice(l: &LeaseInfo) -> String {
+    format!(
+        "elevate: *** BREAK-GLASS: lease {id} on {profile} is {state} WITHOUT APPROVAL. ***\n\
+         elevate: This is audited at alert level and the administrators have been notified;\n\
+         elevate: be ready to explain it. End it as soon as you are done: elevate revoke {id}\n",
+        id = l.id,
+        profile = clean(&l.profile),
+        state = clean(&l.state),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+/// `elevate request`.
+pub fn request(socket: &Path, a: RequestArgs) -> Result<i32, Failure> {
+    let req = LeaseRequest {
+        profile: a.profile,
+        duration_secs: a.duration.map(|d| d.as_secs()),
+        reason: a.reason,
+        ticket: a.ticket,
+        bind_pid: a.bind_pid,
+        break_glass: false,
+    };
+    let l = expect_lease(ask(socket, &Request::RequestLease(req), Some(OP_TIMEOUT))?)?;
+    if !(a.wait && l.state == "pending") {
+        announce(&l, a.json);
+        return Ok(state_code(&l));
+    }
+    if !a.json {
+        announce(&l, false);
+    }
+    eprintln!(
+        "elevate: waiting for approval of request {} (Ctrl-C stops waiting; the request stays pending)",
+        l.id
+    );
+    let done = wait(socket, l.id)?;
+    if a.json {
+        print_json(&done);
+    } else {
+        print!("{}", summary(&done, now_unix()));
+    }
+    Ok(state_code(&done))
+}
+
+/// `elevate break-glass`.
+pub fn break_glass(socket: &Path, a: BreakGlassArgs) -> Result<i32, Failure> {
+    let req = LeaseRequest {
+        profile: a.profile,
+        duration_secs: a.duration.map(|d| d.as_secs()),
+        reason: Some(a.reason),
+        ticket: None,
+        bind_pid: None,
+        break_glass: true,
+    };
+    let l = expect_lease(ask(socket, &Request::RequestLease(req), Some(OP_TIMEOUT))?)?;
+    announce(&l, a.json);
+    let _ = std::io::stdout().flush();
+    eprint!("{}", break_glass_notice(&l));
+    Ok(state_code(&l))
+}
+
+/// The id alone on the first line (`id=$(elevate request ... | head -1)`), then the summary;
+/// with `--json`, the `LeaseInfo` only.
+fn announce(l: &LeaseInfo, json: bool) {
+    if json {
+        print_json(l);
+    } else {
+        println!("{}", l.id);
+        print!("{}", summary(l, now_unix()));
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// 0 while the lease is usable or still pending; 77 once it has been denied or has lapsed.
+fn state_code(l: &LeaseInfo) -> i32 {
+    if l.state == "ended" {
+        exit::DENIED
+    } else {
+        0
+    }
+}
+
+/// Block until the request leaves `pending`, on its own connection with no read timeout.
+fn wait(socket: &Path, id: u64) -> Result<LeaseInfo, Failure> {
+    loop {
+        let mut client = connect(socket)?;
+        let lost = |e: &dyn std::fmt::Display| {
+            fail(
+                exit::UNAVAILABLE,
+                format!("lost the connection to elevated while waiting ({e}); request {id} may still be pending: elevate leases"),
+            )
+        };
+        client.send(&Request::Wait { id }).map_err(|e| lost(&e))?;
+        let _ = client.set_read_timeout(None);
+        let l = expect_lease(client.recv().map_err(|e| lost(&e))?)?;
+        if l.state != "pending" {
+            return Ok(l);
+        }
+        // Answered early (say, the daemon is shutting down): ask again shortly.
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// `approve`, `deny`, `revoke`, `extend`: one request, the resulting lease.
+pub fn transition(socket: &Path, req: Request, json: bool) -> Result<i32, Failure> {
+    let l = expect_lease(ask(socket, &req, Some(OP_TIMEOUT))?)?;
+    show(&l, json);
+    Ok(0)
+}
+
+/// `elevate leases`.
+pub fn list(socket: &Path, all: bool, json: bool) -> Result<i32, Failure> {
+    match ask(socket, &Request::Leases { all }, Some(OP_TIMEOUT))? {
+        Response::Leases { leases } => {
+            if json {
+                print_json(&serde_json::json!({ "leases": leases }));
+            } else {
+                print!("{}", table(&leases, now_unix()));
+            }
+            Ok(0)
+        }
+        other => Err(lease_refusal(other)),
+    }
+}
+
+/// `elevate with`: CMD runs as you, so a bare name is found through your own PATH and sent as
+/// an absolute path; the daemon runs exactly that, with the lease's groups added.
+pub fn with(socket: &Path, a: WithArgs) -> Result<i32, Failure> {
+    let mut argv = request_argv(&a.command)?;
+    let Some(first) = argv.first_mut() else {
+        return Err(fail(exit::USAGE, "no command given: elevate with ID -- CMD [ARG...]"));
+    };
+    if !first.starts_with('/') {
+        let cwd = std::env::current_dir().ok();
+        let path = std::env::var_os("PATH");
+        let found = find_in_path(first, path.as_deref(), cwd.as_deref()).ok_or_else(|| {
+            fail(
+                NOT_FOUND,
+                format!("{}: command not found in your PATH", clean(first)),
+            )
+        })?;
+        *first = found.to_str().map(str::to_string).ok_or_else(|| {
+            fail(
+                exit::USAGE,
+                format!("{}: its path is not valid UTF-8", found.display()),
+            )
+        })?;
+    }
+    exec(
+        socket,
+        Request::With(WithRequest {
+            lease: a.lease,
+            argv,
+            env: caller_env(),
+        }),
+    )
+}
+
+/// The first executable regular file `name` in `path` (as a shell would search it; an empty
+/// entry means the current directory), made absolute against `cwd`.
+pub fn find_in_path(name: &str, path: Option<&OsStr>, cwd: Option<&Path>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = path.unwrap_or(OsStr::new(elevate_proto::SECURE_PATH));
+    std::env::split_paths(path)
+        .filter_map(|dir| {
+            let p = dir.join(name);
+            if p.is_absolute() {
+                Some(p)
+            } else {
+                cwd.map(|c| c.join(p))
+            }
+        })
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use elevate_proto::ApprovalInfo;
+
+    const NOW: i64 = 1_714_564_800; // 2024-05-01T12:00:00Z
+
+    fn lease(state: &str) -> LeaseInfo {
+        LeaseInfo {
+            id: 7,
+            user: "alice".into(),
+            uid: 1000,
+            profile: "db-admin".into(),
+            state: state.into(),
+            reason: Some("vacuum".into()),
+            ticket: Some("INC-1".into()),
+            duration_secs: 1800,
+            requested_at: "2024-05-01T11:50:00.000Z".into(),
+            pending_until: None,
+            activated_at: None,
+            expires_at: None,
+            time_left_secs: None,
+            ended_at: None,
+            end_reason: None,
+            ended_by: None,
+            approvals: vec![],
+            approvals_needed: 0,
+            grant_groups: vec![],
+            break_glass: false,
+            bound_pid: None,
+        }
+    }
+
+    fn active() -> LeaseInfo {
+        LeaseInfo {
+            activated_at: Some("2024-05-01T11:59:00.000Z".into()),
+            expires_at: Some("2024-05-01T13:29:00.000Z".into()),
+            time_left_secs: Some(5340),
+            grant_groups: vec!["pgadmin".into()],
+            ..lease("active")
+        }
+    }
+
+    fn pending() -> LeaseInfo {
+        LeaseInfo {
+            pending_until: Some("2024-05-01T12:15:00.000Z".into()),
+            approvals_needed: 2,
+            approvals: vec![ApprovalInfo {
+                user: "bob".into(),
+                at: "2024-05-01T11:55:00.000Z".into(),
+                comment: Some("ok".into()),
+            }],
+            ..lease("pending")
+        }
+    }
+
+    fn ended() -> LeaseInfo {
+        LeaseInfo {
+            ended_at: Some("2024-05-01T11:55:00.000Z".into()),
+            end_reason: Some("revoked".into()),
+            ended_by: Some("carol".into()),
+            ..lease("ended")
+        }
+    }
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2024-05-01T12:00:00.123Z"), Some(NOW));
+        assert_eq!(parse_rfc3339("2024-05-01T14:00:00+02:00"), Some(NOW));
+        assert_eq!(parse_rfc3339("2000-03-01T00:00:00Z"), Some(951_868_800));
+        for bad in [
+            "",
+            "2024-05-01",
+            "2024-05-01T12:00:00",
+            "2024-13-01T12:00:00Z",
+            "2024-05-01T12:00:00.Z",
+            "2024-05-01T12:00:00Zjunk",
+            "2024-05-01T12:00:00+0200",
+            "+024-05-01T12:00:00Z",
+            "2024-05-01T1é:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
+        assert_eq!(short_time("2024-05-01T12:00:00.123Z"), "2024-05-01T12:00:00Z");
+    }
+
+    #[test]
+    fn summary_active() {
+        let s = summary(&active(), NOW);
+        assert!(s.starts_with("lease 7: db-admin for alice — active, 1h29m left (until 2024-05-01T13:29:00Z)\n"), "{s}");
+        assert!(s.contains("groups: pgadmin"));
+        assert!(s.contains("elevate with 7 -- CMD"));
+        assert!(s.contains("reason: vacuum") && s.contains("ticket: INC-1"));
+    }
+
+    #[test]
+    fn summary_pending() {
+        let s = summary(&pending(), NOW);
+        assert!(s.contains("pending approval, 1/2 approvals"), "{s}");
+        assert!(s.contains("needs 1 more approval before 2024-05-01T12:15:00Z (in 15m)"), "{s}");
+        assert!(s.contains("elevate approve 7"));
+        assert!(s.contains("approved by bob 5m ago: ok"), "{s}");
+    }
+
+    #[test]
+    fn summary_ended_and_break_glass() {
+        let s = summary(&ended(), NOW);
+        assert!(s.contains("— ended 5m ago: revoked by carol"), "{s}");
+        let e = LeaseInfo {
+            end_reason: Some("request_expired".into()),
+            ended_by: None,
+            ..ended()
+        };
+        assert!(summary(&e, NOW).contains("request expired unapproved"));
+        let g = LeaseInfo {
+            break_glass: true,
+            ..active()
+        };
+        assert!(summary(&g, NOW).contains("[BREAK-GLASS]"));
+        let n = break_glass_notice(&g);
+        assert!(n.contains("audited") && n.contains("notified") && n.contains("revoke 7"));
+        assert!(n.lines().all(|l| l.starts_with("elevate: ")));
+    }
+
+    #[test]
+    fn table_layout() {
+        let t = table(&[active(), pending(), ended()], NOW);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 4, "{t}");
+        assert!(lines[0].starts_with("ID  USER"), "{t}");
+        assert!(lines[0].contains("TIME LEFT / ENDED") && lines[0].ends_with("TICKET"));
+        assert!(lines[1].contains("active") && lines[1].contains("1h29m left"));
+        assert!(lines[2].contains("1/2 approvals, expires in 15m"), "{t}");
+        assert!(lines[3].contains("5m ago: revoked by carol"), "{t}");
+        // Columns line up: every row has REASON where the header does.
+        let col = lines[0].find("REASON").unwrap();
+        for l in &lines[1..] {
+            assert_eq!(l.chars().skip(col).take(6).collect::<String>(), "vacuum", "{t}");
+        }
+        assert_eq!(table(&[], NOW), "no leases\n");
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_and_long_reasons_cut() {
+        let l = LeaseInfo {
+            reason: Some(format!("\x1b]0;pwned\x07{}", "x".repeat(100))),
+            ticket: Some("a\nb\u{202e}c".into()),
+            ..pending()
+        };
+        let t = table(&[l.clone()], NOW);
+        assert!(!t.contains('\x1b') && !t.contains('\u{202e}'));
+        assert_eq!(t.lines().count(), 2, "a newline in a field must not add a row");
+        assert!(t.contains('…'));
+        let s = summary(&l, NOW);
+        assert!(!s.contains('\x1b') && s.contains("\\u{1b}]0;pwned"));
+        assert!(s.contains("ticket: a\\nb\\u{202e}c"));
+    }
+
+    #[test]
+    fn path_search() {
+        let dir = std::env::temp_dir().join(format!("elevate-cli-path-{}", std::process::id()));
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let exe = bin.join("tool");
+        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let plain = bin.join("data");
+        std::fs::write(&plain, "").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let path = std::ffi::OsString::from(format!("/nonexistent:{}", bin.display()));
+        assert_eq!(find_in_path("tool", Some(&path), None), Some(exe.clone()));
+        assert_eq!(find_in_path("data", Some(&path), None), None, "not executable");
+        assert_eq!(find_in_path("bin", Some(OsStr::new(":")), Some(&dir)), None, "a directory");
+        // Relative and empty entries are searched from the cwd and come back absolute.
+        assert_eq!(
+            find_in_path("tool", Some(OsStr::new("bin")), Some(&dir)),
+            Some(exe.clone())
+        );
+        assert_eq!(
+            find_in_path("tool", Some(OsStr::new("")), Some(&bin)),
+            Some(exe)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
