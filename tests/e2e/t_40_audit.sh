@@ -38,7 +38,8 @@ expect "an appended forged record is detected" 1 'BROKEN' verify "$tampered"
 # --- a failed audit write means the command does not run
 install -d -m 0755 "$SANDBOX/tinylog"
 mount -t tmpfs -o size=256k elevate-tinylog "$SANDBOX/tinylog"
-AUDIT_LOG=$SANDBOX/tinylog/audit.jsonl start_daemon || return
+# Its own state dir too: the anchor there belongs to one log only.
+STATE=$SANDBOX/state-tiny AUDIT_LOG=$SANDBOX/tinylog/audit.jsonl start_daemon || return
 dd if=/dev/zero of="$SANDBOX/tinylog/filler" bs=4k count=1000 2>/dev/null
 cat >"$CMDS/marker" <<SH
 #!/bin/sh
