@@ -13,17 +13,24 @@ pub fn apply(text: &[u8], changes: &[Change]) -> (Vec<u8>, Vec<Option<Outcome>>)
     if trailing_newline {
         lines.pop();
     }
+    // Index the entry lines by group name once (first occurrence wins, as getgrnam does).
+    let mut index: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(name) = group_name(l) {
+            index.entry(name.to_vec()).or_insert(i);
+        }
+    }
     let mut outcomes = Vec::with_capacity(changes.len());
     for change in changes {
         let (user, group, add) = match change {
             Change::Add { user, group } => (user.as_bytes(), group.as_bytes(), true),
             Change::Remove { user, group } => (user.as_bytes(), group.as_bytes(), false),
         };
-        let Some(line) = lines.iter_mut().find(|l| group_name(l) == Some(group)) else {
+        let Some(&i) = index.get(group) else {
             outcomes.push(None);
             continue;
         };
-        outcomes.push(Some(edit_line(line, user, add)));
+        outcomes.push(Some(edit_line(&mut lines[i], user, add)));
     }
     let mut out = lines.join(&b'\n');
     if trailing_newline {

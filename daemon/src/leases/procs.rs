@@ -14,7 +14,7 @@ pub struct ProcId {
 }
 
 /// In one pass over /proc: for each uid, its processes (real or effective uid) whose groups
-/// include any of that uid's gids.
+/// include any of that uid's gids. Each status file is parsed once, whatever the number of uids.
 pub fn carrying_any(targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)> {
     let mut out = Vec::new();
     if targets.is_empty() {
@@ -34,37 +34,44 @@ pub fn carrying_any(targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)>
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
             continue;
         };
-        for (uid, gids) in targets {
-            if matches_status(&status, *uid, gids) {
-                if let Some(start_time) = start_time(pid) {
-                    out.push((*uid, ProcId { pid, start_time }));
-                }
-                break;
-            }
+        let (ids, groups) = parse_status(&status);
+        let hit = ids.into_iter().flatten().find(|uid| {
+            targets
+                .get(uid)
+                .is_some_and(|gids| groups.iter().any(|g| gids.contains(g)))
+        });
+        if let (Some(uid), Some(start_time)) = (hit, start_time(pid)) {
+            out.push((uid, ProcId { pid, start_time }));
         }
     }
     out
 }
 
-/// Whether a /proc/PID/status text belongs to `uid` (real or effective) and lists one of `gids`.
-pub fn matches_status(status: &str, uid: u32, gids: &BTreeSet<u32>) -> bool {
-    let mut uid_ok = false;
-    let mut gid_ok = false;
+/// Real and effective uid, and the supplementary groups, from /proc/PID/status.
+fn parse_status(status: &str) -> ([Option<u32>; 2], Vec<u32>) {
+    let mut ids = [None, None];
+    let mut groups = Vec::new();
     for line in status.lines() {
         if let Some(rest) = line.strip_prefix("Uid:") {
-            let mut ids = rest
+            let mut it = rest
                 .split_whitespace()
                 .filter_map(|v| v.parse::<u32>().ok());
-            let (real, eff) = (ids.next(), ids.next());
-            uid_ok = real == Some(uid) || eff == Some(uid);
+            ids = [it.next(), it.next()];
         } else if let Some(rest) = line.strip_prefix("Groups:") {
-            gid_ok = rest
+            groups = rest
                 .split_whitespace()
                 .filter_map(|v| v.parse::<u32>().ok())
-                .any(|g| gids.contains(&g));
+                .collect();
         }
     }
-    uid_ok && gid_ok
+    (ids, groups)
+}
+
+/// Whether a /proc/PID/status text belongs to `uid` (real or effective) and lists one of `gids`.
+#[cfg(test)]
+fn matches_status(status: &str, uid: u32, gids: &BTreeSet<u32>) -> bool {
+    let (ids, groups) = parse_status(status);
+    ids.contains(&Some(uid)) && groups.iter().any(|g| gids.contains(g))
 }
 
 /// Field 22 of /proc/PID/stat (start time in clock ticks since boot).

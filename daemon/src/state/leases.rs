@@ -17,7 +17,7 @@ use elevate_proto::{
     ApprovalInfo, Denial, ErrorKind, ErrorReply, LeaseInfo, LeaseRequest, Response,
 };
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
@@ -184,13 +184,15 @@ impl State {
         for l in leases {
             self.leases.table.insert(l.id, l.clone());
         }
-        for (event, record) in events {
-            // A transition that changes privilege is audited durably before it takes effect.
-            self.audit
-                .write_durable(event, fields(record.clone()))
-                .await
-                .map_err(|e| format!("audit log: {e}"))?;
-        }
+        // A transition that changes privilege is audited durably before it takes effect.
+        let records = events
+            .iter()
+            .map(|(e, r)| (e.to_string(), fields(r.clone())))
+            .collect();
+        self.audit
+            .write_durable_many(records)
+            .await
+            .map_err(|e| format!("audit log: {e}"))?;
         Ok(())
     }
 
@@ -724,12 +726,21 @@ impl State {
         let mut changes = Vec::new();
         let mut revoked: HashMap<u32, BTreeSet<u32>> = HashMap::new();
         let mut terminate: HashMap<u32, bool> = HashMap::new();
+        // Memberships still held by active leases: built once, so a batch of N endings costs
+        // O(N + table), not O(N × table).
+        let held: HashSet<(u32, &str)> = self
+            .leases
+            .table
+            .values()
+            .filter(|l| l.state == LeaseState::Active)
+            .flat_map(|l| l.applied_grants().map(move |g| (l.uid, g.group.as_str())))
+            .collect();
         for id in ids {
             let Some(l) = self.leases.table.get(id) else {
                 continue;
             };
             for g in l.applied_grants() {
-                if self.other_active_grant(l.uid, l.id, &g.group) {
+                if held.contains(&(l.uid, g.group.as_str())) {
                     continue;
                 }
                 changes.push((
