@@ -85,6 +85,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
 
     // Leases that fell due while we were down end before anyone is served.
     state.start().await;
+    crate::sys::trim_heap();
     let listener = bind(&settings.socket)?;
     tokio::spawn(state.run(rx));
     let (shutdown_tx, shutdown) = watch::channel(false);

@@ -352,3 +352,10 @@ pub fn async_fd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
         .map_err(|e| e.into())
 }
+
+/// Give freed heap back to the kernel (glibc keeps it otherwise): called once after start-up,
+/// when loading a large lease journal has left transient allocations behind.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only walks glibc's own heap bookkeeping; 0 keeps no padding.
+    unsafe { libc::malloc_trim(0) };
+}

@@ -26,7 +26,10 @@ impl Journal {
     /// Load every lease from `state_dir/leases.jsonl`, then rewrite the journal compactly.
     pub fn open(state_dir: &Path) -> io::Result<(Journal, BTreeMap<u64, Lease>)> {
         let path = state_dir.join("leases.jsonl");
-        let mut leases = BTreeMap::new();
+        // Loaded into a hash map (the last record of an id wins), then collected into the
+        // BTreeMap in one go: built from sorted input its nodes are full, where inserting ids
+        // in ascending order leaves them half empty (about twice the memory at 100,000 leases).
+        let mut leases = std::collections::HashMap::new();
         let mut torn = 0usize;
         match File::open(&path) {
             Ok(f) => {
@@ -49,6 +52,7 @@ impl Journal {
         if torn > 0 {
             tracing::warn!("lease journal: ignored {torn} unreadable line(s) (an unacknowledged write cut short)");
         }
+        let leases: BTreeMap<u64, Lease> = leases.into_iter().collect();
         let file = rewrite(&path, leases.values())?;
         Ok((
             Journal {
@@ -105,12 +109,14 @@ fn rewrite<'a>(path: &Path, leases: impl Iterator<Item = &'a Lease>) -> io::Resu
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        let mut buf = Vec::new();
+        // Streamed: 100,000 leases would otherwise be a 35 MB buffer held at start-up.
+        let mut w = io::BufWriter::with_capacity(1 << 16, &mut f);
         for l in leases {
-            serde_json::to_writer(&mut buf, l).map_err(io::Error::other)?;
-            buf.push(b'\n');
+            serde_json::to_writer(&mut w, l).map_err(io::Error::other)?;
+            w.write_all(b"\n")?;
         }
-        f.write_all(&buf)?;
+        w.flush()?;
+        drop(w);
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;
