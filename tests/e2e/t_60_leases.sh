@@ -180,6 +180,23 @@ sleep 3
 CONFIG=$SANDBOX/lease.toml start_daemon || return
 ! in_group alice quickgrp && ok "after kill -9 and restart past the deadline, the membership is gone" || notok "after kill -9 and restart past the deadline, the membership is gone"
 [ "$(lease_field "$cid" end_reason)" = expired ] && ok "...and the lease is recorded as expired" || notok "...and the lease is recorded as expired"
+
+# The exact states a kill -9 leaves mid-revoke (the end is journaled, the membership not yet
+# removed) and mid-grant (the intent is journaled, the membership not yet added): start-up
+# must finish both before serving.
+kill -KILL "$DPID"; wait "$DPID" 2>/dev/null; DPID=
+gpasswd -a alice quickgrp >/dev/null
+qgid=$(getent group quickgrp | cut -d: -f3)
+now=$(($(date +%s) * 1000))
+cat >>"$STATE/leases.jsonl" <<JSON
+{"id":9001,"uid":$(id -u alice),"user":"alice","profile":"quick","state":"ended","duration_ms":60000,"requested_at_ms":$now,"approvals":[],"approvals_needed":0,"activated_at_ms":$now,"expires_at_ms":$((now + 60000)),"ended_at_ms":$now,"end_reason":"revoked","grants":[{"group":"quickgrp","gid":$qgid,"standing":false,"applied":true}],"break_glass":false}
+{"id":9002,"uid":$(id -u bob),"user":"bob","profile":"quick","state":"active","duration_ms":600000,"requested_at_ms":$now,"approvals":[],"approvals_needed":0,"activated_at_ms":$now,"expires_at_ms":$((now + 600000)),"grants":[{"group":"quickgrp","gid":$qgid,"standing":false,"applied":false}],"break_glass":false}
+JSON
+CONFIG=$SANDBOX/lease.toml start_daemon || return
+! in_group alice quickgrp && ok "crash mid-revoke: start-up removes the membership the journal says ended" || notok "crash mid-revoke: start-up removes the membership"
+in_group bob quickgrp && ok "crash mid-grant: start-up completes the grant of an acknowledged lease" || notok "crash mid-grant: start-up completes the grant"
+expect "...and that lease is still revocable as usual" 0 '' as dave elevate revoke 9002
+! in_group bob quickgrp && ok "...which removes it" || notok "...which removes it"
 expect "grpck -r is clean after all of it" 0 '' grpck -r
 in_group alice legacy && ok "the standing membership survived everything" || notok "the standing membership survived everything"
 expect "the audit chain verifies after all of it" 0 'audit log OK' "$SANDBOX/bin/elevate" audit verify "$AUDIT" --anchor "$STATE/audit-anchor.json"
