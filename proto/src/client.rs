@@ -110,7 +110,7 @@ impl Client {
 
     /// Whether a complete message is already buffered (so polling the socket would miss it).
     pub fn has_buffered(&self) -> bool {
-        self.inbox.pending() >= 4
+        self.inbox.has_frame()
     }
 
     /// One request, one answer.

@@ -71,6 +71,17 @@ impl FrameBuf {
         self.buf.len()
     }
 
+    /// Whether a whole frame (or an oversized length, which `next_frame` reports) is buffered.
+    pub fn has_frame(&self) -> bool {
+        match self.buf.get(..4) {
+            Some(h) => {
+                let len = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize;
+                len > MAX_FRAME || self.buf.len() >= 4 + len
+            }
+            None => false,
+        }
+    }
+
     /// The next complete payload, if one has fully arrived. An oversized length is an error at
     /// once, before its body is buffered.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
@@ -119,9 +130,13 @@ mod tests {
         for b in f.iter().chain(f.iter()) {
             fb.push(&[*b]);
         }
+        assert!(fb.has_frame());
         assert!(fb.next_frame().unwrap().is_some());
         assert!(fb.next_frame().unwrap().is_some());
+        assert!(!fb.has_frame());
         assert!(fb.next_frame().unwrap().is_none());
+        fb.push(&f[..5]);
+        assert!(!fb.has_frame(), "a partial frame is not a frame");
         assert_eq!(fb.pending(), 0);
     }
 

@@ -77,6 +77,16 @@ pub struct Bound {
     pub start_time: u64,
 }
 
+/// An extension of an active lease that waits for approval (profiles that need approval need
+/// it again to last longer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingExtension {
+    pub by_ms: u64,
+    pub requested_at_ms: u64,
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Lease {
     pub id: u64,
@@ -112,6 +122,8 @@ pub struct Lease {
     pub break_glass: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bound: Option<Bound>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<PendingExtension>,
 }
 
 impl Lease {

@@ -2,7 +2,7 @@
 //! applies a transition, journals the result and only then swaps it in — so a failed disk
 //! write leaves nothing half-done in memory, and every rule here is testable with a fake clock.
 
-use super::model::{Approval, EndReason, Lease, LeaseState};
+use super::model::{Approval, EndReason, Lease, LeaseState, PendingExtension};
 use std::time::Duration;
 
 /// What a profile says about leases on it (built from the policy in one place).
@@ -249,6 +249,7 @@ pub fn approve(
 
 pub fn end(lease: &mut Lease, reason: EndReason, by: Option<&str>, now_ms: u64) {
     lease.state = LeaseState::Ended;
+    lease.extension = None;
     lease.end_reason = Some(reason);
     lease.ended_by = by.map(String::from);
     lease.ended_at_ms = Some(now_ms);
@@ -286,6 +287,82 @@ pub fn extend(lease: &mut Lease, by: Duration, max: Option<Duration>) -> Result<
     lease.expires_at_ms = Some(new_exp);
     lease.duration_ms = new_exp.saturating_sub(start);
     Ok(())
+}
+
+/// Ask to extend a lease whose profile needs approval: checked against the maximum now, applied
+/// once enough approvers (never the holder) agree.
+pub fn request_extension(
+    lease: &mut Lease,
+    by: Duration,
+    max: Option<Duration>,
+    now_ms: u64,
+) -> Result<(), Refusal> {
+    if lease.extension.is_some() {
+        return Err(denied(format!(
+            "lease {} already has an extension waiting for approval",
+            lease.id
+        )));
+    }
+    extend(&mut lease.clone(), by, max)?;
+    lease.extension = Some(PendingExtension {
+        by_ms: ms(by),
+        requested_at_ms: now_ms,
+        approvals: vec![],
+    });
+    Ok(())
+}
+
+/// Approve a pending extension. Returns true when it took effect.
+pub fn approve_extension(
+    lease: &mut Lease,
+    approver: &Requester<'_>,
+    comment: Option<&str>,
+    may_approve: bool,
+    needed: u32,
+    max: Option<Duration>,
+    now_ms: u64,
+) -> Result<bool, Refusal> {
+    let Some(mut ext) = lease.extension.clone() else {
+        return Err(denied(format!(
+            "lease {} is active and has no extension waiting for approval",
+            lease.id
+        )));
+    };
+    if approver.uid == lease.uid {
+        return Err(Refusal::Denied {
+            reason: "you cannot approve your own extension".into(),
+            hint: Some("ask one of the profile's approvers".into()),
+        });
+    }
+    if !may_approve {
+        return Err(denied(format!(
+            "you are not an approver for profile {}",
+            lease.profile
+        )));
+    }
+    if ext.approvals.iter().any(|a| a.uid == approver.uid) {
+        return Err(denied(format!(
+            "you already approved the extension of lease {}",
+            lease.id
+        )));
+    }
+    let comment = comment
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && c.len() <= 1024)
+        .map(String::from);
+    ext.approvals.push(Approval {
+        uid: approver.uid,
+        user: approver.user.to_string(),
+        at_ms: now_ms,
+        comment,
+    });
+    if ext.approvals.len() as u32 >= needed.max(1) {
+        lease.extension = None;
+        extend(lease, Duration::from_millis(ext.by_ms), max)?;
+        return Ok(true);
+    }
+    lease.extension = Some(ext);
+    Ok(false)
 }
 
 /// What is due at `now_ms`: pending requests that waited too long, active leases past their end.
@@ -476,6 +553,50 @@ mod tests {
         assert_eq!(l.expires_at_ms, Some(7_200_000));
         let e = extend(&mut l, Duration::from_secs(1), r.max_duration).unwrap_err();
         assert!(matches!(e, Refusal::Denied { .. }));
+    }
+
+    #[test]
+    fn extension_needs_approval_again_never_by_the_holder() {
+        let mut l = new_lease(
+            1,
+            &ALICE,
+            &req(Some("x"), Some("INC-1"), Some(1800)),
+            &rules(),
+            0,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        approve(&mut l, &BOB, None, true, 0).unwrap();
+        approve(&mut l, &CAROL, None, true, 0).unwrap();
+        let max = rules().max_duration;
+        assert!(
+            request_extension(&mut l, Duration::from_secs(9000), max, 1).is_err(),
+            "beyond the maximum"
+        );
+        request_extension(&mut l, Duration::from_secs(1800), max, 1).unwrap();
+        assert!(
+            request_extension(&mut l, Duration::from_secs(60), max, 1).is_err(),
+            "one at a time"
+        );
+        assert!(
+            approve_extension(&mut l, &ALICE, None, true, 2, max, 2).is_err(),
+            "not by the holder"
+        );
+        assert_eq!(
+            approve_extension(&mut l, &BOB, None, true, 2, max, 2),
+            Ok(false)
+        );
+        assert!(
+            approve_extension(&mut l, &BOB, None, true, 2, max, 2).is_err(),
+            "distinct approvers"
+        );
+        assert_eq!(l.expires_at_ms, Some(1_800_000));
+        assert_eq!(
+            approve_extension(&mut l, &CAROL, None, true, 2, max, 3),
+            Ok(true)
+        );
+        assert_eq!(l.expires_at_ms, Some(3_600_000));
+        assert!(l.extension.is_none());
     }
 
     #[test]

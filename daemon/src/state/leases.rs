@@ -405,6 +405,35 @@ impl State {
             uid: peer.uid,
             user: &subject.user,
         };
+        if lease.state == LeaseState::Active && lease.extension.is_some() {
+            let policy = self.policy.clone();
+            let (needed, max) = policy.profile(&lease.profile).map_or((1, None), |p| {
+                (p.approval.as_ref().map_or(1, |a| a.count), p.max_duration)
+            });
+            let done = rules::approve_extension(
+                &mut lease,
+                &who,
+                comment.as_deref(),
+                may,
+                needed,
+                max,
+                now_ms(),
+            )
+            .map_err(refusal)?;
+            let ev = if done {
+                "lease.extended"
+            } else {
+                "lease.extension_approved"
+            };
+            let rec = self.lease_record(
+                &lease,
+                json!({"approver": peer.audit_json(), "comment": comment}),
+            );
+            self.commit(std::slice::from_ref(&lease), &[(ev, rec)])
+                .await
+                .map_err(internal)?;
+            return Ok(Response::Lease(info(&lease, now_ms())));
+        }
         let activated =
             rules::approve(&mut lease, &who, comment.as_deref(), may, now_ms()).map_err(refusal)?;
         let mut events = vec![(
@@ -505,20 +534,30 @@ impl State {
                 None,
             )));
         };
-        if profile.approval.is_some() {
-            return Err(refusal(deny(
-                format!(
-                    "profile {} requires approval, so an extension needs it again",
-                    profile.name
-                ),
-                Some(format!(
-                    "request a new lease when this one ends: elevate request {}",
-                    profile.name
-                )),
-            )));
-        }
         if by_secs == 0 {
             return Err(refusal(Refusal::Invalid("extend by more than zero".into())));
+        }
+        if profile.approval.is_some() {
+            // The profile needs approval, so lasting longer needs it again.
+            rules::request_extension(
+                &mut lease,
+                Duration::from_secs(by_secs),
+                profile.max_duration,
+                now_ms(),
+            )
+            .map_err(refusal)?;
+            let rec = self.lease_record(
+                &lease,
+                json!({"by_secs": by_secs, "requester": peer.audit_json()}),
+            );
+            self.commit(
+                std::slice::from_ref(&lease),
+                &[("lease.extension_requested", rec)],
+            )
+            .await
+            .map_err(internal)?;
+            self.notify("lease.extension_requested", id);
+            return Ok(Response::Lease(info(&lease, now_ms())));
         }
         rules::extend(
             &mut lease,
