@@ -135,9 +135,9 @@ mod tests {
         assert!(fb.next_frame().unwrap().is_some());
         assert!(!fb.has_frame());
         assert!(fb.next_frame().unwrap().is_none());
+        assert_eq!(fb.pending(), 0);
         fb.push(&f[..5]);
         assert!(!fb.has_frame(), "a partial frame is not a frame");
-        assert_eq!(fb.pending(), 0);
     }
 
     #[test]
