@@ -274,6 +274,17 @@ pub struct LeaseInfo {
     pub break_glass: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bound_pid: Option<i32>,
+    /// Who may approve requests on this profile (`user` or `group:NAME`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// The comment given when it was denied or revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_comment: Option<String>,
+    /// An extension waiting for approval: how much longer, and who approved it so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension_pending_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension_approvals: Vec<ApprovalInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

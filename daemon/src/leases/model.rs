@@ -116,6 +116,9 @@ pub struct Lease {
     pub end_reason: Option<EndReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<String>,
+    /// The denier's or revoker's comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_comment: Option<String>,
     #[serde(default)]
     pub grants: Vec<Grant>,
     #[serde(default)]

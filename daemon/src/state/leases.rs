@@ -93,7 +93,8 @@ pub fn rules_of(p: &Profile) -> LeaseRules {
     }
 }
 
-pub fn info(l: &Lease, now: u64) -> LeaseInfo {
+pub fn info(l: &Lease, now: u64, policy: &elevate_policy::Policy) -> LeaseInfo {
+    let approval = policy.profile(&l.profile).and_then(|p| p.approval.as_ref());
     LeaseInfo {
         id: l.id,
         user: l.user.clone(),
@@ -133,6 +134,21 @@ pub fn info(l: &Lease, now: u64) -> LeaseInfo {
         grant_groups: l.grants.iter().map(|g| g.group.clone()).collect(),
         break_glass: l.break_glass,
         bound_pid: l.bound.map(|b| b.pid),
+        approvers: approval
+            .map(|a| a.approvers.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_default(),
+        end_comment: l.end_comment.clone(),
+        extension_pending_secs: l.extension.as_ref().map(|e| e.by_ms / 1000),
+        extension_approvals: l
+            .extension
+            .iter()
+            .flat_map(|e| &e.approvals)
+            .map(|a| ApprovalInfo {
+                user: a.user.clone(),
+                at: rfc3339(a.at_ms),
+                comment: a.comment.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -351,6 +367,7 @@ impl State {
         Ok(Response::Lease(info(
             &self.leases.table[&lease.id],
             now_ms(),
+            &self.policy,
         )))
     }
 
@@ -432,7 +449,7 @@ impl State {
             self.commit(std::slice::from_ref(&lease), &[(ev, rec)])
                 .await
                 .map_err(internal)?;
-            return Ok(Response::Lease(info(&lease, now_ms())));
+            return Ok(Response::Lease(info(&lease, now_ms(), &self.policy)));
         }
         let activated =
             rules::approve(&mut lease, &who, comment.as_deref(), may, now_ms()).map_err(refusal)?;
@@ -453,7 +470,11 @@ impl State {
             self.apply_grants(id).await;
             self.wake(id);
         }
-        Ok(Response::Lease(info(&self.leases.table[&id], now_ms())))
+        Ok(Response::Lease(info(
+            &self.leases.table[&id],
+            now_ms(),
+            &self.policy,
+        )))
     }
 
     async fn deny_request(
@@ -486,7 +507,11 @@ impl State {
             reason,
         )])
         .await;
-        Ok(Response::Lease(info(&self.leases.table[&id], now_ms())))
+        Ok(Response::Lease(info(
+            &self.leases.table[&id],
+            now_ms(),
+            &self.policy,
+        )))
     }
 
     async fn revoke(
@@ -513,7 +538,11 @@ impl State {
         };
         self.end_batch(vec![(id, why, Some(subject.user.clone()), reason)])
             .await;
-        Ok(Response::Lease(info(&self.leases.table[&id], now_ms())))
+        Ok(Response::Lease(info(
+            &self.leases.table[&id],
+            now_ms(),
+            &self.policy,
+        )))
     }
 
     async fn extend(
@@ -557,7 +586,7 @@ impl State {
             .await
             .map_err(internal)?;
             self.notify("lease.extension_requested", id);
-            return Ok(Response::Lease(info(&lease, now_ms())));
+            return Ok(Response::Lease(info(&lease, now_ms(), &self.policy)));
         }
         rules::extend(
             &mut lease,
@@ -573,7 +602,7 @@ impl State {
             .await
             .map_err(internal)?;
         self.notify("lease.extended", id);
-        Ok(Response::Lease(info(&lease, now_ms())))
+        Ok(Response::Lease(info(&lease, now_ms(), &self.policy)))
     }
 
     fn list_leases(&self, subject: &Subject, all: bool) -> Response {
@@ -594,7 +623,7 @@ impl State {
                 all || l.uid == subject.uid
                     || (l.state == LeaseState::Pending && self.may_approve(subject, l))
             })
-            .map(|l| info(l, now))
+            .map(|l| info(l, now, &self.policy))
             .collect();
         Response::Leases { leases }
     }
@@ -605,7 +634,7 @@ impl State {
                 if l.state == LeaseState::Pending {
                     self.leases.waiters.entry(id).or_default().push(reply);
                 } else {
-                    let _ = reply.send(Response::Lease(info(l, now_ms())));
+                    let _ = reply.send(Response::Lease(info(l, now_ms(), &self.policy)));
                 }
             }
             _ => {
@@ -617,7 +646,7 @@ impl State {
     fn wake(&mut self, id: u64) {
         if let (Some(ws), Some(l)) = (self.leases.waiters.remove(&id), self.leases.table.get(&id)) {
             for w in ws {
-                let _ = w.send(Response::Lease(info(l, now_ms())));
+                let _ = w.send(Response::Lease(info(l, now_ms(), &self.policy)));
             }
         }
     }
@@ -732,6 +761,9 @@ impl State {
             }
             let was_active = l.state == LeaseState::Active;
             rules::end(&mut l, why, by.as_deref(), now);
+            l.end_comment = reason
+                .clone()
+                .filter(|c| c.len() <= 1024 && !c.chars().any(char::is_control));
             let ev = match why {
                 EndReason::Expired => "lease.expired",
                 EndReason::Revoked => "lease.revoked",
@@ -1087,7 +1119,7 @@ impl State {
         ) else {
             return;
         };
-        let payload = json!({"event": event, "host": self.host.name, "lease": info(l, now_ms())});
+        let payload = json!({"event": event, "host": self.host.name, "lease": info(l, now_ms(), &self.policy)});
         crate::leases::notify::spawn(cmd, payload);
     }
 }
