@@ -5,22 +5,27 @@ use clap::{Args, Parser, Subcommand};
 use elevate_policy::config::DEFAULT_CONFIG;
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 const EXIT_CODES: &str = "\
 Exit status:
   the command's own   the command ran (128+N if it was killed by signal N)
-  77                  denied by policy
+  77                  denied by policy; request --wait, break-glass: the request was denied
+                      or expired
   69                  elevated is unreachable
   2                   usage error
-  1                   invalid policy (policy check) or broken audit chain (audit verify)
+  1                   invalid policy (policy check), broken audit chain (audit verify), or
+                      no such lease or request (approve, deny, revoke, extend, with)
   66                  an input file could not be read
   70                  internal error, or the audit record could not be written (nothing ran)
   75                  rate-limited or busy: try again
-  126                 the allowed command could not be executed";
+  126                 the allowed command could not be executed
+  127                 with: the command was not found in your PATH";
 
 /// Run commands with just enough privilege, as your policy allows.
 ///
-/// `elevate CMD [ARG...]` asks elevated to run CMD; `elevate list` shows what you may run.
+/// `elevate CMD [ARG...]` asks elevated to run CMD; `elevate list` shows what you may run;
+/// `elevate request PROFILE` asks for a time-limited lease, `elevate leases` shows yours.
 #[derive(Parser, Debug)]
 #[command(name = "elevate", version, after_help = EXIT_CODES, disable_help_subcommand = true)]
 pub struct Cli {
@@ -56,91 +61,120 @@ pub enum Command {
     Request(RequestArgs),
     /// Approve someone else's pending request.
     Approve {
+        /// The request's id (see `elevate leases --all`).
         id: u64,
-        #[arg(long)]
+        /// A note for the audit log and the requester.
+        #[arg(long, value_name = "TEXT")]
         comment: Option<String>,
+        /// Print the resulting lease as JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Deny a pending request.
+    /// Deny someone else's pending request.
     Deny {
+        /// The request's id (see `elevate leases --all`).
         id: u64,
-        #[arg(long)]
+        /// Why, for the audit log and the requester.
+        #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
+        /// Print the resulting lease as JSON.
         #[arg(long)]
         json: bool,
     },
     /// End a lease early (holder or admin), or withdraw your pending request.
     Revoke {
+        /// The lease's id (see `elevate leases`).
         id: u64,
-        #[arg(long)]
+        /// Why, for the audit log.
+        #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
+        /// Print the resulting lease as JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Lengthen an active lease, within the profile's maximum from activation.
+    /// Lengthen an active lease, within the profile's maximum counted from activation.
     Extend {
+        /// The lease's id (see `elevate leases`).
         id: u64,
-        /// How much longer: 90s, 15m, 1h30m...
+        /// How much longer: 90s, 15m, 1h30m, 2h, 1d.
         #[arg(long, value_name = "DUR", value_parser = parse_dur)]
-        by: std::time::Duration,
+        by: Duration,
+        /// Print the resulting lease as JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Your leases and requests (pending, active with time left, recently ended).
+    /// Your leases and requests: pending, active with time left, recently ended.
     Leases {
-        /// Everyone's (admins and auditors).
+        /// Everyone's (approvers, admins and auditors).
         #[arg(long)]
         all: bool,
+        /// Machine-readable output: {"leases": [...]}.
         #[arg(long)]
         json: bool,
     },
-    /// Run a command as yourself with a lease's groups added.
+    /// Run a command as yourself with an active lease's groups added.
     With(WithArgs),
-    /// Emergency access without approval: audited at alert level, admins notified.
+    /// Emergency access without approval: audited at alert level, administrators notified.
     #[command(name = "break-glass")]
-    BreakGlass {
-        profile: String,
-        /// Why (required).
-        #[arg(long, required = true)]
-        reason: String,
-        #[arg(long = "for", value_name = "DUR", value_parser = parse_dur)]
-        duration: Option<std::time::Duration>,
-        #[arg(long)]
-        json: bool,
-    },
+    BreakGlass(BreakGlassArgs),
 }
 
-fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
+/// `--for` and `--by`; clap reports a bad value as a usage error (exit 2) with this message.
+fn parse_dur(s: &str) -> Result<Duration, String> {
     elevate_policy::parse_duration(s)
 }
 
 #[derive(Args, Debug)]
 pub struct RequestArgs {
+    /// The lease profile (see `elevate list`).
     pub profile: String,
-    /// How long: 90s, 15m, 1h30m, 2h... (default: the profile's).
+    /// How long: 90s, 15m, 1h30m, 2h, 1d (default: the profile's).
     #[arg(long = "for", value_name = "DUR", value_parser = parse_dur)]
-    pub duration: Option<std::time::Duration>,
-    #[arg(long)]
+    pub duration: Option<Duration>,
+    /// Why you need it (some profiles require one).
+    #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
-    #[arg(long)]
+    /// Change or incident ticket (some profiles require one).
+    #[arg(long, value_name = "ID")]
     pub ticket: Option<String>,
-    /// Wait until the request is approved, denied or expires.
+    /// If approval is needed, wait for the decision; exit 0 once active, 77 if denied or expired.
     #[arg(long)]
     pub wait: bool,
-    /// End the lease when this process (yours) exits: for CI jobs and service accounts.
-    #[arg(long, value_name = "PID")]
+    /// End the lease when this process (one of yours) exits: for CI jobs and scripts.
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
     pub bind_pid: Option<i32>,
+    /// Print the lease as JSON instead (with --wait: its final state only).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BreakGlassArgs {
+    /// A profile that allows break-glass.
+    pub profile: String,
+    /// Why (required; it goes to the administrators).
+    #[arg(long, value_name = "TEXT", required = true)]
+    pub reason: String,
+    /// How long: 90s, 15m, 1h30m, 2h, 1d (default: the profile's).
+    #[arg(long = "for", value_name = "DUR", value_parser = parse_dur)]
+    pub duration: Option<Duration>,
+    /// Print the lease as JSON instead.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct WithArgs {
-    /// A lease id or profile name of one of your active leases.
+    /// One of your active leases: its id, or its profile's name.
+    #[arg(value_name = "ID|PROFILE")]
     pub lease: String,
-    /// The command (found through your own PATH) and its arguments.
-    #[arg(last = true, required = true, value_name = "CMD")]
+    /// The command and its arguments; a bare name is found through your own PATH.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -416,5 +450,147 @@ mod tests {
         assert!(matches!(cli.command, Command::List(l) if l.command.len() == 2));
         assert!(parse(&["run"]).is_err(), "a command is required");
         assert!(parse(&["policy", "explain"]).is_err());
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        let argv: Vec<OsString> = std::iter::once("elevate")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        Cli::try_parse_from(expand_shorthand(argv))
+    }
+
+    #[test]
+    fn lease_subcommands_are_not_commands_to_run() {
+        for sub in [
+            "request",
+            "approve",
+            "deny",
+            "revoke",
+            "extend",
+            "leases",
+            "with",
+            "break-glass",
+        ] {
+            assert_eq!(expand(&[sub, "x"])[0], sub);
+        }
+        match parse(&["request", "db-admin"]).unwrap().command {
+            Command::Request(r) => {
+                assert_eq!(r.profile, "db-admin");
+                assert!(r.duration.is_none() && !r.wait && !r.json);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = parse(&[
+            "--socket",
+            "/s",
+            "request",
+            "db",
+            "--for",
+            "1h30m",
+            "--reason",
+            "fix",
+            "--ticket",
+            "INC-1",
+            "--wait",
+            "--bind-pid",
+            "42",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Request(r) => {
+                assert_eq!(r.duration, Some(Duration::from_secs(5400)));
+                assert_eq!(r.reason.as_deref(), Some("fix"));
+                assert_eq!(r.ticket.as_deref(), Some("INC-1"));
+                assert_eq!(r.bind_pid, Some(42));
+                assert!(r.wait);
+            }
+            other => panic!("{other:?}"),
+        }
+        // `elevate -u root request` still means: run the command `request` as root.
+        assert!(matches!(
+            parse(&["-u", "root", "request"]).unwrap().command,
+            Command::Run(_)
+        ));
+    }
+
+    #[test]
+    fn with_parses_with_and_without_separator() {
+        for args in [
+            &["with", "5", "--", "id", "-u"][..],
+            &["with", "5", "id", "-u"],
+        ] {
+            match parse(args).unwrap().command {
+                Command::With(w) => {
+                    assert_eq!(w.lease, "5");
+                    assert_eq!(w.command, vec![OsString::from("id"), "-u".into()]);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        match parse(&["with", "db-admin", "--", "psql", "--", "-x"])
+            .unwrap()
+            .command
+        {
+            Command::With(w) => assert_eq!(w.command, ["psql", "--", "-x"].map(OsString::from)),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["with", "5"]).is_err(), "a command is required");
+        assert!(parse(&["with"]).is_err());
+    }
+
+    #[test]
+    fn durations_and_required_arguments() {
+        match parse(&["extend", "3", "--by", "15m"]).unwrap().command {
+            Command::Extend { id, by, .. } => {
+                assert_eq!((id, by), (3, Duration::from_secs(900)))
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in ["soon", "15", "-1h", "0s", "1y", ""] {
+            let e = parse(&["request", "db", &format!("--for={bad}")]).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+            assert!(
+                e.to_string().contains("1h30m"),
+                "names the accepted forms: {e}"
+            );
+        }
+        assert!(parse(&["extend", "3"]).is_err(), "--by is required");
+        assert!(
+            parse(&["extend", "x", "--by", "1m"]).is_err(),
+            "ids are numbers"
+        );
+        assert!(parse(&["request", "db", "--bind-pid", "0"]).is_err());
+        assert!(
+            parse(&["break-glass", "db"]).is_err(),
+            "--reason is required"
+        );
+        match parse(&["break-glass", "db", "--reason", "outage", "--for", "30m"])
+            .unwrap()
+            .command
+        {
+            Command::BreakGlass(b) => {
+                assert_eq!(b.reason, "outage");
+                assert_eq!(b.duration, Some(Duration::from_secs(1800)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&["approve", "9", "--comment", "ok", "--json"])
+                .unwrap()
+                .command,
+            Command::Approve {
+                id: 9,
+                json: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(&["leases", "--all"]).unwrap().command,
+            Command::Leases {
+                all: true,
+                json: false
+            }
+        ));
     }
 }

@@ -69,9 +69,15 @@ fn show(l: &LeaseInfo, json: bool) {
 // ---------------------------------------------------------------------------------------------
 // Formatting (pure)
 
-/// `1h29m`, `45s`.
+/// A duration for people, rounded down to two units at most: `45s`, `4m30s`, `14m`, `1h29m`,
+/// `2d3h`.
 pub fn human(secs: u64) -> String {
-    elevate_policy::format_duration(Duration::from_secs(secs))
+    let unit = match secs {
+        0..600 => 1,
+        600..86_400 => 60,
+        _ => 3600,
+    };
+    elevate_policy::format_duration(Duration::from_secs(secs - secs % unit))
 }
 
 /// Text someone else typed, made safe for a terminal: control characters and bidi overrides
@@ -168,10 +174,12 @@ fn short_time(s: &str) -> String {
     }
 }
 
-/// `in 12m` / `5m ago` relative to `now`, or None if the timestamp does not parse.
+/// `in 12m` / `5m ago` / `just now` relative to `now`, or None if the timestamp does not parse.
 fn relative(ts: &str, now: i64) -> Option<String> {
     let t = parse_rfc3339(ts)?;
-    Some(if t >= now {
+    Some(if t == now {
+        "just now".to_string()
+    } else if t > now {
         format!("in {}", human(t.abs_diff(now)))
     } else {
         format!("{} ago", human(t.abs_diff(now)))
@@ -224,6 +232,15 @@ pub fn summary(l: &LeaseInfo, now: i64) -> String {
                     l.id
                 ));
             }
+            if let Some(by) = l.extension_pending_secs {
+                s.push_str(&format!(
+                    "  extension by {} waiting for approval ({}/{}): an approver runs: elevate approve {}\n",
+                    human(by),
+                    l.extension_approvals.len(),
+                    l.approvals_needed.max(1),
+                    l.id
+                ));
+            }
             s.push_str(&format!(
                 "  what it allows: elevate list -p {}; end it early: elevate revoke {}\n",
                 clean(&l.profile),
@@ -231,10 +248,7 @@ pub fn summary(l: &LeaseInfo, now: i64) -> String {
             ));
         }
         "pending" => {
-            s.push_str(&format!(
-                "pending approval, {} approvals\n",
-                approvals(l)
-            ));
+            s.push_str(&format!("pending, {} approvals\n", approvals(l)));
             let missing = (l.approvals_needed as usize).saturating_sub(l.approvals.len());
             let mut line = format!(
                 "  needs {missing} more approval{}",
@@ -248,6 +262,10 @@ pub fn summary(l: &LeaseInfo, now: i64) -> String {
             }
             s.push_str(&line);
             s.push('\n');
+            if !l.approvers.is_empty() {
+                let who: Vec<String> = l.approvers.iter().map(|a| clean(a)).collect();
+                s.push_str(&format!("  approvers: {}\n", who.join(", ")));
+            }
             s.push_str(&format!(
                 "  an approver runs: elevate approve {} (withdraw it: elevate revoke {})\n",
                 l.id, l.id
@@ -262,6 +280,9 @@ pub fn summary(l: &LeaseInfo, now: i64) -> String {
                 }
             }
             s.push_str(&format!(": {}\n", end_words(l)));
+            if let Some(c) = &l.end_comment {
+                s.push_str(&format!("  comment: {}\n", clean(c)));
+            }
         }
         other => {
             s.push_str(&clean(other));
@@ -510,7 +531,10 @@ pub fn list(socket: &Path, all: bool, json: bool) -> Result<i32, Failure> {
 pub fn with(socket: &Path, a: WithArgs) -> Result<i32, Failure> {
     let mut argv = request_argv(&a.command)?;
     let Some(first) = argv.first_mut() else {
-        return Err(fail(exit::USAGE, "no command given: elevate with ID -- CMD [ARG...]"));
+        return Err(fail(
+            exit::USAGE,
+            "no command given: elevate with ID -- CMD [ARG...]",
+        ));
     };
     if !first.starts_with('/') {
         let cwd = std::env::current_dir().ok();
@@ -588,6 +612,10 @@ mod tests {
             grant_groups: vec![],
             break_glass: false,
             bound_pid: None,
+            approvers: vec![],
+            end_comment: None,
+            extension_pending_secs: None,
+            extension_approvals: vec![],
         }
     }
 
@@ -624,6 +652,23 @@ mod tests {
     }
 
     #[test]
+    fn human_durations() {
+        let cases = [
+            (0, "0s"),
+            (45, "45s"),
+            (270, "4m30s"),
+            (899, "14m"),
+            (3600, "1h"),
+            (5399, "1h29m"),
+            (3700, "1h1m"),
+            (86_400 + 3 * 3600 + 59, "1d3h"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(human(secs), want, "{secs}");
+        }
+    }
+
+    #[test]
     fn rfc3339() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2024-05-01T12:00:00.123Z"), Some(NOW));
@@ -642,13 +687,32 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
         }
-        assert_eq!(short_time("2024-05-01T12:00:00.123Z"), "2024-05-01T12:00:00Z");
+        assert_eq!(
+            short_time("2024-05-01T12:00:00.123Z"),
+            "2024-05-01T12:00:00Z"
+        );
+        // Never panics: every prefix, and every position replaced by awkward characters.
+        let good = "2024-05-01T14:00:00.5+02:00";
+        for (i, _) in good.char_indices() {
+            let _ = parse_rfc3339(&good[..i]);
+            for c in ['é', ':', '9', '-', 'Z', '\0'] {
+                let mut m = good.to_string();
+                m.replace_range(i..i + 1, &c.to_string());
+                let _ = parse_rfc3339(&m);
+                let _ = short_time(&m);
+            }
+        }
     }
 
     #[test]
     fn summary_active() {
         let s = summary(&active(), NOW);
-        assert!(s.starts_with("lease 7: db-admin for alice — active, 1h29m left (until 2024-05-01T13:29:00Z)\n"), "{s}");
+        assert!(
+            s.starts_with(
+                "lease 7: db-admin for alice — active, 1h29m left (until 2024-05-01T13:29:00Z)\n"
+            ),
+            "{s}"
+        );
         assert!(s.contains("groups: pgadmin"));
         assert!(s.contains("elevate with 7 -- CMD"));
         assert!(s.contains("reason: vacuum") && s.contains("ticket: INC-1"));
@@ -657,8 +721,11 @@ mod tests {
     #[test]
     fn summary_pending() {
         let s = summary(&pending(), NOW);
-        assert!(s.contains("pending approval, 1/2 approvals"), "{s}");
-        assert!(s.contains("needs 1 more approval before 2024-05-01T12:15:00Z (in 15m)"), "{s}");
+        assert!(s.contains("— pending, 1/2 approvals\n"), "{s}");
+        assert!(
+            s.contains("needs 1 more approval before 2024-05-01T12:15:00Z (in 15m)"),
+            "{s}"
+        );
         assert!(s.contains("elevate approve 7"));
         assert!(s.contains("approved by bob 5m ago: ok"), "{s}");
     }
@@ -673,6 +740,11 @@ mod tests {
             ..ended()
         };
         assert!(summary(&e, NOW).contains("request expired unapproved"));
+        let now = LeaseInfo {
+            ended_at: Some("2024-05-01T12:00:00.400Z".into()),
+            ..ended()
+        };
+        assert!(summary(&now, NOW).contains("ended just now: revoked by carol"));
         let g = LeaseInfo {
             break_glass: true,
             ..active()
@@ -696,7 +768,11 @@ mod tests {
         // Columns line up: every row has REASON where the header does.
         let col = lines[0].find("REASON").unwrap();
         for l in &lines[1..] {
-            assert_eq!(l.chars().skip(col).take(6).collect::<String>(), "vacuum", "{t}");
+            assert_eq!(
+                l.chars().skip(col).take(6).collect::<String>(),
+                "vacuum",
+                "{t}"
+            );
         }
         assert_eq!(table(&[], NOW), "no leases\n");
     }
@@ -708,9 +784,13 @@ mod tests {
             ticket: Some("a\nb\u{202e}c".into()),
             ..pending()
         };
-        let t = table(&[l.clone()], NOW);
+        let t = table(std::slice::from_ref(&l), NOW);
         assert!(!t.contains('\x1b') && !t.contains('\u{202e}'));
-        assert_eq!(t.lines().count(), 2, "a newline in a field must not add a row");
+        assert_eq!(
+            t.lines().count(),
+            2,
+            "a newline in a field must not add a row"
+        );
         assert!(t.contains('…'));
         let s = summary(&l, NOW);
         assert!(!s.contains('\x1b') && s.contains("\\u{1b}]0;pwned"));
@@ -731,8 +811,16 @@ mod tests {
         std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
         let path = std::ffi::OsString::from(format!("/nonexistent:{}", bin.display()));
         assert_eq!(find_in_path("tool", Some(&path), None), Some(exe.clone()));
-        assert_eq!(find_in_path("data", Some(&path), None), None, "not executable");
-        assert_eq!(find_in_path("bin", Some(OsStr::new(":")), Some(&dir)), None, "a directory");
+        assert_eq!(
+            find_in_path("data", Some(&path), None),
+            None,
+            "not executable"
+        );
+        assert_eq!(
+            find_in_path("bin", Some(OsStr::new(":")), Some(&dir)),
+            None,
+            "a directory"
+        );
         // Relative and empty entries are searched from the cwd and come back absolute.
         assert_eq!(
             find_in_path("tool", Some(OsStr::new("bin")), Some(&dir)),

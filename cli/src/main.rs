@@ -91,25 +91,8 @@ fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Policy(PolicyCommand::Check(a)) => offline::policy_check(&config()?, a),
         Command::Policy(PolicyCommand::Explain(a)) => offline::policy_explain(&config()?, a),
         Command::Audit(AuditCommand::Verify(a)) => offline::audit_verify(&config()?, a),
-        Command::Request(a) => lease::request(&socket, a, false),
-        Command::BreakGlass {
-            profile,
-            reason,
-            duration,
-            json,
-        } => lease::request(
-            &socket,
-            args::RequestArgs {
-                profile,
-                duration,
-                reason: Some(reason),
-                ticket: None,
-                wait: false,
-                bind_pid: None,
-                json,
-            },
-            true,
-        ),
+        Command::Request(a) => lease::request(&socket, a),
+        Command::BreakGlass(a) => lease::break_glass(&socket, a),
         Command::Approve { id, comment, json } => {
             lease::transition(&socket, Request::Approve { id, comment }, json)
         }

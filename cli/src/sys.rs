@@ -131,10 +131,17 @@ impl SavedTermios {
         SavedTermios(ok.then_some(t))
     }
 
+    /// Only from the terminal's foreground process group: from the background (`elevate
+    /// CMD &`, or after Ctrl-Z and `bg`) tcsetattr would stop us with SIGTTOU, and the terminal
+    /// then belongs to another job whose modes are not ours to change.
     pub fn restore(&self) {
         if let Some(t) = &self.0 {
-            // SAFETY: restoring modes previously read from the same fd.
-            unsafe { libc::tcsetattr(0, libc::TCSADRAIN, t) };
+            // SAFETY: tcgetpgrp and getpgrp only query; fd 0 is open (ensure_stdio_open).
+            let foreground = unsafe { libc::tcgetpgrp(0) == libc::getpgrp() };
+            if foreground {
+                // SAFETY: restoring modes previously read from the same fd.
+                unsafe { libc::tcsetattr(0, libc::TCSADRAIN, t) };
+            }
         }
     }
 }

@@ -101,6 +101,7 @@ expect "a standing profile cannot be leased" 77 '' as alice elevate request basi
 capture as alice elevate request db-admin --reason "vacuum" --ticket INC-42
 did=$(head -1 <<<"$OUT")
 [ "$(lease_field "$did" state)" = pending ] && ok "an approval profile starts pending" || notok "an approval profile starts pending" "$OUT $ERR"
+grep -q 'approvers: group:leads' <<<"$OUT" && ok "the requester is told who may approve" || notok "the requester is told who may approve" "$OUT"
 expect "the requester cannot approve their own request (even in the approver group)" 77 'own' as alice elevate approve "$did"
 expect "a non-approver cannot even see the request (1, not found)" 1 'no lease or request' as bob elevate approve "$did"
 expect "an approver sees the real request (reason and ticket) in the list" 0 'INC-42' as erin elevate leases --json
@@ -110,7 +111,14 @@ expect "the same approver cannot count twice" 77 '' as erin elevate approve "$di
 expect "second distinct approver activates it" 0 '' as frank elevate approve "$did"
 [ "$(lease_field "$did" state)" = active ] && in_group alice pgadmin && ok "2-of-N approval grants the group" || notok "2-of-N approval grants the group"
 expect "separation of duties: a conflicting profile is refused" 77 'conflict' as alice elevate request db-auditor
-expect "extending a profile that needs approval is refused" 77 'approval' as alice elevate extend "$did" --by 10m
+before=$(lease_field "$did" expires_at)
+expect "extending a profile that needs approval asks for it again" 0 '' as alice elevate extend "$did" --by 10m
+[ "$(lease_field "$did" expires_at)" = "$before" ] && ok "...and changes nothing until approved" || notok "...and changes nothing until approved"
+expect "the holder cannot approve their own extension" 77 'own' as alice elevate approve "$did"
+expect "first approver of the extension" 0 '' as erin elevate approve "$did"
+[ "$(lease_field "$did" expires_at)" = "$before" ] && ok "one of two approvals does not extend yet" || notok "one of two approvals does not extend yet"
+expect "second approver of the extension" 0 '' as frank elevate approve "$did"
+[ "$(lease_field "$did" expires_at)" != "$before" ] && ok "two approvals extend the lease" || notok "two approvals extend the lease"
 expect "someone else cannot revoke alice's lease" 1 '' as bob elevate revoke "$did"
 expect "an admin can revoke anyone's lease" 0 '' as dave elevate revoke "$did" --reason "done"
 [ "$(lease_field "$did" end_reason)" = revoked ] && ! in_group alice pgadmin && ok "revocation removes the membership at once" || notok "revocation removes the membership at once"
@@ -124,6 +132,7 @@ expect "an approver can deny a pending request" 0 '' as erin elevate deny "$rid"
 wait "$wjob"; rc=$?
 [ "$rc" = 77 ] && ok "request --wait returns 77 when the request is denied" || notok "request --wait returns 77 when the request is denied" "rc=$rc $(cat "$out")"
 [ "$(lease_field "$rid" end_reason)" = denied ] && ok "the denied request shows as denied" || notok "the denied request shows as denied" "$(lease_field "$rid" end_reason)"
+grep -q 'not now' "$out" && ok "the waiting requester sees the denier's comment" || notok "the waiting requester sees the denier's comment" "$(cat "$out")"
 capture as alice elevate request db-admin --wait --reason "later" --ticket INC-9
 pid2=$(head -1 <<<"$OUT")
 [ "$RC" = 77 ] && [ "$(lease_field "$pid2" end_reason)" = request_expired ] && ok "an unapproved request expires (request_timeout), and --wait says so" \
