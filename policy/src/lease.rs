@@ -9,42 +9,71 @@ use std::time::Duration;
 /// The longest lease or duration the policy accepts.
 pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
-/// Parse `90s`, `15m`, `1h30m`, `2h`, `1d`: units d/h/m/s, each after a whole number, in any
-/// combination; the total must be positive and at most a year.
+/// The accepted forms, for error messages.
+const DURATION_FORMS: &str =
+    "use whole numbers with units d, h, m, s in that order, e.g. 90s, 15m, 1h30m, 2h or 1d";
+
+/// Parse `90s`, `15m`, `1h30m`, `2h`, `1d`: whole numbers (ASCII digits), each followed by a
+/// unit, units in the order d, h, m, s and each at most once (`1h1h` is a typo, not 2h); a
+/// number may exceed its unit's range (`90m`). Surrounding whitespace is ignored. The total
+/// must be positive and at most [`MAX_DURATION`] (366 days). Never panics, whatever the input.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {s:?}: use e.g. 90s, 15m, 1h30m, 2h or 1d");
+    let shown: String = s.chars().take(40).collect();
+    let bad = |why: &str| format!("invalid duration {shown:?}: {why}; {DURATION_FORMS}");
+    let text = s.trim();
+    if text.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    let too_long = || {
+        format!(
+            "duration {shown:?} is longer than the maximum of {}",
+            format_duration(MAX_DURATION)
+        )
+    };
     let mut total: u64 = 0;
     let mut num: Option<u64> = None;
-    for c in s.trim().chars() {
-        if c.is_ascii_digit() {
-            let d = u64::from(c as u8 - b'0');
+    // Index into "dhms" of the last unit seen: the next must come strictly later.
+    let mut last_unit: Option<u8> = None;
+    for c in text.chars() {
+        if let Some(d) = c.to_digit(10).filter(|_| c.is_ascii_digit()) {
+            // Saturate: any number this big is over the maximum anyway.
             num = Some(
                 num.unwrap_or(0)
-                    .checked_mul(10)
-                    .and_then(|n| n.checked_add(d))
-                    .ok_or_else(bad)?,
+                    .saturating_mul(10)
+                    .saturating_add(u64::from(d)),
             );
-        } else {
-            let unit = match c {
-                'd' => 86_400,
-                'h' => 3_600,
-                'm' => 60,
-                's' => 1,
-                _ => return Err(bad()),
-            };
-            let n = num.take().ok_or_else(bad)?;
-            total = n
-                .checked_mul(unit)
-                .and_then(|v| total.checked_add(v))
-                .ok_or_else(bad)?;
+            continue;
         }
+        let (idx, unit): (u8, u64) = match c {
+            'd' => (0, 86_400),
+            'h' => (1, 3_600),
+            'm' => (2, 60),
+            's' => (3, 1),
+            _ => return Err(bad(&format!("unexpected {c:?}"))),
+        };
+        let Some(n) = num.take() else {
+            return Err(bad(&format!("unit '{c}' without a number before it")));
+        };
+        if last_unit.is_some_and(|l| idx <= l) {
+            return Err(bad(
+                "units must come in the order d, h, m, s, each at most once",
+            ));
+        }
+        last_unit = Some(idx);
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(too_long)?;
     }
-    if num.is_some() || total == 0 {
-        return Err(bad());
+    if num.is_some() {
+        return Err(bad("a number without a unit"));
+    }
+    if total == 0 {
+        return Err(bad("it must be longer than zero"));
     }
     let d = Duration::from_secs(total);
     if d > MAX_DURATION {
-        return Err(format!("duration {s:?} is longer than a year"));
+        return Err(too_long());
     }
     Ok(d)
 }
@@ -171,6 +200,7 @@ impl Profile {
 }
 
 impl Policy {
+    /// Named in `[admin]` by user or by one of their groups: may list and revoke any lease.
     pub fn is_admin(&self, s: &Subject) -> bool {
         self.admin.users.iter().any(|u| u == &s.user)
             || self.admin.groups.iter().any(|g| s.groups.contains(g))

@@ -14,12 +14,14 @@ pub mod resolve;
 pub mod system;
 
 #[cfg(test)]
+mod lease_tests;
+#[cfg(test)]
 mod tests;
 
 pub use diag::{Diagnostic, Severity};
 pub use lease::{
     format_duration, parse_duration, Admin, Approval, Approver, LoginAccess, LoginRule, OnExpiry,
-    TicketPattern,
+    TicketPattern, MAX_DURATION,
 };
 pub use load::{load_dir, load_files, parse_str, LoadOptions, LoadOutcome};
 pub use matcher::{Denied, DenyReason, Mismatch, Query, Verdict};

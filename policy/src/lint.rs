@@ -1,10 +1,74 @@
 //! Warnings for rules that are valid but dangerous: known privilege escape hatches (shells,
 //! editors, pagers, interpreters, find, tar, env…) allowed as root with free arguments, and
-//! commands living where unprivileged users can write.
+//! commands living where unprivileged users can write; and lease settings that quietly turn
+//! just-in-time access back into standing access.
 
 use crate::diag::{Diagnostic, Severity};
-use crate::model::{ArgPattern, CommandRule, Profile, Rest};
+use crate::lease::{format_duration, OnExpiry, MAX_DURATION};
+use crate::model::{Access, ArgPattern, CommandRule, Profile, Rest};
 use std::path::Path;
+use std::time::Duration;
+
+/// Self-approved (and break-glass) leases longer than this are flagged.
+pub const LONG_LEASE: Duration = Duration::from_secs(8 * 3600);
+
+/// The key a lease finding is about, so the loader can point at it (it has the positions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LeaseKey {
+    /// The profile's name (the finding is about a key that is missing).
+    Name,
+    MaxDuration,
+    OnExpiry,
+}
+
+/// Lease settings that are valid but weaken just-in-time access.
+pub(crate) fn lease_findings(p: &Profile) -> Vec<(LeaseKey, String)> {
+    let mut out = Vec::new();
+    if p.access != Access::Lease {
+        return out;
+    }
+    let (key, longest) = match p.max_duration {
+        Some(m) => (LeaseKey::MaxDuration, m),
+        None => (LeaseKey::Name, MAX_DURATION),
+    };
+    if longest > LONG_LEASE {
+        let upto = match p.max_duration {
+            Some(m) => format!("max_duration is {}", format_duration(m)),
+            None => format!(
+                "there is no max_duration, so a lease may last up to {}",
+                format_duration(MAX_DURATION)
+            ),
+        };
+        let limit = format_duration(LONG_LEASE);
+        if p.break_glass {
+            out.push((
+                key,
+                format!(
+                    "break-glass profile \"{}\": {upto}; emergency access should be short: set max_duration to {limit} or less",
+                    p.name
+                ),
+            ));
+        } else if p.approval.is_none() {
+            out.push((
+                key,
+                format!(
+                    "self-approved lease profile \"{}\": {upto}; long self-approved leases are standing privilege by another name: set max_duration to {limit} or less, or require approval",
+                    p.name
+                ),
+            ));
+        }
+    }
+    if p.on_expiry == OnExpiry::Keep {
+        out.push((
+            LeaseKey::OnExpiry,
+            format!(
+                "on_expiry = \"keep\" on \"{}\": processes keep the group after expiry, so for them the lease never ends; prefer \"terminate\"",
+                p.name
+            ),
+        ));
+    }
+    out
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Danger {

@@ -11,6 +11,7 @@
 
 use crate::diag::{Diagnostic, Severity};
 use crate::lease::{Admin, Approval, Approver, LoginAccess, LoginRule, OnExpiry, TicketPattern};
+use crate::lint::LeaseKey;
 use crate::model::{Access, ArgPattern, CommandRule, LoadedFile, Location, Policy, Profile, Rest};
 use crate::system::System;
 use serde::de::{MapAccess, Visitor};
@@ -281,48 +282,86 @@ fn load_paths(
             "no policy files: nothing is allowed".to_string(),
         ));
     }
-    let mut profiles: Vec<Profile> = Vec::new();
-    let mut files = Vec::new();
-    let mut digest = Sha256::new();
-    let mut first_seen: HashMap<String, Location> = HashMap::new();
-    let mut admin: Option<Admin> = None;
-    let mut logins = Vec::new();
-    let mut conflict_refs = Vec::new();
+    let mut asm = Assembler::new(diags);
     for path in paths {
-        let Some(bytes) = read_policy_file(path, opts, &mut diags) else {
-            continue;
-        };
+        if let Some(bytes) = read_policy_file(path, opts, &mut asm.diags) {
+            asm.add(path, &bytes, sys);
+        }
+    }
+    asm.finish()
+}
+
+/// Load in-memory files as if they had been read from disk, in this order (tests of the
+/// cross-file rules, without a directory).
+#[cfg(test)]
+pub(crate) fn load_texts(files: &[(&str, &str)], sys: &dyn System) -> LoadOutcome {
+    let mut asm = Assembler::new(Vec::new());
+    for (name, text) in files {
+        asm.add(Path::new(name), text.as_bytes(), sys);
+    }
+    asm.finish()
+}
+
+/// Builds one policy out of files added in load order; the cross-file rules (duplicate
+/// names, one `[admin]`, `conflicts`) are checked as they come and in [`Assembler::finish`].
+struct Assembler {
+    diags: Vec<Diagnostic>,
+    profiles: Vec<Profile>,
+    files: Vec<LoadedFile>,
+    digest: Sha256,
+    first_seen: HashMap<String, Location>,
+    admin: Option<Admin>,
+    logins: Vec<LoginRule>,
+    /// (profile, the profile it names in `conflicts`, where).
+    conflict_refs: Vec<(String, String, Location)>,
+}
+
+impl Assembler {
+    fn new(diags: Vec<Diagnostic>) -> Assembler {
+        Assembler {
+            diags,
+            profiles: Vec::new(),
+            files: Vec::new(),
+            digest: Sha256::new(),
+            first_seen: HashMap::new(),
+            admin: None,
+            logins: Vec::new(),
+            conflict_refs: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, path: &Path, bytes: &[u8], sys: &dyn System) {
         let name = path.file_name().unwrap_or(path.as_os_str());
-        digest.update(name.as_bytes());
-        digest.update([0u8]);
-        digest.update((bytes.len() as u64).to_be_bytes());
-        digest.update(&bytes);
-        files.push(LoadedFile {
-            path: path.clone(),
-            sha256: hex(&Sha256::digest(&bytes)),
+        self.digest.update(name.as_bytes());
+        self.digest.update([0u8]);
+        self.digest.update((bytes.len() as u64).to_be_bytes());
+        self.digest.update(bytes);
+        self.files.push(LoadedFile {
+            path: path.to_path_buf(),
+            sha256: hex(&Sha256::digest(bytes)),
         });
-        let text = match std::str::from_utf8(&bytes) {
+        let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
                 let valid = bytes.get(..e.valid_up_to()).unwrap_or_default();
                 let prefix = String::from_utf8_lossy(valid);
                 let (line, col) = line_col(&prefix, prefix.len());
-                diags.push(Diagnostic {
+                self.diags.push(Diagnostic {
                     severity: Severity::Error,
                     location: Location {
-                        file: path.clone(),
+                        file: path.to_path_buf(),
                         line,
                         col,
                     },
                     message: "not valid UTF-8".to_string(),
                 });
-                continue;
+                return;
             }
         };
         let mut parts = parse_file(path, text, sys);
-        dedupe(&mut parts.profiles, &mut first_seen, &mut parts.diags);
+        dedupe(&mut parts.profiles, &mut self.first_seen, &mut parts.diags);
         if let Some(a) = parts.admin {
-            match (&admin, &a.location) {
+            match (&self.admin, &a.location) {
                 (Some(first), Some(loc)) => parts.diags.push(Diagnostic {
                     severity: Severity::Error,
                     location: loc.clone(),
@@ -335,41 +374,47 @@ fn load_paths(
                             .unwrap_or_default()
                     ),
                 }),
-                _ => admin = Some(a),
+                _ => self.admin = Some(a),
             }
         }
         sort_diags(&mut parts.diags);
-        diags.extend(parts.diags);
-        profiles.extend(parts.profiles);
-        logins.extend(parts.logins);
-        conflict_refs.extend(parts.conflict_refs);
+        self.diags.extend(parts.diags);
+        self.profiles.extend(parts.profiles);
+        self.logins.extend(parts.logins);
+        self.conflict_refs.extend(parts.conflict_refs);
     }
-    // Conflicts may name profiles of other files: checked once all are loaded.
-    for (from, to, loc) in conflict_refs {
-        if from == to {
-            diags.push(Diagnostic {
+
+    fn finish(mut self) -> LoadOutcome {
+        // Conflicts may name profiles of other files: checked once all are loaded.
+        for (from, to, loc) in std::mem::take(&mut self.conflict_refs) {
+            let message = if from == to {
+                format!("profile \"{from}\" cannot conflict with itself")
+            } else {
+                match self.profiles.iter().find(|p| p.name == to) {
+                    None => format!("conflicts names unknown profile \"{to}\""),
+                    Some(p) if p.access != Access::Lease => format!(
+                        "conflicts names \"{to}\", a standing profile: only leases are held, so this would separate nothing (make \"{to}\" a lease profile)"
+                    ),
+                    Some(_) => continue,
+                }
+            };
+            self.diags.push(Diagnostic {
                 severity: Severity::Error,
                 location: loc,
-                message: format!("profile \"{from}\" cannot conflict with itself"),
-            });
-        } else if !profiles.iter().any(|p| p.name == to) {
-            diags.push(Diagnostic {
-                severity: Severity::Error,
-                location: loc,
-                message: format!("conflicts names unknown profile \"{to}\""),
+                message,
             });
         }
-    }
-    let ok = !diags.iter().any(|d| d.severity == Severity::Error);
-    LoadOutcome {
-        policy: ok.then(|| Policy {
-            profiles,
-            files,
-            digest: hex(&digest.finalize()),
-            admin: admin.unwrap_or_default(),
-            logins,
-        }),
-        diagnostics: diags,
+        let ok = !self.diags.iter().any(|d| d.severity == Severity::Error);
+        LoadOutcome {
+            policy: ok.then(|| Policy {
+                profiles: self.profiles,
+                files: self.files,
+                digest: hex(&self.digest.finalize()),
+                admin: self.admin.unwrap_or_default(),
+                logins: self.logins,
+            }),
+            diagnostics: self.diags,
+        }
     }
 }
 
@@ -458,8 +503,8 @@ struct RawProfile {
     access: Option<Spanned<String>>,
     env_keep: Option<Vec<Spanned<String>>>,
     command: Option<Vec<Spanned<RawCommand>>>,
-    default_duration: Option<Spanned<String>>,
-    max_duration: Option<Spanned<String>>,
+    default_duration: Option<Spanned<RawDuration>>,
+    max_duration: Option<Spanned<RawDuration>>,
     require_reason: Option<Spanned<bool>>,
     ticket: Option<Spanned<String>>,
     approval: Option<Spanned<RawApproval>>,
@@ -468,6 +513,28 @@ struct RawProfile {
     on_expiry: Option<Spanned<String>>,
     break_glass: Option<Spanned<bool>>,
     login: Option<Vec<Spanned<String>>>,
+}
+
+/// A duration as written: must be a string (`"90m"`); anything else is a type error that
+/// says which forms are accepted.
+struct RawDuration(String);
+
+impl<'de> Deserialize<'de> for RawDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawDuration;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a duration string such as \"90s\", \"15m\", \"1h30m\", \"2h\" or \"1d\"",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawDuration, E> {
+                Ok(RawDuration(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -1122,7 +1189,9 @@ fn validate_profile(ctx: &mut Ctx, raw: RawProfile, span: &Range<usize>) -> Opti
         );
     }
 
-    let lease = validate_lease_keys(ctx, &raw, access, &name_span);
+    let lease = validate_lease_keys(ctx, &raw, access);
+    let max_span = raw.max_duration.as_ref().map(|x| x.span());
+    let expiry_span = raw.on_expiry.as_ref().map(|x| x.span());
 
     let errors_after = ctx
         .diags
@@ -1132,7 +1201,7 @@ fn validate_profile(ctx: &mut Ctx, raw: RawProfile, span: &Range<usize>) -> Opti
     if errors_after != errors_before {
         return None;
     }
-    Some(Profile {
+    let profile = Profile {
         name,
         description: raw.description.unwrap_or_default(),
         hosts,
@@ -1155,7 +1224,16 @@ fn validate_profile(ctx: &mut Ctx, raw: RawProfile, span: &Range<usize>) -> Opti
         on_expiry: lease.on_expiry,
         break_glass: lease.break_glass,
         login: lease.login,
-    })
+    };
+    for (key, message) in crate::lint::lease_findings(&profile) {
+        let span = match key {
+            LeaseKey::Name => None,
+            LeaseKey::MaxDuration => max_span.clone(),
+            LeaseKey::OnExpiry => expiry_span.clone(),
+        };
+        ctx.warn(&span.unwrap_or_else(|| name_span.clone()), message);
+    }
+    Some(profile)
 }
 
 /// The lease keys of one profile, validated.
@@ -1173,23 +1251,23 @@ struct LeaseKeys {
     login: Vec<String>,
 }
 
+/// A PAM service name, `[a-z0-9._-]+` (at most 64), and not `.` or `..` (it names a file in
+/// /etc/pam.d).
 fn is_service_name(s: &str) -> bool {
     !s.is_empty()
+        && s != "."
+        && s != ".."
         && s.len() <= 64
         && s.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
         })
 }
 
-fn validate_lease_keys(
-    ctx: &mut Ctx,
-    raw: &RawProfile,
-    access: Access,
-    name_span: &Range<usize>,
-) -> LeaseKeys {
+fn validate_lease_keys(ctx: &mut Ctx, raw: &RawProfile, access: Access) -> LeaseKeys {
     let mut k = LeaseKeys::default();
     if access != Access::Lease {
-        let lease_only: [(&str, Option<Range<usize>>); 9] = [
+        let first = |v: &Option<Vec<Spanned<String>>>| v.as_ref()?.first().map(|x| x.span());
+        let lease_only: [(&str, Option<Range<usize>>); 10] = [
             (
                 "default_duration",
                 raw.default_duration.as_ref().map(|x| x.span()),
@@ -1201,39 +1279,27 @@ fn validate_lease_keys(
             ),
             ("ticket", raw.ticket.as_ref().map(|x| x.span())),
             ("approval", raw.approval.as_ref().map(|x| x.span())),
-            (
-                "grant_groups",
-                raw.grant_groups
-                    .as_ref()
-                    .and_then(|v| v.first())
-                    .map(|x| x.span()),
-            ),
+            ("grant_groups", first(&raw.grant_groups)),
+            ("conflicts", first(&raw.conflicts)),
             ("on_expiry", raw.on_expiry.as_ref().map(|x| x.span())),
             ("break_glass", raw.break_glass.as_ref().map(|x| x.span())),
-            (
-                "login",
-                raw.login.as_ref().and_then(|v| v.first()).map(|x| x.span()),
-            ),
+            ("login", first(&raw.login)),
         ];
         for (key, span) in lease_only {
             if let Some(sp) = span {
                 ctx.error(
                     &sp,
-                    format!("`{key}` applies only to lease profiles: add access = \"lease\""),
+                    format!(
+                        "only lease profiles take `{key}` (this one is standing): add access = \"lease\" or remove `{key}`"
+                    ),
                 );
             }
         }
-        if let Some(c) = raw.conflicts.as_ref().and_then(|v| v.first()) {
-            ctx.error(
-                &c.span(),
-                "`conflicts` applies only to lease profiles: add access = \"lease\"".to_string(),
-            );
-        }
         return k;
     }
-    let dur = |ctx: &mut Ctx, v: &Option<Spanned<String>>| -> Option<std::time::Duration> {
+    let dur = |ctx: &mut Ctx, v: &Option<Spanned<RawDuration>>| -> Option<std::time::Duration> {
         let v = v.as_ref()?;
-        match crate::lease::parse_duration(v.get_ref()) {
+        match crate::lease::parse_duration(&v.get_ref().0) {
             Ok(d) => Some(d),
             Err(e) => {
                 ctx.error(&v.span(), e);
@@ -1251,13 +1317,26 @@ fn validate_lease_keys(
         if d > m {
             ctx.error(
                 &sp.span(),
-                "default_duration is longer than max_duration".to_string(),
+                format!(
+                    "default_duration {} is longer than max_duration {}",
+                    crate::lease::format_duration(d),
+                    crate::lease::format_duration(m)
+                ),
             );
         }
     }
     k.require_reason = raw.require_reason.as_ref().is_some_and(|b| *b.get_ref());
     k.break_glass = raw.break_glass.as_ref().is_some_and(|b| *b.get_ref());
-    if let Some(t) = &raw.ticket {
+    if let Some(t) = raw
+        .ticket
+        .as_ref()
+        .filter(|t| t.get_ref().trim().is_empty())
+    {
+        ctx.error(
+            &t.span(),
+            "an empty ticket pattern matches no ticket (tickets are never empty): remove `ticket` or write a pattern such as \"^(INC|CHG)-[0-9]+$\"".to_string(),
+        );
+    } else if let Some(t) = &raw.ticket {
         match compile_arg_regex(t.get_ref()) {
             Ok(regex) => {
                 k.ticket = Some(TicketPattern {
@@ -1272,16 +1351,8 @@ fn validate_lease_keys(
         let ra = a.get_ref();
         let mut approvers = Vec::new();
         for ap in &ra.approvers {
-            let name = ap.get_ref().strip_prefix("group:").unwrap_or(ap.get_ref());
-            match bad_account_name(name) {
-                Some(why) => ctx.error(
-                    &ap.span(),
-                    format!(
-                        "invalid approver \"{}\": {why}",
-                        ap.get_ref().escape_debug()
-                    ),
-                ),
-                None => approvers.push(Approver::parse(ap.get_ref())),
+            if let Some(x) = validate_approver(ctx, "approver", ap) {
+                approvers.push(x);
             }
         }
         if ra.approvers.is_empty() {
@@ -1290,19 +1361,40 @@ fn validate_lease_keys(
         let count = ra.count.as_ref().map_or(1, |c| *c.get_ref());
         let cspan = ra.count.as_ref().map_or(a.span(), |c| c.span());
         let users_only = approvers.iter().all(|x| matches!(x, Approver::User(_)));
+        // Each approver counts once, however often listed.
+        let mut distinct: Vec<&Approver> = Vec::new();
+        for x in &approvers {
+            if !distinct.contains(&x) {
+                distinct.push(x);
+            }
+        }
         if !(1..=100).contains(&count) {
             ctx.error(
                 &cspan,
                 format!("approval count must be between 1 and 100, not {count}"),
             );
-        } else if users_only && !approvers.is_empty() && count as usize > approvers.len() {
+        } else if users_only && !distinct.is_empty() && count as usize > distinct.len() {
             ctx.error(
                 &cspan,
                 format!(
-                    "approval count {count} is more than the {} approvers listed",
-                    approvers.len()
+                    "approval count {count} is more than the {} distinct approver(s) listed: no request could ever be approved",
+                    distinct.len()
                 ),
             );
+        } else if users_only && count as usize == distinct.len() {
+            // The requester never approves their own request.
+            let eligible = raw.users.as_deref().unwrap_or_default();
+            if let Some(Approver::User(u)) = distinct.iter().find(
+                |a| matches!(a, Approver::User(u) if eligible.iter().any(|e| e.get_ref() == u)),
+            ) {
+                ctx.warn(
+                    &cspan,
+                    format!(
+                        "approver \"{u}\" may also request this profile, but never approves their own request: their requests need {count} other approver(s) and only {} are listed",
+                        count - 1
+                    ),
+                );
+            }
         }
         if k.break_glass {
             ctx.error(
@@ -1353,14 +1445,45 @@ fn validate_lease_keys(
             ctx.error(
                 &l.span(),
                 format!(
-                    "invalid PAM service name \"{}\"",
+                    "invalid PAM service name \"{}\": use 1-64 of a-z 0-9 . _ - (not \".\" or \"..\")",
                     l.get_ref().escape_debug()
                 ),
             );
         }
     }
-    let _ = name_span;
     k
+}
+
+/// `NAME` (a user) or `group:NAME`: an error if the name is invalid, a warning if it is
+/// unknown on this host.
+fn validate_approver(ctx: &mut Ctx, what: &str, raw: &Spanned<String>) -> Option<Approver> {
+    let text = raw.get_ref();
+    let (kind, name) = match text.strip_prefix("group:") {
+        Some(g) => ("group", g),
+        None => ("user", text.as_str()),
+    };
+    if let Some(why) = bad_account_name(name) {
+        ctx.error(
+            &raw.span(),
+            format!(
+                "invalid {what} \"{}\": {why} (write a user name or group:NAME)",
+                text.escape_debug()
+            ),
+        );
+        return None;
+    }
+    let approver = Approver::parse(text);
+    let known = match &approver {
+        Approver::User(u) => ctx.sys.user_exists(u),
+        Approver::Group(g) => ctx.sys.group_exists(g),
+    };
+    if !known {
+        ctx.warn(
+            &raw.span(),
+            format!("{what}: unknown {kind} \"{name}\" on this host"),
+        );
+    }
+    Some(approver)
 }
 
 fn validate_admin(ctx: &mut Ctx, raw: RawAdmin, span: &Range<usize>) -> Admin {
@@ -1381,19 +1504,24 @@ fn validate_admin(ctx: &mut Ctx, raw: RawAdmin, span: &Range<usize>) -> Admin {
     .unwrap_or_default();
     let mut auditors = Vec::new();
     for a in raw.auditors.as_deref().unwrap_or_default() {
-        let name = a.get_ref().strip_prefix("group:").unwrap_or(a.get_ref());
-        match bad_account_name(name) {
-            Some(why) => ctx.error(
-                &a.span(),
-                format!("invalid auditor \"{}\": {why}", a.get_ref().escape_debug()),
-            ),
-            None => auditors.push(Approver::parse(a.get_ref())),
+        if let Some(x) = validate_approver(ctx, "auditor", a) {
+            auditors.push(x);
         }
     }
-    if users.is_empty() && groups.is_empty() {
+    let listed = |v: &Option<Vec<Spanned<String>>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    let (has_admins, has_auditors) = (
+        listed(&raw.users) || listed(&raw.groups),
+        listed(&raw.auditors),
+    );
+    if !has_admins {
         ctx.warn(
             span,
-            "[admin] names no users or groups: nobody can revoke others' leases".to_string(),
+            if has_auditors {
+                "[admin] names no users or groups: nobody can revoke others' leases"
+            } else {
+                "[admin] is empty: nobody can list or revoke others' leases"
+            }
+            .to_string(),
         );
     }
     Admin {
@@ -1414,7 +1542,7 @@ fn validate_login(ctx: &mut Ctx, raw: RawLogin, span: &Range<usize>) -> Option<L
             ctx.error(
                 &s.span(),
                 format!(
-                    "invalid PAM service name \"{}\"",
+                    "invalid PAM service name \"{}\": use 1-64 of a-z 0-9 . _ - (not \".\" or \"..\")",
                     s.get_ref().escape_debug()
                 ),
             );

@@ -146,11 +146,15 @@ pub struct Profile {
     pub approval: Option<Approval>,
     /// Unix groups the holder is a member of while a lease is active.
     pub grant_groups: Vec<String>,
-    /// Profiles that may not be held at the same time (symmetric).
+    /// Separation of duties: lease profiles that may not be held at the same time as this
+    /// one. Symmetric in effect: A naming B also keeps B's holders from taking A, so only one
+    /// side need list it; ask [`Policy::conflicts_between`], never this list alone. Every name
+    /// is a lease profile of the loaded policy (checked across files).
     pub conflicts: Vec<String>,
     pub on_expiry: OnExpiry,
     pub break_glass: bool,
-    /// PAM services an active lease opens.
+    /// PAM services an active lease opens (`[a-z0-9._-]+`, not `.`/`..`). Parsed and
+    /// validated only: nothing enforces it yet.
     pub login: Vec<String>,
 }
 
@@ -168,7 +172,9 @@ pub struct Policy {
     pub files: Vec<LoadedFile>,
     /// SHA-256 over every loaded file's name and bytes, hex.
     pub digest: String,
+    /// `[admin]` (from the one file that has it); empty when no file has one.
     pub admin: Admin,
+    /// `[[login]]` rules in load order. Parsed and validated only: nothing uses them yet.
     pub logins: Vec<LoginRule>,
 }
 

@@ -1,6 +1,7 @@
 //! Table-driven tests of parsing, validation, loading and matching.
 
 use crate::diag::{Diagnostic, Severity};
+use crate::lease::OnExpiry;
 use crate::load::{compile_arg_regex, load_dir, load_files, parse_str, LoadOptions};
 use crate::matcher::{host_glob_matches, DenyReason, Mismatch, Query, Verdict};
 use crate::model::{Access, ArgPattern, HostInfo, Policy, Profile, Rest, Subject};
@@ -9,8 +10,9 @@ use crate::system::{FakeSystem, RealSystem};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-fn sys() -> FakeSystem {
+pub(crate) fn sys() -> FakeSystem {
     FakeSystem::new()
         .user("alice")
         .user("bob")
@@ -26,6 +28,12 @@ fn sys() -> FakeSystem {
         .group("support")
         .group("deploy")
         .group("systemd-journal")
+        .user("dbalead")
+        .group("sre-leads")
+        .group("dba-leads")
+        .group("auditors")
+        .group("postgres-admin")
+        .group("pg-audit")
         .executable("/usr/bin/systemctl")
         .executable("/usr/bin/journalctl")
         .executable("/usr/bin/psql")
@@ -45,11 +53,11 @@ fn sys() -> FakeSystem {
         .symlink("/usr/local/bin/sc", "/usr/bin/systemctl")
 }
 
-fn parse(text: &str) -> (Vec<Profile>, Vec<Diagnostic>) {
+pub(crate) fn parse(text: &str) -> (Vec<Profile>, Vec<Diagnostic>) {
     parse_str(Path::new("t.toml"), text, &sys())
 }
 
-fn errors(text: &str) -> Vec<Diagnostic> {
+pub(crate) fn errors(text: &str) -> Vec<Diagnostic> {
     parse(text)
         .1
         .into_iter()
@@ -57,7 +65,7 @@ fn errors(text: &str) -> Vec<Diagnostic> {
         .collect()
 }
 
-fn warnings(text: &str) -> Vec<Diagnostic> {
+pub(crate) fn warnings(text: &str) -> Vec<Diagnostic> {
     parse(text)
         .1
         .into_iter()
@@ -66,7 +74,7 @@ fn warnings(text: &str) -> Vec<Diagnostic> {
 }
 
 /// A minimal valid profile header, to which cases append.
-const HEAD: &str = "[[profile]]\nname = \"p\"\nusers = [\"alice\"]\n";
+pub(crate) const HEAD: &str = "[[profile]]\nname = \"p\"\nusers = [\"alice\"]\n";
 
 #[test]
 fn parses_full_profile_with_defaults() {
@@ -97,9 +105,17 @@ run_as_group = "dba"
 access = "lease"
 "#;
     let (profiles, diags) = parse(text);
-    // journalctl as root with free arguments: the only finding is the lint warning.
-    assert_eq!(diags.len(), 1, "{diags:?}");
+    // journalctl as root with free arguments, and a self-approved lease with no max_duration:
+    // the only findings are the two lint warnings.
+    assert_eq!(diags.len(), 2, "{diags:?}");
     assert!(diags[0].severity == Severity::Warning && diags[0].message.contains("pager"));
+    assert!(
+        diags[1].severity == Severity::Warning
+            && diags[1]
+                .message
+                .contains("standing privilege by another name")
+            && (diags[1].location.line, diags[1].location.col) == (21, 8)
+    );
     let [web, min] = profiles.as_slice() else {
         panic!("{profiles:?}")
     };
@@ -143,6 +159,15 @@ access = "lease"
     assert_eq!(min.access, Access::Lease);
     assert!(min.commands.is_empty());
     assert_eq!(min.description, "");
+    // Lease keys all default.
+    assert_eq!(min.default_duration, None);
+    assert_eq!(min.max_duration, None);
+    assert!(!min.require_reason && !min.break_glass);
+    assert!(min.ticket.is_none() && min.approval.is_none());
+    assert!(min.grant_groups.is_empty() && min.conflicts.is_empty() && min.login.is_empty());
+    assert_eq!(min.on_expiry, OnExpiry::Terminate);
+    assert_eq!(min.effective_default_duration(), Duration::from_secs(3600));
+    assert!(web.max_duration.is_none() && web.approval.is_none());
 }
 
 #[test]
@@ -616,8 +641,9 @@ fn warning_table() {
             "{text}\nwant {want:?} at line {line}, got {w:#?}"
         );
     }
-    // A lease profile without commands is fine (later: group grants).
-    let lease = format!("{HEAD}access = \"lease\"\n");
+    // A lease profile without commands is fine (it may only grant groups). (Without
+    // max_duration it would be warned about: see lease_warning_table.)
+    let lease = format!("{HEAD}access = \"lease\"\nmax_duration = \"1h\"\n");
     assert!(parse(&lease).1.is_empty(), "{:?}", parse(&lease).1);
     // A clean profile has no warnings at all.
     let clean = format!("{HEAD}[[profile.command]]\npath = \"/usr/bin/uptime\"\n");
@@ -1417,7 +1443,25 @@ fn example_policies_are_valid() {
     assert!(!out.has_errors(), "{:#?}", out.diagnostics);
     let policy = out.policy.expect("policy");
     let names: Vec<&str> = policy.profiles.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["web-restart", "db-admin", "read-logs", "ci-deploy"]);
+    assert_eq!(
+        names,
+        [
+            "web-restart",
+            "db-admin",
+            "db-auditor",
+            "read-logs",
+            "db-break-glass",
+            "ci-deploy"
+        ]
+    );
+    assert!(policy.admin.groups == ["sre-leads"] && policy.admin.location.is_some());
+    let db = policy.profile("db-admin").expect("db-admin");
+    assert_eq!(db.max_duration, Some(Duration::from_secs(7200)));
+    assert!(db.approval.is_some() && db.ticket.is_some() && db.require_reason);
+    assert!(policy.conflicts_between("db-auditor", "db-admin"));
+    let glass = policy.profile("db-break-glass").expect("db-break-glass");
+    assert!(glass.break_glass && glass.approval.is_none());
+    assert_eq!(glass.effective_default_duration(), Duration::from_secs(900));
     // On a host that has everything they name, not even a warning (no lint findings).
     let out = load_dir(&dir, &lax(), &sys());
     assert!(out.diagnostics.is_empty(), "{:#?}", out.diagnostics);
@@ -1470,6 +1514,23 @@ impl Rng {
 }
 
 fn exercise(text: &str) {
+    // The whole-policy path too: [admin], [[login]] and the cross-file checks.
+    if let Some(p) = crate::load::load_texts(&[("t.toml", text)], &sys()).policy {
+        let who = Subject {
+            uid: 1,
+            user: "alice".into(),
+            groups: vec!["dba".into()],
+        };
+        let _ = (p.is_admin(&who), p.is_auditor(&who));
+        for a in &p.profiles {
+            let _ = a.effective_default_duration();
+            let _ = a.approval.as_ref().map(|x| x.approver_matches(&who));
+            for b in &p.profiles {
+                let _ = p.conflicts_between(&a.name, &b.name);
+            }
+        }
+    }
+    let _ = crate::lease::parse_duration(text);
     let (profiles, _) = parse(text);
     let policy = Policy {
         profiles,
@@ -1558,6 +1619,31 @@ fn garbage_never_panics() {
         "inf",
         "nan",
         "0x1f",
+        "[admin]",
+        "[[login]]",
+        "default_duration",
+        "max_duration",
+        "require_reason",
+        "ticket",
+        "approval",
+        "approvers",
+        "count",
+        "grant_groups",
+        "conflicts",
+        "on_expiry",
+        "break_glass",
+        "login",
+        "services",
+        "auditors",
+        "\"1h30m\"",
+        "\"0s\"",
+        "\"99999999999999999999d\"",
+        "\"group:dba\"",
+        "\"keep\"",
+        "\"p\"",
+        "\"sshd\"",
+        "-1",
+        "99999999999",
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for _ in 0..3000 {
@@ -1566,8 +1652,16 @@ fn garbage_never_panics() {
         exercise(&text);
     }
     // Every prefix and a few byte-level mutations of a real policy.
-    for text in [MATCH_POLICY, include_str!("../../policy.d/30-logs.toml")] {
-        for (i, _) in text.char_indices() {
+    for text in [
+        MATCH_POLICY,
+        include_str!("../../policy.d/30-logs.toml"),
+        include_str!("../../policy.d/00-admin.toml"),
+        include_str!("../../policy.d/20-db.toml"),
+        include_str!("../../policy.d/40-breakglass.toml"),
+    ] {
+        // Every prefix of the short ones; every third of the long ones (time is quadratic).
+        let stride = if text.len() > 1500 { 3 } else { 1 };
+        for (i, _) in text.char_indices().step_by(stride) {
             exercise(&text[..i]);
         }
         let bytes = text.as_bytes();

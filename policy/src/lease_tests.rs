@@ -1,0 +1,1151 @@
+//! Table-driven tests of the just-in-time policy: lease keys, `[admin]`, `[[login]]`,
+//! durations, the cross-file rules and the helpers the daemon uses.
+
+use crate::diag::{Diagnostic, Severity};
+use crate::lease::{
+    format_duration, parse_duration, Approval, Approver, LoginAccess, OnExpiry, MAX_DURATION,
+};
+use crate::load::{load_texts, LoadOutcome};
+use crate::model::{Access, Policy, Subject};
+use crate::tests::{errors, parse, sys, warnings, HEAD};
+use std::time::Duration;
+
+/// A lease profile header (4 lines); cases append from line 5.
+const LEASE: &str = "[[profile]]\nname = \"p\"\nusers = [\"alice\"]\naccess = \"lease\"\n";
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn load(files: &[(&str, &str)]) -> LoadOutcome {
+    load_texts(files, &sys())
+}
+
+fn subject(user: &str, groups: &[&str]) -> Subject {
+    Subject {
+        uid: 1000,
+        user: user.into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+    }
+}
+
+fn shown(diags: &[Diagnostic]) -> Vec<String> {
+    diags.iter().map(|d| d.to_string()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durations.
+
+#[test]
+fn duration_parsing() {
+    let ok: &[(&str, u64)] = &[
+        ("90s", 90),
+        ("15m", 900),
+        ("1h30m", 5400),
+        ("2h", 7200),
+        ("1d", 86_400),
+        ("1d2h3m4s", 93_784),
+        ("1d4s", 86_404),
+        ("90m", 5400),
+        ("0h30m", 1800),
+        ("007m", 420),
+        (" 5m ", 300),
+        ("\t1h\n", 3600),
+        ("1s", 1),
+        ("366d", 366 * 86_400),
+        ("8784h", 366 * 86_400),
+        ("31622400s", 366 * 86_400),
+        ("365d23h59m60s", 366 * 86_400),
+    ];
+    for (s, n) in ok {
+        assert_eq!(parse_duration(s), Ok(secs(*n)), "{s:?}");
+    }
+    // (input, what the message must say)
+    let bad: &[(&str, &str)] = &[
+        ("", "it is empty"),
+        ("   ", "it is empty"),
+        ("0s", "longer than zero"),
+        ("0d0h0m0s", "longer than zero"),
+        ("5", "a number without a unit"),
+        ("1h30", "a number without a unit"),
+        ("m", "without a number"),
+        ("h1", "without a number"),
+        ("1hm", "without a number"),
+        ("1x", "unexpected 'x'"),
+        ("1H", "unexpected 'H'"),
+        ("1.5h", "unexpected '.'"),
+        ("-1m", "unexpected '-'"),
+        ("+1m", "unexpected '+'"),
+        ("1h 30m", "unexpected ' '"),
+        ("1_000s", "unexpected '_'"),
+        ("1h1h", "in the order d, h, m, s"),
+        ("30m1h", "in the order d, h, m, s"),
+        ("1s1d", "in the order d, h, m, s"),
+        ("1ms", "unit 's' without a number"),
+        // Unicode digits are not digits here.
+        ("٣m", "unexpected '٣'"),
+        ("３m", "unexpected '３'"),
+        ("३m", "unexpected '३'"),
+        ("²m", "unexpected '²'"),
+        ("1\u{0}m", "unexpected '\\0'"),
+        ("1m\u{202e}", "unexpected '\\u{202e}'"),
+        // Too long, with and without u64 overflow.
+        ("367d", "longer than the maximum of 366d"),
+        ("8785h", "longer than the maximum of 366d"),
+        ("31622401s", "longer than the maximum of 366d"),
+        ("366d1s", "longer than the maximum of 366d"),
+        ("18446744073709551615s", "longer than the maximum"),
+        ("18446744073709551616s", "longer than the maximum"),
+        ("213503982334602d", "longer than the maximum"),
+        (
+            "99999999999999999999999999999999999999h",
+            "longer than the maximum",
+        ),
+        (
+            "5124095576030431d5124095576030431h",
+            "longer than the maximum",
+        ),
+    ];
+    for (s, want) in bad {
+        match parse_duration(s) {
+            Ok(d) => panic!("{s:?} parsed as {d:?}"),
+            Err(e) => assert!(e.contains(want), "{s:?}: {e}"),
+        }
+    }
+    // Every refusal that is not about the length says what is accepted.
+    let e = parse_duration("1.5h").unwrap_err();
+    assert!(e.contains("90s, 15m, 1h30m, 2h or 1d"), "{e}");
+    // Huge inputs: no panic, a bounded message.
+    let long = "9".repeat(100_000) + "s";
+    let e = parse_duration(&long).unwrap_err();
+    assert!(e.len() < 200, "{}", e.len());
+    assert!(parse_duration(&"1".repeat(100_000)).is_err());
+}
+
+#[test]
+fn duration_formatting() {
+    let cases: &[(u64, &str)] = &[
+        (0, "0s"),
+        (1, "1s"),
+        (59, "59s"),
+        (60, "1m"),
+        (90, "1m30s"),
+        (3600, "1h"),
+        (5400, "1h30m"),
+        (86_400, "1d"),
+        (90_000, "1d1h"),
+        (93_784, "1d2h3m4s"),
+        (366 * 86_400, "366d"),
+    ];
+    for (n, want) in cases {
+        assert_eq!(format_duration(secs(*n)), *want, "{n}");
+    }
+    // Sub-second parts are dropped.
+    assert_eq!(format_duration(Duration::from_millis(1500)), "1s");
+    assert_eq!(format_duration(Duration::MAX), "213503982334601d7h15s");
+    // The canonical form parses back to the same duration, over a spread of values.
+    let mut n: u64 = 1;
+    while n <= MAX_DURATION.as_secs() {
+        let f = format_duration(secs(n));
+        assert_eq!(parse_duration(&f), Ok(secs(n)), "{n} -> {f}");
+        n = n * 3 / 2 + 1;
+    }
+    for n in (1..=100_000).step_by(7) {
+        assert_eq!(parse_duration(&format_duration(secs(n))), Ok(secs(n)));
+    }
+    // And every accepted spelling has one canonical form.
+    for (s, canon) in [("90m", "1h30m"), ("0h30m", "30m"), ("8784h", "366d")] {
+        assert_eq!(format_duration(parse_duration(s).unwrap()), canon);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing into the model.
+
+const FULL: &str = r#"[admin]
+users = ["alice"]
+groups = ["sre-leads"]
+auditors = ["group:auditors", "carol"]
+
+[[profile]]
+name = "db-admin"
+groups = ["dba"]
+access = "lease"
+default_duration = "30m"
+max_duration = "2h"
+require_reason = true
+ticket = "^(INC|CHG)-[0-9]+$"
+approval = { approvers = ["dbalead", "group:dba-leads"], count = 1 }
+grant_groups = ["postgres-admin"]
+conflicts = ["db-auditor"]
+on_expiry = "terminate"
+break_glass = false
+login = ["sshd", "cockpit.socket-1_x"]
+
+[[profile]]
+name = "db-auditor"
+groups = ["auditors"]
+access = "lease"
+max_duration = "8h"
+grant_groups = ["pg-audit"]
+
+[[login]]
+services = ["sshd"]
+users = ["bob"]
+groups = ["dba"]
+access = "lease"
+
+[[login]]
+services = ["su", "login"]
+groups = ["support"]
+access = "deny"
+"#;
+
+#[test]
+fn lease_keys_parse_into_the_model() {
+    let out = load(&[("t.toml", FULL)]);
+    assert!(out.diagnostics.is_empty(), "{:#?}", shown(&out.diagnostics));
+    let policy = out.policy.expect("policy");
+
+    let a = &policy.admin;
+    assert_eq!(a.users, ["alice"]);
+    assert_eq!(a.groups, ["sre-leads"]);
+    assert_eq!(
+        a.auditors,
+        [
+            Approver::Group("auditors".into()),
+            Approver::User("carol".into())
+        ]
+    );
+    let loc = a.location.as_ref().expect("location");
+    assert_eq!((loc.line, loc.col), (1, 2));
+
+    let p = policy.profile("db-admin").expect("db-admin");
+    assert_eq!(p.access, Access::Lease);
+    assert_eq!(p.default_duration, Some(secs(1800)));
+    assert_eq!(p.max_duration, Some(secs(7200)));
+    assert_eq!(p.effective_default_duration(), secs(1800));
+    assert!(p.require_reason);
+    let t = p.ticket.as_ref().expect("ticket");
+    assert_eq!(t.source, "^(INC|CHG)-[0-9]+$");
+    // Whole-string, and the written anchors are harmless.
+    for (ticket, ok) in [
+        ("INC-42", true),
+        ("CHG-1", true),
+        ("INC-", false),
+        ("XINC-42", false),
+        ("INC-42x", false),
+        ("INC-42\n", false),
+        ("inc-42", false),
+    ] {
+        assert_eq!(t.regex.is_match(ticket), ok, "{ticket:?}");
+    }
+    let ap = p.approval.as_ref().expect("approval");
+    assert_eq!(ap.count, 1);
+    assert_eq!(
+        ap.approvers,
+        [
+            Approver::User("dbalead".into()),
+            Approver::Group("dba-leads".into())
+        ]
+    );
+    assert_eq!(p.grant_groups, ["postgres-admin"]);
+    assert_eq!(p.conflicts, ["db-auditor"]);
+    assert_eq!(p.on_expiry, OnExpiry::Terminate);
+    assert!(!p.break_glass);
+    assert_eq!(p.login, ["sshd", "cockpit.socket-1_x"]);
+
+    let q = policy.profile("db-auditor").expect("db-auditor");
+    assert_eq!(
+        (q.default_duration, q.max_duration),
+        (None, Some(secs(8 * 3600)))
+    );
+    assert_eq!(q.effective_default_duration(), secs(3600));
+    assert!(q.approval.is_none() && q.ticket.is_none() && !q.require_reason);
+
+    let [l1, l2] = policy.logins.as_slice() else {
+        panic!("{:?}", policy.logins)
+    };
+    assert_eq!(l1.services, ["sshd"]);
+    assert_eq!(l1.users, ["bob"]);
+    assert_eq!(l1.groups, ["dba"]);
+    assert_eq!(l1.access, LoginAccess::Lease);
+    assert_eq!((l1.location.line, l1.location.col), (28, 1));
+    assert_eq!(l2.services, ["su", "login"]);
+    assert!(l2.users.is_empty());
+    assert_eq!(l2.groups, ["support"]);
+    assert_eq!(l2.access, LoginAccess::Deny);
+    assert_eq!((l2.location.line, l2.location.col), (34, 1));
+
+    // `on_expiry = "keep"` and `break_glass = true` parse too (with their warnings).
+    let (ps, diags) = parse(&format!(
+        "{LEASE}on_expiry = \"keep\"\nbreak_glass = true\nmax_duration = \"1h\"\n"
+    ));
+    assert_eq!(ps.len(), 1, "{diags:?}");
+    assert_eq!(ps[0].on_expiry, OnExpiry::Keep);
+    assert!(ps[0].break_glass);
+    assert_eq!(ps[0].effective_default_duration(), secs(900));
+    // A missing approval count means 1; with groups it may exceed the listed approvers.
+    let (ps, diags) = parse(&format!(
+        "{LEASE}approval = {{ approvers = [\"bob\"] }}\n[[profile]]\nname = \"q\"\nusers = [\"alice\"]\naccess = \"lease\"\napproval = {{ approvers = [\"group:dba-leads\", \"bob\"], count = 5 }}\n"
+    ));
+    assert!(
+        !diags.iter().any(|d| d.severity == Severity::Error),
+        "{diags:?}"
+    );
+    assert_eq!(ps[0].approval.as_ref().map(|a| a.count), Some(1));
+    assert_eq!(ps[1].approval.as_ref().map(|a| a.count), Some(5));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors, with positions.
+
+/// (text, line, col, expected message fragment): each must produce that error, and no
+/// profile with an error may be accepted.
+#[test]
+fn lease_error_table() {
+    let l = |body: &str| format!("{LEASE}{body}\n");
+    let st = |body: &str| format!("{HEAD}{body}\n");
+    let standing = "(this one is standing)";
+    let forms = "90s, 15m, 1h30m, 2h or 1d";
+    let cases: Vec<(String, usize, usize, &str)> = vec![
+        // Lease keys on a standing profile (standing is the default).
+        (
+            st("default_duration = \"1h\""),
+            4,
+            20,
+            "only lease profiles take `default_duration`",
+        ),
+        (
+            st("max_duration = \"1h\""),
+            4,
+            16,
+            "only lease profiles take `max_duration`",
+        ),
+        (
+            st("require_reason = false"),
+            4,
+            18,
+            "only lease profiles take `require_reason`",
+        ),
+        (
+            st("ticket = \"x\""),
+            4,
+            10,
+            "only lease profiles take `ticket`",
+        ),
+        (
+            st("approval = { approvers = [\"bob\"] }"),
+            4,
+            12,
+            "only lease profiles take `approval`",
+        ),
+        (
+            st("grant_groups = [\"dba\"]"),
+            4,
+            17,
+            "only lease profiles take `grant_groups`",
+        ),
+        (
+            st("conflicts = [\"q\"]"),
+            4,
+            14,
+            "only lease profiles take `conflicts`",
+        ),
+        (
+            st("on_expiry = \"keep\""),
+            4,
+            13,
+            "only lease profiles take `on_expiry`",
+        ),
+        (
+            st("break_glass = true"),
+            4,
+            15,
+            "only lease profiles take `break_glass`",
+        ),
+        (
+            st("login = [\"sshd\"]"),
+            4,
+            10,
+            "only lease profiles take `login`",
+        ),
+        (
+            st("access = \"standing\"\nmax_duration = \"2h\""),
+            5,
+            16,
+            standing,
+        ),
+        // Durations.
+        (l("default_duration = \"0s\""), 5, 20, "longer than zero"),
+        (l("default_duration = \"0s\""), 5, 20, forms),
+        (l("max_duration = \"\""), 5, 16, "it is empty"),
+        (l("max_duration = \"1.5h\""), 5, 16, "unexpected '.'"),
+        (l("max_duration = \"90\""), 5, 16, "a number without a unit"),
+        (
+            l("max_duration = \"1h1h\""),
+            5,
+            16,
+            "in the order d, h, m, s",
+        ),
+        (
+            l("max_duration = \"30m1h\""),
+            5,
+            16,
+            "in the order d, h, m, s",
+        ),
+        (
+            l("max_duration = \"367d\""),
+            5,
+            16,
+            "longer than the maximum of 366d",
+        ),
+        (
+            l("max_duration = \"99999999999999999999999s\""),
+            5,
+            16,
+            "longer than the maximum",
+        ),
+        (l("max_duration = \"３h\""), 5, 16, "unexpected '３'"),
+        (
+            l("max_duration = 3600"),
+            5,
+            16,
+            "a duration string such as \"90s\"",
+        ),
+        (l("max_duration = true"), 5, 16, "a duration string"),
+        (l("default_duration = [\"1h\"]"), 5, 20, "a duration string"),
+        (
+            l("default_duration = \"3h\"\nmax_duration = \"2h\""),
+            5,
+            20,
+            "default_duration 3h is longer than max_duration 2h",
+        ),
+        (
+            l("max_duration = \"1h\"\ndefault_duration = \"61m\""),
+            6,
+            20,
+            "default_duration 1h1m is longer than max_duration 1h",
+        ),
+        // Ticket patterns.
+        (l("ticket = \"(\""), 5, 10, "invalid ticket pattern"),
+        (l("ticket = \"a)|(b\""), 5, 10, "invalid ticket pattern"),
+        (l("ticket = \"\""), 5, 10, "empty ticket pattern"),
+        (l("ticket = \" \""), 5, 10, "empty ticket pattern"),
+        (l("ticket = 1"), 5, 10, "invalid type"),
+        // Approval.
+        (
+            l("approval = { approvers = [\"bob\"], count = 0 }"),
+            5,
+            43,
+            "between 1 and 100, not 0",
+        ),
+        (
+            l("approval = { approvers = [\"bob\"], count = -1 }"),
+            5,
+            43,
+            "not -1",
+        ),
+        (
+            l("approval = { approvers = [\"bob\"], count = 101 }"),
+            5,
+            43,
+            "not 101",
+        ),
+        (
+            l("approval = { approvers = [\"bob\"], count = 2 }"),
+            5,
+            43,
+            "approval count 2 is more than the 1 distinct approver(s)",
+        ),
+        (
+            l("approval = { approvers = [\"bob\", \"bob\"], count = 2 }"),
+            5,
+            50,
+            "more than the 1 distinct approver(s)",
+        ),
+        (
+            l("approval = { approvers = [\"bob\", \"carol\"], count = 3 }"),
+            5,
+            52,
+            "more than the 2 distinct",
+        ),
+        (
+            l("approval = { approvers = [] }"),
+            5,
+            12,
+            "approval lists no approvers",
+        ),
+        (
+            l("approval = { approvers = [\"group:\"] }"),
+            5,
+            27,
+            "invalid approver \"group:\": is empty",
+        ),
+        (
+            l("approval = { approvers = [\"\"] }"),
+            5,
+            27,
+            "invalid approver",
+        ),
+        (
+            l("approval = { approvers = [\"a b\"] }"),
+            5,
+            27,
+            "contains whitespace",
+        ),
+        (
+            l("approval = { approvers = [\"group:a:b\"] }"),
+            5,
+            27,
+            "contains ':'",
+        ),
+        (
+            l("approval = { approvers = [\"bob\", \"x,y\"] }"),
+            5,
+            34,
+            "contains ','",
+        ),
+        (
+            l("approval = { approvers = [\"bob\"], cnt = 1 }"),
+            5,
+            35,
+            "unknown field `cnt`",
+        ),
+        (
+            l("approval = { count = 1 }"),
+            5,
+            12,
+            "missing field `approvers`",
+        ),
+        (l("approval = \"bob\""), 5, 12, "invalid type"),
+        (
+            l("approval = { approvers = [\"bob\"], count = 1.5 }"),
+            5,
+            43,
+            "invalid type",
+        ),
+        (
+            l("break_glass = true\napproval = { approvers = [\"bob\"] }"),
+            6,
+            12,
+            "break-glass profile never waits for approval",
+        ),
+        (
+            l("approval = { approvers = [\"bob\"] }\nbreak_glass = true"),
+            5,
+            12,
+            "never waits for approval",
+        ),
+        // Groups, conflicts, expiry, login services, types.
+        (
+            l("grant_groups = [\"a b\"]"),
+            5,
+            17,
+            "invalid group name \"a b\"",
+        ),
+        (
+            l("grant_groups = [\"dba\", \"\"]"),
+            5,
+            24,
+            "invalid group name \"\": is empty",
+        ),
+        (l("grant_groups = \"dba\""), 5, 16, "invalid type"),
+        (
+            l("conflicts = [\"Bad\"]"),
+            5,
+            14,
+            "invalid profile name \"Bad\" in conflicts",
+        ),
+        (l("conflicts = [\"\"]"), 5, 14, "invalid profile name"),
+        (
+            l("on_expiry = \"kill\""),
+            5,
+            13,
+            "invalid on_expiry \"kill\"",
+        ),
+        (
+            l("on_expiry = \"Keep\""),
+            5,
+            13,
+            "expected \"terminate\" or \"keep\"",
+        ),
+        (
+            l("login = [\"SSHD\"]"),
+            5,
+            10,
+            "invalid PAM service name \"SSHD\"",
+        ),
+        (
+            l("login = [\"sshd\", \"../x\"]"),
+            5,
+            18,
+            "invalid PAM service name",
+        ),
+        (
+            l("login = [\"..\"]"),
+            5,
+            10,
+            "invalid PAM service name \"..\"",
+        ),
+        (l("login = [\".\"]"), 5, 10, "invalid PAM service name"),
+        (l("login = [\"\"]"), 5, 10, "invalid PAM service name"),
+        (l("login = [\"ssh d\"]"), 5, 10, "invalid PAM service name"),
+        (
+            l(&format!("login = [\"{}\"]", "a".repeat(65))),
+            5,
+            10,
+            "1-64",
+        ),
+        (l("require_reason = \"yes\""), 5, 18, "invalid type"),
+        (l("break_glass = 1"), 5, 15, "invalid type"),
+        // Unknown keys.
+        (
+            l("max_durations = \"1h\""),
+            5,
+            1,
+            "unknown field `max_durations`",
+        ),
+        (l("approvals = 1"), 5, 1, "unknown field `approvals`"),
+        // [admin].
+        (
+            "[admin]\nusers = [\"a b\"]\n".into(),
+            2,
+            10,
+            "invalid user name \"a b\"",
+        ),
+        (
+            "[admin]\ngroups = [\"\"]\n".into(),
+            2,
+            11,
+            "invalid group name",
+        ),
+        (
+            "[admin]\nauditors = [\"group:\"]\n".into(),
+            2,
+            13,
+            "invalid auditor \"group:\"",
+        ),
+        (
+            "[admin]\nauditors = [\"a/b\"]\n".into(),
+            2,
+            13,
+            "contains '/'",
+        ),
+        (
+            "[admin]\nroot = true\n".into(),
+            2,
+            1,
+            "unknown field `root`",
+        ),
+        ("[admin]\nusers = \"alice\"\n".into(), 2, 9, "invalid type"),
+        (
+            "[[admin]]\nusers = [\"alice\"]\n".into(),
+            1,
+            1,
+            "invalid type",
+        ),
+        ("admin = 1\n".into(), 1, 9, "invalid type"),
+        ("[admin]\n[admin]\n".into(), 2, 2, "duplicate key"),
+        // [[login]].
+        (
+            "[[login]]\nservices = [\"sshd\"]\nusers = [\"alice\"]\naccess = \"sometimes\"\n"
+                .into(),
+            4,
+            10,
+            "invalid login access \"sometimes\"",
+        ),
+        (
+            "[[login]]\nservices = [\"sshd\"]\nusers = [\"alice\"]\naccess = \"Lease\"\n".into(),
+            4,
+            10,
+            "expected \"standing\", \"lease\" or \"deny\"",
+        ),
+        (
+            "[[login]]\nservices = []\nusers = [\"alice\"]\naccess = \"deny\"\n".into(),
+            1,
+            1,
+            "[[login]] lists no services",
+        ),
+        (
+            "[[login]]\nservices = [\"Sshd\"]\nusers = [\"alice\"]\naccess = \"deny\"\n".into(),
+            2,
+            13,
+            "invalid PAM service name \"Sshd\"",
+        ),
+        (
+            "[[login]]\nservices = [\"sshd\"]\naccess = \"deny\"\n".into(),
+            1,
+            1,
+            "gates nobody",
+        ),
+        (
+            "[[login]]\nservices = [\"sshd\"]\nusers = []\ngroups = []\naccess = \"deny\"\n".into(),
+            1,
+            1,
+            "gates nobody",
+        ),
+        (
+            "[[login]]\nservices = [\"sshd\"]\nusers = [\"alice\"]\n".into(),
+            1,
+            1,
+            "missing field `access`",
+        ),
+        (
+            "[[login]]\nusers = [\"alice\"]\naccess = \"deny\"\n".into(),
+            1,
+            1,
+            "missing field `services`",
+        ),
+        (
+            "[[login]]\nservice = [\"sshd\"]\nusers = [\"alice\"]\naccess = \"deny\"\n".into(),
+            2,
+            1,
+            "unknown field `service`",
+        ),
+        (
+            "[[login]]\nservices = [\"sshd\"]\nusers = [\"a:b\"]\naccess = \"deny\"\n".into(),
+            3,
+            10,
+            "invalid user name \"a:b\"",
+        ),
+        (
+            "[login]\nservices = [\"sshd\"]\n".into(),
+            1,
+            1,
+            "`login` must be an array of tables",
+        ),
+    ];
+    for (text, line, col, want) in &cases {
+        let errs = errors(text);
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains(want)
+                    && (e.location.line, e.location.col) == (*line, *col)),
+            "\n--- text:\n{text}--- want {line}:{col} {want:?}\n--- got: {:#?}",
+            shown(&errs)
+        );
+        assert!(
+            parse(text).0.is_empty(),
+            "a profile with an error was accepted: {text}"
+        );
+        // The whole-policy path refuses it too.
+        let out = load(&[("t.toml", text)]);
+        assert!(out.policy.is_none(), "{text}");
+    }
+}
+
+/// Texts that must load without errors (the boundaries of the rules above).
+#[test]
+fn lease_accepted_table() {
+    let l = |body: &str| format!("{LEASE}max_duration = \"1h\"\n{body}\n");
+    let cases = [
+        l(""),
+        l("default_duration = \"1h\""),
+        l("default_duration = \"59m60s\""),
+        l("approval = { approvers = [\"bob\", \"carol\"], count = 2 }"),
+        l("approval = { approvers = [\"group:dba\"], count = 100 }"),
+        l("approval = { approvers = [\"group:dba\", \"bob\"], count = 7 }"),
+        l("ticket = \"^INC-[0-9]+$\""),
+        l("ticket = \"(?i)inc-[0-9]+\""),
+        l("break_glass = true\nrequire_reason = false"),
+        l("break_glass = false\napproval = { approvers = [\"bob\"] }"),
+        l("grant_groups = []\nconflicts = []\nlogin = []"),
+        l("login = [\"sshd\", \"su-l\", \"x.y_z\", \"0\", \"-\"]"),
+        l("on_expiry = \"terminate\""),
+        // Empty lists on a standing profile say nothing, so they are tolerated.
+        format!("{HEAD}grant_groups = []\n[[profile.command]]\npath = \"/usr/bin/uptime\"\n"),
+        "[admin]\nusers = [\"alice\"]\n".into(),
+        "[admin]\ngroups = [\"sre-leads\"]\nauditors = []\n".into(),
+        "[[login]]\nservices = [\"sshd\"]\ngroups = [\"dba\"]\naccess = \"standing\"\n".into(),
+    ];
+    for text in &cases {
+        let out = load(&[("t.toml", text)]);
+        assert!(!out.has_errors(), "{text}\n{:#?}", shown(&out.diagnostics));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Warnings.
+
+/// (text, expected warning fragment, line, col)
+#[test]
+fn lease_warning_table() {
+    let l = |body: &str| format!("{LEASE}{body}\n");
+    let cases: Vec<(String, &str, usize, usize)> = vec![
+        // Long self-approved leases.
+        (
+            l("max_duration = \"9h\""),
+            "standing privilege by another name",
+            5,
+            16,
+        ),
+        (l("max_duration = \"8h1s\""), "max_duration is 8h1s", 5, 16),
+        (
+            l(""),
+            "there is no max_duration, so a lease may last up to 366d",
+            2,
+            8,
+        ),
+        (
+            l("default_duration = \"1h\""),
+            "self-approved lease profile \"p\"",
+            2,
+            8,
+        ),
+        // Break-glass leases should be short too.
+        (
+            l("break_glass = true\nmax_duration = \"12h\""),
+            "emergency access should be short",
+            6,
+            16,
+        ),
+        (
+            l("break_glass = true"),
+            "break-glass profile \"p\": there is no max_duration",
+            2,
+            8,
+        ),
+        // Keeping the group after expiry.
+        (
+            l("max_duration = \"1h\"\non_expiry = \"keep\""),
+            "processes keep the group after expiry",
+            6,
+            13,
+        ),
+        // Names unknown on this host.
+        (
+            l("max_duration = \"1h\"\ngrant_groups = [\"ghosts\"]"),
+            "unknown group \"ghosts\"",
+            6,
+            17,
+        ),
+        (
+            l("approval = { approvers = [\"mallory\"] }"),
+            "approver: unknown user \"mallory\"",
+            5,
+            27,
+        ),
+        (
+            l("approval = { approvers = [\"group:ghosts\"] }"),
+            "approver: unknown group \"ghosts\"",
+            5,
+            27,
+        ),
+        // The only approver may also request: their own requests can never be approved.
+        (
+            l("approval = { approvers = [\"alice\", \"bob\"], count = 2 }"),
+            "approver \"alice\" may also request this profile",
+            5,
+            52,
+        ),
+        (
+            l("approval = { approvers = [\"alice\"] }"),
+            "need 1 other approver(s) and only 0 are listed",
+            5,
+            12,
+        ),
+        // [admin].
+        ("[admin]\n".into(), "[admin] is empty", 1, 2),
+        ("[admin]\nusers = []\n".into(), "[admin] is empty", 1, 2),
+        (
+            "[admin]\nauditors = [\"carol\"]\n".into(),
+            "[admin] names no users or groups: nobody can revoke",
+            1,
+            2,
+        ),
+        (
+            "[admin]\nusers = [\"mallory\"]\n".into(),
+            "unknown user \"mallory\"",
+            2,
+            10,
+        ),
+        (
+            "[admin]\nusers = [\"alice\"]\nauditors = [\"group:ghosts\"]\n".into(),
+            "auditor: unknown group \"ghosts\"",
+            3,
+            13,
+        ),
+        // [[login]].
+        (
+            "[[login]]\nservices = [\"sshd\"]\nusers = [\"mallory\"]\naccess = \"deny\"\n".into(),
+            "unknown user \"mallory\"",
+            3,
+            10,
+        ),
+    ];
+    for (text, want, line, col) in &cases {
+        assert!(
+            errors(text).is_empty(),
+            "{text}: {:?}",
+            shown(&errors(text))
+        );
+        let w = warnings(text);
+        assert!(
+            w.iter()
+                .any(|d| d.message.contains(want)
+                    && (d.location.line, d.location.col) == (*line, *col)),
+            "{text}\nwant {want:?} at {line}:{col}, got {:#?}",
+            shown(&w)
+        );
+    }
+    // None of these: short or approved leases, 8h exactly, break-glass within 8h.
+    for quiet in [
+        l("max_duration = \"8h\""),
+        l("max_duration = \"1d\"\napproval = { approvers = [\"bob\"] }"),
+        l("approval = { approvers = [\"group:dba-leads\"], count = 3 }"),
+        l("break_glass = true\nmax_duration = \"1h\""),
+        l("max_duration = \"1h\"\non_expiry = \"terminate\""),
+        l("max_duration = \"1h\"\napproval = { approvers = [\"alice\", \"bob\"] }"),
+        "[admin]\ngroups = [\"sre-leads\"]\nauditors = [\"group:auditors\", \"carol\"]\n".into(),
+    ] {
+        let d = parse(&quiet).1;
+        assert!(d.is_empty(), "{quiet}\n{:#?}", shown(&d));
+        let out = load(&[("t.toml", &quiet)]);
+        assert!(
+            out.diagnostics.is_empty(),
+            "{quiet}\n{:#?}",
+            shown(&out.diagnostics)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Across files.
+
+const A_LEASE: &str =
+    "[[profile]]\nname = \"a\"\nusers = [\"alice\"]\naccess = \"lease\"\nmax_duration = \"1h\"\n";
+
+#[test]
+fn admin_in_one_file_only() {
+    let out = load(&[
+        ("10-a.toml", "[admin]\nusers = [\"alice\"]\n"),
+        ("20-b.toml", "# more\n\n[admin]\ngroups = [\"sre-leads\"]\n"),
+    ]);
+    assert!(out.policy.is_none());
+    let errs: Vec<_> = out.errors().collect();
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(
+        errs[0].to_string(),
+        "20-b.toml:3:2: error: [admin] may appear in one file only: first defined at 10-a.toml:1:2"
+    );
+    // One [admin] in any file is fine; none means nobody administers.
+    let out = load(&[
+        ("10-a.toml", GOOD),
+        ("20-b.toml", "[admin]\nusers = [\"alice\"]\n"),
+    ]);
+    let p = out.policy.expect("policy");
+    assert_eq!(p.admin.users, ["alice"]);
+    let out = load(&[("10-a.toml", GOOD)]);
+    let p = out.policy.expect("policy");
+    assert!(p.admin.users.is_empty() && p.admin.location.is_none());
+    assert!(!p.is_admin(&subject("alice", &[])) && !p.is_auditor(&subject("alice", &[])));
+}
+
+const GOOD: &str = "[[profile]]\nname = \"good\"\nusers = [\"alice\"]\n[[profile.command]]\npath = \"/usr/bin/uptime\"\n";
+
+#[test]
+fn conflicts_are_checked_across_files() {
+    // Across files, both orders: a profile may name one defined later.
+    let b =
+        "[[profile]]\nname = \"b\"\nusers = [\"bob\"]\naccess = \"lease\"\nmax_duration = \"1h\"\n";
+    let a_conflicts_b = format!("{A_LEASE}conflicts = [\"b\"]\n");
+    for files in [
+        [("1.toml", a_conflicts_b.as_str()), ("2.toml", b)],
+        [("1.toml", b), ("2.toml", a_conflicts_b.as_str())],
+    ] {
+        let out = load(&files);
+        assert!(out.diagnostics.is_empty(), "{:#?}", shown(&out.diagnostics));
+        let p = out.policy.expect("policy");
+        assert!(p.conflicts_between("a", "b") && p.conflicts_between("b", "a"));
+    }
+    // (files, file:line:col, message) of the one error.
+    type Files = Vec<(&'static str, String)>;
+    let cases: Vec<(Files, &str, &str)> = vec![
+        (
+            vec![("1.toml", format!("{A_LEASE}conflicts = [\"nope\"]\n"))],
+            "1.toml:6:14",
+            "conflicts names unknown profile \"nope\"",
+        ),
+        (
+            vec![
+                ("1.toml", GOOD.to_string()),
+                ("2.toml", format!("{A_LEASE}conflicts = [\"b\", \"a\"]\n")),
+                ("3.toml", b.to_string()),
+            ],
+            "2.toml:6:19",
+            "profile \"a\" cannot conflict with itself",
+        ),
+        (
+            vec![
+                ("1.toml", format!("{A_LEASE}conflicts = [\"good\"]\n")),
+                ("2.toml", GOOD.to_string()),
+            ],
+            "1.toml:6:14",
+            "conflicts names \"good\", a standing profile",
+        ),
+    ];
+    for (files, at, want) in &cases {
+        let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        let out = load(&refs);
+        assert!(out.policy.is_none(), "{files:?}");
+        let errs: Vec<String> = out.errors().map(|e| e.to_string()).collect();
+        assert!(
+            errs.len() == 1 && errs[0].starts_with(&format!("{at}: error: {want}")),
+            "{files:?}\n{errs:#?}"
+        );
+        // A single-file check does not know the other files: no conflicts error there.
+        for (_, t) in files {
+            assert!(
+                !errors(t).iter().any(|e| e.message.contains("conflict")),
+                "{t}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+#[test]
+fn conflicts_are_symmetric() {
+    let text = format!(
+        "{A_LEASE}conflicts = [\"b\"]\n[[profile]]\nname = \"b\"\nusers = [\"bob\"]\naccess = \"lease\"\nmax_duration = \"1h\"\n[[profile]]\nname = \"c\"\nusers = [\"bob\"]\naccess = \"lease\"\nmax_duration = \"1h\"\nconflicts = [\"b\", \"a\"]\n"
+    );
+    let p = load(&[("t.toml", &text)]).policy.expect("policy");
+    // (x, y, conflict?) — listed by either side is enough.
+    let cases = [
+        ("a", "b", true),
+        ("b", "a", true),
+        ("c", "b", true),
+        ("b", "c", true),
+        ("a", "c", true),
+        ("c", "a", true),
+        ("a", "a", false),
+        ("b", "b", false),
+        ("a", "nope", false),
+        ("nope", "a", false),
+        ("", "", false),
+    ];
+    for (x, y, want) in cases {
+        assert_eq!(p.conflicts_between(x, y), want, "{x} vs {y}");
+        assert_eq!(p.conflicts_between(x, y), p.conflicts_between(y, x));
+    }
+}
+
+#[test]
+fn effective_default_duration_table() {
+    // (keys, expected default)
+    let cases: &[(&str, u64)] = &[
+        ("", 3600),
+        ("max_duration = \"2h\"", 3600),
+        ("max_duration = \"20m\"", 1200),
+        ("default_duration = \"5m\"", 300),
+        ("default_duration = \"5m\"\nmax_duration = \"20m\"", 300),
+        ("default_duration = \"2h\"\nmax_duration = \"2h\"", 7200),
+        ("break_glass = true", 900),
+        ("break_glass = true\nmax_duration = \"10m\"", 600),
+        ("break_glass = true\nmax_duration = \"1h\"", 900),
+        ("break_glass = true\ndefault_duration = \"30m\"", 1800),
+    ];
+    for (keys, want) in cases {
+        let (ps, diags) = parse(&format!("{LEASE}{keys}\n"));
+        assert_eq!(ps.len(), 1, "{keys}: {diags:?}");
+        assert_eq!(ps[0].effective_default_duration(), secs(*want), "{keys}");
+    }
+}
+
+#[test]
+fn admins_and_auditors() {
+    let text = "[admin]\nusers = [\"alice\"]\ngroups = [\"sre-leads\"]\nauditors = [\"group:auditors\", \"carol\"]\n";
+    let p = load(&[("t.toml", text)]).policy.expect("policy");
+    // (user, groups, admin?, auditor?)
+    let cases: &[(&str, &[&str], bool, bool)] = &[
+        ("alice", &[], true, true),
+        ("bob", &["sre-leads"], true, true),
+        ("bob", &["users", "sre-leads"], true, true),
+        ("carol", &[], false, true),
+        ("dave", &["auditors"], false, true),
+        ("dave", &[], false, false),
+        ("dave", &["sre-lead", "auditor"], false, false),
+        // A group named like an admin user, or a user named like a group, is not enough.
+        ("sre-leads", &["alice", "carol"], false, false),
+        ("auditors", &[], false, false),
+        ("Alice", &[], false, false),
+        ("", &[""], false, false),
+    ];
+    for (user, groups, admin, auditor) in cases {
+        let s = subject(user, groups);
+        assert_eq!(p.is_admin(&s), *admin, "{user} {groups:?}");
+        assert_eq!(p.is_auditor(&s), *auditor, "{user} {groups:?}");
+    }
+    // Auditors grant nothing else.
+    let empty = Policy::default();
+    assert!(!empty.is_admin(&subject("alice", &["sre-leads"])));
+    assert!(!empty.is_auditor(&subject("alice", &["auditors"])));
+}
+
+#[test]
+fn approver_matching() {
+    let approval = Approval {
+        approvers: vec![
+            Approver::parse("dbalead"),
+            Approver::parse("group:dba-leads"),
+        ],
+        count: 1,
+    };
+    let cases: &[(&str, &[&str], bool)] = &[
+        ("dbalead", &[], true),
+        ("erin", &["dba-leads"], true),
+        ("erin", &["dba", "dba-leads"], true),
+        ("erin", &["dba"], false),
+        ("dba-leads", &[], false),
+        ("erin", &["dbalead"], false),
+        ("group:dba-leads", &[], false),
+        ("DBALEAD", &[], false),
+    ];
+    for (user, groups, want) in cases {
+        assert_eq!(
+            approval.approver_matches(&subject(user, groups)),
+            *want,
+            "{user} {groups:?}"
+        );
+    }
+    assert_eq!(Approver::parse("group:x"), Approver::Group("x".into()));
+    assert_eq!(Approver::parse("x"), Approver::User("x".into()));
+    assert_eq!(Approver::parse("group:x").to_string(), "group:x");
+    assert_eq!(Approver::parse("x").to_string(), "x");
+    // Parsed from a policy: the same.
+    let (ps, _) = parse(&format!(
+        "{LEASE}approval = {{ approvers = [\"dbalead\", \"group:dba-leads\"] }}\n"
+    ));
+    let a = ps[0].approval.as_ref().expect("approval");
+    assert!(a.approver_matches(&subject("x", &["dba-leads"])));
+    assert!(!a.approver_matches(&subject("x", &["dba"])));
+}
+
+#[test]
+fn lease_keys_on_lease_profiles_do_not_change_matching() {
+    // A lease profile's commands still need a held lease; the new keys change nothing there.
+    let text = format!(
+        "{LEASE}max_duration = \"1h\"\napproval = {{ approvers = [\"bob\"] }}\ngrant_groups = [\"dba\"]\n[[profile.command]]\npath = \"/usr/bin/uptime\"\n"
+    );
+    let (profiles, diags) = parse(&text);
+    assert!(diags.is_empty(), "{diags:?}");
+    let policy = Policy {
+        profiles,
+        ..Policy::default()
+    };
+    let host = crate::model::HostInfo::default();
+    let q = crate::matcher::Query {
+        path: std::path::Path::new("/usr/bin/uptime"),
+        args: &[],
+        profile: None,
+        run_as: None,
+    };
+    let alice = subject("alice", &[]);
+    assert!(!policy.decide(&host, &alice, &q, &|_| false).is_allow());
+    assert!(policy
+        .decide(&host, &alice, &q, &|p| p.name == "p")
+        .is_allow());
+}
