@@ -14,6 +14,12 @@ struct Job {
     done: Option<oneshot::Sender<Result<u64, String>>>,
 }
 
+type Waiter = oneshot::Receiver<Result<u64, String>>;
+
+async fn wait(w: Waiter) -> Result<u64, String> {
+    w.await.map_err(|_| "audit writer stopped".to_string())?
+}
+
 #[derive(Clone)]
 pub struct AuditHandle {
     tx: mpsc::Sender<Job>,
@@ -64,6 +70,23 @@ impl AuditHandle {
         AuditHandle { tx }
     }
 
+    fn enqueue(
+        &self,
+        event: String,
+        fields: Map<String, Value>,
+        durable: bool,
+    ) -> Result<Waiter, String> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Job {
+                entry: Entry { event, fields },
+                durable,
+                done: Some(done),
+            })
+            .map_err(|_| "audit writer is not running".to_string())?;
+        Ok(wait)
+    }
+
     /// Write a record and wait until it is on disk (fdatasync'd). Returns its sequence number.
     /// An error means the record is not known to be durable: the caller must not proceed.
     pub async fn write_durable(
@@ -71,18 +94,7 @@ impl AuditHandle {
         event: &str,
         fields: Map<String, Value>,
     ) -> Result<u64, String> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Job {
-                entry: Entry {
-                    event: event.to_string(),
-                    fields,
-                },
-                durable: true,
-                done: Some(done),
-            })
-            .map_err(|_| "audit writer is not running".to_string())?;
-        wait.await.map_err(|_| "audit writer stopped".to_string())?
+        wait(self.enqueue(event.to_string(), fields, true)?).await
     }
 
     /// Write several records and wait until all are on disk. They are queued together, so the
@@ -91,38 +103,19 @@ impl AuditHandle {
         &self,
         records: Vec<(String, Map<String, Value>)>,
     ) -> Result<(), String> {
-        let mut waits = Vec::with_capacity(records.len());
-        for (event, fields) in records {
-            let (done, wait) = oneshot::channel();
-            self.tx
-                .send(Job {
-                    entry: Entry { event, fields },
-                    durable: true,
-                    done: Some(done),
-                })
-                .map_err(|_| "audit writer is not running".to_string())?;
-            waits.push(wait);
-        }
-        for w in waits {
-            w.await.map_err(|_| "audit writer stopped".to_string())??;
+        let waiters: Vec<Waiter> = records
+            .into_iter()
+            .map(|(e, f)| self.enqueue(e, f, true))
+            .collect::<Result<_, _>>()?;
+        for w in waiters {
+            wait(w).await?;
         }
         Ok(())
     }
 
     /// Write a record and wait until it has been written (not necessarily flushed to disk).
     pub async fn write(&self, event: &str, fields: Map<String, Value>) -> Result<u64, String> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Job {
-                entry: Entry {
-                    event: event.to_string(),
-                    fields,
-                },
-                durable: false,
-                done: Some(done),
-            })
-            .map_err(|_| "audit writer is not running".to_string())?;
-        wait.await.map_err(|_| "audit writer stopped".to_string())?
+        wait(self.enqueue(event.to_string(), fields, false)?).await
     }
 
     /// Queue a record without waiting (denials, informational events).

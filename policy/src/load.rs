@@ -996,6 +996,25 @@ pub fn compile_arg_regex(source: &str) -> Result<regex::Regex, String> {
     })
 }
 
+/// The `users` and `groups` lists of a profile, `[admin]` or `[[login]]`, validated (unknown
+/// names are warnings; invalid ones errors and dropped).
+fn users_and_groups(
+    ctx: &mut Ctx,
+    users: Option<&[Spanned<String>]>,
+    groups: Option<&[Spanned<String>]>,
+) -> (Vec<String>, Vec<String>) {
+    let sys = ctx.sys;
+    let users = validate_names(ctx, "user", users.unwrap_or_default(), &|n| {
+        sys.user_exists(n)
+    })
+    .unwrap_or_default();
+    let groups = validate_names(ctx, "group", groups.unwrap_or_default(), &|n| {
+        sys.group_exists(n)
+    })
+    .unwrap_or_default();
+    (users, groups)
+}
+
 fn validate_names(
     ctx: &mut Ctx,
     what: &str,
@@ -1082,20 +1101,7 @@ fn validate_profile(ctx: &mut Ctx, raw: RawProfile, span: &Range<usize>) -> Opti
         }
     };
 
-    let users = validate_names(
-        ctx,
-        "user",
-        raw.users.as_deref().unwrap_or_default(),
-        &|n| sys.user_exists(n),
-    )
-    .unwrap_or_default();
-    let groups = validate_names(
-        ctx,
-        "group",
-        raw.groups.as_deref().unwrap_or_default(),
-        &|n| sys.group_exists(n),
-    )
-    .unwrap_or_default();
+    let (users, groups) = users_and_groups(ctx, raw.users.as_deref(), raw.groups.as_deref());
     if raw.users.as_ref().map_or(0, Vec::len) == 0 && raw.groups.as_ref().map_or(0, Vec::len) == 0 {
         ctx.error(
             &name_span,
@@ -1487,21 +1493,7 @@ fn validate_approver(ctx: &mut Ctx, what: &str, raw: &Spanned<String>) -> Option
 }
 
 fn validate_admin(ctx: &mut Ctx, raw: RawAdmin, span: &Range<usize>) -> Admin {
-    let sys = ctx.sys;
-    let users = validate_names(
-        ctx,
-        "user",
-        raw.users.as_deref().unwrap_or_default(),
-        &|n| sys.user_exists(n),
-    )
-    .unwrap_or_default();
-    let groups = validate_names(
-        ctx,
-        "group",
-        raw.groups.as_deref().unwrap_or_default(),
-        &|n| sys.group_exists(n),
-    )
-    .unwrap_or_default();
+    let (users, groups) = users_and_groups(ctx, raw.users.as_deref(), raw.groups.as_deref());
     let mut auditors = Vec::new();
     for a in raw.auditors.as_deref().unwrap_or_default() {
         if let Some(x) = validate_approver(ctx, "auditor", a) {

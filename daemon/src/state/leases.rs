@@ -212,6 +212,14 @@ impl State {
         Ok(())
     }
 
+    /// The answer to a lease operation: the lease as it now stands.
+    fn lease_response(&self, id: u64) -> Response {
+        match self.leases.table.get(&id) {
+            Some(l) => Response::Lease(info(l, now_ms(), &self.policy)),
+            None => refusal(Refusal::NotFound(id)),
+        }
+    }
+
     fn lease_record(&self, l: &Lease, extra: serde_json::Value) -> serde_json::Value {
         let mut v = json!({
             "host": self.host.name, "lease": l.id, "user": l.user, "uid": l.uid, "profile": l.profile,
@@ -364,11 +372,7 @@ impl State {
         if let Some(b) = lease.bound {
             self.watch_bound(lease.id, b);
         }
-        Ok(Response::Lease(info(
-            &self.leases.table[&lease.id],
-            now_ms(),
-            &self.policy,
-        )))
+        Ok(self.lease_response(lease.id))
     }
 
     /// The caller must own the process it binds a lease to (real uid from /proc).
@@ -470,11 +474,7 @@ impl State {
             self.apply_grants(id).await;
             self.wake(id);
         }
-        Ok(Response::Lease(info(
-            &self.leases.table[&id],
-            now_ms(),
-            &self.policy,
-        )))
+        Ok(self.lease_response(id))
     }
 
     async fn deny_request(
@@ -507,11 +507,7 @@ impl State {
             reason,
         )])
         .await;
-        Ok(Response::Lease(info(
-            &self.leases.table[&id],
-            now_ms(),
-            &self.policy,
-        )))
+        Ok(self.lease_response(id))
     }
 
     async fn revoke(
@@ -538,11 +534,7 @@ impl State {
         };
         self.end_batch(vec![(id, why, Some(subject.user.clone()), reason)])
             .await;
-        Ok(Response::Lease(info(
-            &self.leases.table[&id],
-            now_ms(),
-            &self.policy,
-        )))
+        Ok(self.lease_response(id))
     }
 
     async fn extend(
@@ -1056,9 +1048,14 @@ impl State {
     /// Watch a bound process; its exit ends the lease whatever time is left.
     fn watch_bound(&self, id: u64, b: Bound) {
         let events = self.events.clone();
-        let Ok(fd) = crate::sys::pidfd_open(b.pid) else {
-            let _ = events.send(Event::BoundExited { id });
-            return;
+        // Checked after opening: if the start time still matches, the pidfd is that process
+        // (a pid recycled before pidfd_open would show another start time).
+        let fd = match crate::sys::pidfd_open(b.pid) {
+            Ok(fd) if procs::start_time(b.pid) == Some(b.start_time) => fd,
+            _ => {
+                let _ = events.send(Event::BoundExited { id });
+                return;
+            }
         };
         tokio::spawn(async move {
             if let Ok(afd) = crate::sys::async_fd(fd) {
@@ -1068,17 +1065,18 @@ impl State {
         });
     }
 
+    /// The pidfd of a bound process became readable: that exact process has exited (it may
+    /// still be an unreaped zombie, which /proc would show with its old start time — so the
+    /// pidfd, not /proc, is the authority here).
     pub async fn bound_exited(&mut self, id: u64) {
-        let still = self
+        let live = self
             .leases
             .table
             .get(&id)
-            .and_then(|l| l.bound.filter(|_| l.is_live()));
-        if let Some(b) = still {
-            if procs::start_time(b.pid) != Some(b.start_time) {
-                self.end_batch(vec![(id, EndReason::ProcessExited, None, None)])
-                    .await;
-            }
+            .is_some_and(|l| l.bound.is_some() && l.is_live());
+        if live {
+            self.end_batch(vec![(id, EndReason::ProcessExited, None, None)])
+                .await;
         }
     }
 
