@@ -2,7 +2,6 @@
 //! not a subcommand, as with sudo; [`expand_shorthand`] rewrites it before clap sees it.
 
 use clap::{Args, Parser, Subcommand};
-use elevate_policy::config::DEFAULT_CONFIG;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,8 +32,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "ELEVATE_SOCKET", value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// elevated's configuration (for offline commands: policy dir, audit log, host name, labels).
-    #[arg(long, global = true, default_value = DEFAULT_CONFIG, value_name = "PATH")]
-    pub config: PathBuf,
+    /// Default /etc/elevate/elevated.toml (absent = all defaults); a path given here must exist.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

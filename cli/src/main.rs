@@ -73,7 +73,17 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<i32, Failure> {
     // The config only supplies defaults for where things are; a broken one matters only to
     // commands that need it, so report it there rather than refusing everything.
-    let config = Config::load(&cli.config);
+    let config = match &cli.config {
+        // Named on purpose: a typo must not silently mean "all defaults" for any command.
+        Some(p) if !p.exists() => {
+            return Err(fail(
+                exit::USAGE,
+                format!("{}: no such configuration file", p.display()),
+            ))
+        }
+        Some(p) => Config::load(p),
+        None => Config::load(std::path::Path::new(elevate_policy::config::DEFAULT_CONFIG)),
+    };
     let socket: PathBuf = match (&cli.socket, &config) {
         (Some(s), _) => s.clone(),
         (None, Ok(c)) => c.socket(),

@@ -85,6 +85,10 @@ pub fn exec(socket: &Path, req: Request) -> Result<i32, Failure> {
         )
     })?;
     let termios = sys::SavedTermios::save();
+    // Signals are caught from before the request is sent, so a Ctrl-C while the daemon decides
+    // is handled (the request is abandoned) rather than killing the client half-way.
+    let signals = sys::signal_pipe(RELAYED)
+        .map_err(|e| fail(exit::SOFTWARE, format!("signal setup: {e}")))?;
     let mut client = connect(socket)?;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
@@ -96,24 +100,16 @@ pub fn exec(socket: &Path, req: Request) -> Result<i32, Failure> {
         )
         .map_err(|e| fail(exit::SOFTWARE, e.to_string()))?;
     drop(cwd);
-    // Deciding may include an fsync of the audit log; be patient, but not forever.
-    let _ = client.set_read_timeout(Some(Duration::from_secs(60)));
-    match client
-        .recv()
-        .map_err(|e| fail(exit::SOFTWARE, e.to_string()))?
-    {
-        Response::Started(_) => {}
-        other => return Err(refusal(other)),
-    }
     let _ = client.set_read_timeout(None);
-    let signals = sys::signal_pipe(RELAYED)
-        .map_err(|e| fail(exit::SOFTWARE, format!("signal setup: {e}")))?;
     let result = relay(&mut client, &signals);
     termios.restore();
     result
 }
 
-/// Wait for `Exited`, forwarding signals meanwhile.
+/// How long the daemon may take to decide (which includes an fsync of the audit log).
+const DECISION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Wait for the decision, then for `Exited`, forwarding signals once the command runs.
 fn relay(
     client: &mut elevate_proto::Client,
     signals: &std::os::fd::OwnedFd,
@@ -121,15 +117,46 @@ fn relay(
     let lost = |e: &dyn std::fmt::Display| {
         fail(exit::SOFTWARE, format!("lost the connection to elevated ({e}); the daemon ends the command when its client is gone"))
     };
+    let deadline = std::time::Instant::now() + DECISION_TIMEOUT;
+    let mut started = false;
     loop {
         let (sock_ready, sig_ready) = if client.has_buffered() {
             (true, false)
         } else {
-            let r = sys::poll_readable(&[client.as_fd(), signals.as_fd()]).map_err(|e| lost(&e))?;
+            let timeout = if started {
+                -1
+            } else {
+                deadline
+                    .saturating_duration_since(std::time::Instant::now())
+                    .as_millis()
+                    .min(i32::MAX as u128) as i32
+            };
+            let r = sys::poll_readable(&[client.as_fd(), signals.as_fd()], timeout)
+                .map_err(|e| lost(&e))?;
+            if !started && !r[0] && !r[1] {
+                return Err(fail(
+                    exit::SOFTWARE,
+                    "elevated did not answer within 60 s; nothing was run",
+                ));
+            }
             (r[0], r[1])
         };
         if sig_ready {
             for sig in sys::read_signals(signals.as_fd()) {
+                if !started {
+                    // Before the command exists, an interrupt abandons the request: closing the
+                    // connection makes the daemon end anything it starts for it.
+                    if matches!(
+                        sig,
+                        libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT
+                    ) {
+                        return Err(fail(
+                            exit::SIGNAL_BASE + sig,
+                            "interrupted before the command started",
+                        ));
+                    }
+                    continue;
+                }
                 client
                     .send(&Request::Signal { signal: sig })
                     .map_err(|e| lost(&e))?;
@@ -140,7 +167,9 @@ fn relay(
         }
         if sock_ready {
             match client.recv().map_err(|e| lost(&e))? {
-                Response::Exited(status) => return Ok(status.shell_code()),
+                Response::Started(_) => started = true,
+                Response::Exited(status) if started => return Ok(status.shell_code()),
+                other if !started => return Err(refusal(other)),
                 Response::Error(e) => return Err(fail(exit_for_error(e.kind), e.message)),
                 _ => {}
             }

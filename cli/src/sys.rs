@@ -95,8 +95,9 @@ pub fn read_signals(pipe: BorrowedFd<'_>) -> Vec<libc::c_int> {
         .collect()
 }
 
-/// Wait until one of the fds is readable (or hung up). Returns their readiness in order.
-pub fn poll_readable(fds: &[BorrowedFd<'_>]) -> io::Result<Vec<bool>> {
+/// Wait until one of the fds is readable (or hung up), at most `timeout_ms` (-1: no limit).
+/// Returns their readiness in order (all false on timeout).
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<bool>> {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
         .map(|fd| libc::pollfd {
@@ -107,7 +108,7 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>]) -> io::Result<Vec<bool>> {
         .collect();
     loop {
         // SAFETY: pfds is a valid array of pollfd of the given length.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) };
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
         if n >= 0 {
             return Ok(pfds.iter().map(|p| p.revents != 0).collect());
         }

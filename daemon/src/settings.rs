@@ -10,9 +10,10 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 pub struct Flags {
-    /// Configuration file.
-    #[arg(long, default_value = DEFAULT_CONFIG)]
-    pub config: PathBuf,
+    /// Configuration file (default /etc/elevate/elevated.toml; absent = all defaults). A path
+    /// given here must exist.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Unix socket to listen on.
     #[arg(long)]
     pub socket: Option<PathBuf>,
@@ -49,7 +50,13 @@ pub struct Settings {
 
 impl Settings {
     pub fn resolve(flags: &Flags) -> Result<Settings, String> {
-        let mut cfg = Config::load(&flags.config)?;
+        let mut cfg = match &flags.config {
+            Some(p) if !p.exists() => {
+                return Err(format!("{}: no such configuration file", p.display()))
+            }
+            Some(p) => Config::load(p)?,
+            None => Config::load(std::path::Path::new(DEFAULT_CONFIG))?,
+        };
         if flags.hostname.is_some() {
             cfg.hostname = flags.hostname.clone();
         }

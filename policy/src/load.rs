@@ -130,6 +130,18 @@ fn check_dir(dir: &Path, opts: &LoadOptions, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// The directory of a file given to `policy check FILE` (Ansible's `validate:` temp files):
+/// as strict as the policy dir, except that a root-owned sticky directory such as /tmp is
+/// fine — nobody else can replace or rename root's file in it.
+fn check_parent_dir(dir: &Path, opts: &LoadOptions, diags: &mut Vec<Diagnostic>) {
+    if let Ok(m) = std::fs::metadata(dir) {
+        if m.is_dir() && m.uid() == 0 && m.mode() & 0o1000 != 0 {
+            return;
+        }
+    }
+    check_dir(dir, opts, diags);
+}
+
 /// Read one policy file: a regular file (never through a symlink), at most [`MAX_FILE_SIZE`].
 /// Opened once and checked through the open descriptor, so it cannot be swapped in between.
 fn read_policy_file(
@@ -261,7 +273,7 @@ pub fn load_files(paths: &[PathBuf], opts: &LoadOptions, sys: &dyn System) -> Lo
                 _ => PathBuf::from("."),
             };
             if seen.insert(parent.clone()) {
-                check_dir(&parent, opts, &mut diags);
+                check_parent_dir(&parent, opts, &mut diags);
             }
         }
     }

@@ -36,6 +36,13 @@ expect "explain: allowed, naming the profile and rule" 0 'ALLOWED.*profile basic
 expect "explain: denied, naming the nearest rule and the mismatching argument" 77 'nearest rule.*argument 2' \
   "$SANDBOX/bin/elevate" policy explain --policy-dir "$POL" --user alice -- echo restart apache.service
 
+tmpf=$(mktemp /tmp/elevate-validate.XXXXXX.toml)
+printf '[[profile]]\nname = "tmp"\nusers = ["alice"]\n[[profile.command]]\npath = "/usr/bin/id"\n' >"$tmpf"; chmod 0644 "$tmpf"
+expect "policy check accepts a root-owned file in a sticky dir like /tmp (Ansible validate)" 0 'policy OK' "$SANDBOX/bin/elevate" policy check "$tmpf"
+rm -f "$tmpf"
+
 # --- usage errors
+expect "a named --config that does not exist is an error, not silent defaults" 2 'no such configuration file' \
+  "$SANDBOX/bin/elevate" --config /nonexistent/elevated.toml status
 expect "usage error → 2" 2 '' "$SANDBOX/bin/elevate" run
 expect "--help works" 0 'Usage' "$SANDBOX/bin/elevate" --help

@@ -42,10 +42,13 @@ impl TempDir {
         p
     }
 
-    /// A config path that does not exist: every setting takes its default, whatever
-    /// /etc/elevate/elevated.toml says on the machine running the tests.
+    /// An empty config file: every setting takes its default, whatever
+    /// /etc/elevate/elevated.toml says on the machine running the tests. (A named config that
+    /// does not exist is an error.)
     pub fn no_config(&self) -> PathBuf {
-        self.join("no-such-elevated.toml")
+        let p = self.join("empty-elevated.toml");
+        std::fs::write(&p, "").unwrap();
+        p
     }
 }
 
