@@ -902,6 +902,21 @@ impl State {
         }
     }
 
+    /// Memberships of ended leases still in /etc/group (a failed rewrite, or a crash between
+    /// journaling the end and removing them): remove them now.
+    async fn retry_removals(&mut self) {
+        let stuck: Vec<u64> = self
+            .leases
+            .table
+            .values()
+            .filter(|l| l.state == LeaseState::Ended && l.applied_grants().next().is_some())
+            .map(|l| l.id)
+            .collect();
+        if !stuck.is_empty() {
+            self.remove_grants(&stuck).await;
+        }
+    }
+
     /// Every tick: end what is due (on the wall clock, so suspend and clock jumps are
     /// honoured), KILL what ignored TERM, retry unfinished removals, prune old records.
     pub async fn tick(&mut self) {
@@ -916,16 +931,7 @@ impl State {
         if !due.is_empty() {
             self.end_batch(due).await;
         }
-        let stuck: Vec<u64> = self
-            .leases
-            .table
-            .values()
-            .filter(|l| l.state == LeaseState::Ended && l.applied_grants().next().is_some())
-            .map(|l| l.id)
-            .collect();
-        if !stuck.is_empty() {
-            self.remove_grants(&stuck).await;
-        }
+        self.retry_removals().await;
         let t = Instant::now();
         let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.leases.pending_kills)
             .into_iter()
@@ -1033,16 +1039,7 @@ impl State {
             );
             self.end_batch(ends).await;
         }
-        let stuck: Vec<u64> = self
-            .leases
-            .table
-            .values()
-            .filter(|l| l.state == LeaseState::Ended && l.applied_grants().next().is_some())
-            .map(|l| l.id)
-            .collect();
-        if !stuck.is_empty() {
-            self.remove_grants(&stuck).await;
-        }
+        self.retry_removals().await;
     }
 
     /// Watch a bound process; its exit ends the lease whatever time is left.
