@@ -1,4 +1,25 @@
-//! The lock shadow-utils uses, and fchown. The only `unsafe` in the crate.
+//! The lock shadow-utils takes, as an fcntl(2) call std does not wrap. The only `unsafe` in
+//! the crate.
+//!
+//! glibc's `lckpwdf(3)` opens `/etc/.pwd.lock` (O_WRONLY|O_CREAT|O_CLOEXEC, 0600) and takes a
+//! classic whole-file write lock on it with `F_SETLKW`, giving up after 15 s (an `alarm`).
+//! shadow-utils (gpasswd, usermod, groupadd, vigr ...), util-linux vipw and systemd-sysusers
+//! all take it before touching /etc/group or /etc/gshadow. We take a write lock on the same
+//! file, but an *open file description* lock (`F_OFD_SETLK`, Linux ≥ 3.15):
+//!
+//! - OFD locks and classic locks conflict with each other, so we exclude, and are excluded by,
+//!   every lckpwdf() caller in other processes;
+//! - unlike a classic lock (owned by the process), an OFD lock is owned by the open file, so two
+//!   threads of the daemon exclude each other too, and closing some other descriptor of the
+//!   file never drops it;
+//! - lckpwdf() itself is unusable in the daemon: it is hard-wired to the real /etc (no test
+//!   root), it installs a process-wide SIGALRM handler and `alarm(15)` (in a multi-threaded
+//!   process the signal may land on another thread and the wait is then unbounded), and a
+//!   second call while the process holds it fails at once instead of waiting.
+//!
+//! `F_OFD_SETLKW` cannot time out without a signal either, so we poll `F_OFD_SETLK` with a short
+//! backoff up to the caller's timeout (15 s by default, lckpwdf's). The lock is released when
+//! the returned [`Lock`] is dropped (the descriptor closes), including on unwinding.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -7,49 +28,70 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Held while editing; the lock is released when the file is closed.
-pub struct Lock(#[allow(dead_code)] File);
+/// A held write lock on the lock file; released on drop.
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
 
-/// A write lock on `path` (`/etc/.pwd.lock`, as lckpwdf(3) takes it), waiting up to `timeout`.
-/// An open-file-description lock: it conflicts with lckpwdf's classic record lock held by
-/// another process (gpasswd, useradd) and, unlike a classic lock, also with other threads here.
+/// A whole-file write lock request, as lckpwdf asks for.
+fn write_lock_request() -> libc::flock {
+    // SAFETY: `flock` is a plain C struct of integers; all-zero is a valid value (and l_pid 0
+    // is what OFD locks require).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl
+}
+
+/// Take the write lock on `path` (created 0600 if missing, like lckpwdf), waiting up to
+/// `timeout`. Errors with `TimedOut` if someone else still holds it then.
 pub fn lock_file(path: &Path, timeout: Duration) -> io::Result<Lock> {
-    let f = OpenOptions::new()
+    let file = OpenOptions::new()
         .write(true)
         .create(true)
         .mode(0o600)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(path)?;
+    let fl = write_lock_request();
     let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
     loop {
-        // SAFETY: flock is plain data; zeroed is a valid starting value.
-        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-        fl.l_type = libc::F_WRLCK as libc::c_short;
-        fl.l_whence = libc::SEEK_SET as libc::c_short;
-        // SAFETY: F_OFD_SETLK with a valid flock (l_pid 0, as OFD locks require) on an open fd.
-        if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &fl) } == 0 {
-            return Ok(Lock(f));
+        // SAFETY: F_OFD_SETLK reads the valid `flock` behind the pointer during the call only;
+        // the descriptor is open for the duration.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) } == 0 {
+            return Ok(Lock { _file: file });
         }
         let e = io::Error::last_os_error();
         if !matches!(
             e.raw_os_error(),
-            Some(libc::EAGAIN) | Some(libc::EACCES) | Some(libc::EINTR)
+            Some(libc::EAGAIN | libc::EACCES | libc::EINTR)
         ) {
             return Err(e);
         }
-        if start.elapsed() >= timeout {
+        let waited = start.elapsed();
+        if waited >= timeout {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("{} is locked by another program", path.display()),
+                format!(
+                    "{} is still locked by another program after {:.1} s",
+                    path.display(),
+                    waited.as_secs_f64()
+                ),
             ));
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(pause.min(timeout - waited));
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 
-pub fn fchown(f: &File, uid: u32, gid: u32) -> io::Result<()> {
-    // SAFETY: fchown on an open fd with plain integer ids.
-    if unsafe { libc::fchown(f.as_raw_fd(), uid, gid) } != 0 {
+/// Exactly the lock lckpwdf() takes — a classic (process-owned) whole-file write lock — but
+/// without waiting: tests use it to play gpasswd holding the lock.
+#[cfg(test)]
+pub fn classic_lock(file: &File) -> io::Result<()> {
+    let fl = write_lock_request();
+    // SAFETY: F_SETLK reads the valid `flock` during the call only; the descriptor is open.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
