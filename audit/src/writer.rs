@@ -311,11 +311,11 @@ impl AuditLog {
     /// before returning; then update the anchor. Returns each record's `(seq, hash)`.
     ///
     /// Invalid entries (bad event name, reserved key, float, too large) fail the whole batch
-    /// with `InvalidInput` before anything is written. On an I/O error the in-memory head does not
-    /// advance and the tail is re-read before the next append, which then chains from what is
-    /// really on disk (some records of the failed batch may be there: an audit log errs on the
-    /// side of recording). A partial last line is followed by a newline and chained from by its
-    /// hash; verify reports it.
+    /// with `InvalidInput` before anything is written. On an I/O error the batch is truncated
+    /// away again (its callers were told it failed: nothing it records happened), the in-memory
+    /// head does not advance and the tail is re-read before the next append, which then chains
+    /// from what is really on disk. If even the truncation fails, a partial last line is followed
+    /// by a newline and chained from by its hash; verify reports it.
     pub fn append(&mut self, entries: &[Entry], durable: bool) -> io::Result<Vec<(u64, String)>> {
         for e in entries {
             validate_entry(e)?;
@@ -361,15 +361,26 @@ impl AuditLog {
             out.push((seq, hash.clone()));
             prev = hash;
         }
-        if let Err(e) = self.file.write_all(&buf) {
-            self.dirty = true;
-            return Err(with_path(e, &self.path));
-        }
-        if durable {
-            if let Err(e) = self.file.sync_data() {
-                self.dirty = true;
-                return Err(with_path(e, &self.path));
+        // Only this writer appends, so the length now is where the batch starts; a failed
+        // batch is cut off again so that a full disk leaves no torn record behind.
+        let start = self
+            .file
+            .metadata()
+            .map_err(|e| with_path(e, &self.path))?
+            .len();
+        let written = self.file.write_all(&buf).and_then(|()| {
+            if durable {
+                self.file.sync_data()
+            } else {
+                Ok(())
             }
+        });
+        if let Err(e) = written {
+            self.dirty = true;
+            if self.file.set_len(start).is_ok() {
+                let _ = self.file.sync_data();
+            }
+            return Err(with_path(e, &self.path));
         }
         self.last_seq = seq;
         self.last_hash = prev;

@@ -16,6 +16,7 @@ use serde_json::json;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncWriteExt, Interest};
@@ -382,7 +383,10 @@ async fn handle_run(conn: &mut Conn, ctx: &Ctx, peer: Peer, what: ExecRequest, f
             let msg = format!("{what}: {e}");
             ctx.audit.post(
                 "run.exit",
-                fields(json!({"requester": peer.audit_json(), "host": host, "profile": plan.profile, "allowed_seq": seq, "error": msg})),
+                fields(json!({
+                    "requester": peer.audit_json(), "host": host, "profile": plan.profile, "run_as": plan.run_as,
+                    "argv": plan.argv, "allowed_seq": seq, "error": msg,
+                })),
             );
             let _ = conn.send(&error(ErrorKind::SpawnFailed, msg)).await;
             return;
@@ -482,6 +486,10 @@ fn forwardable(sig: i32) -> Option<i32> {
 
 /// Wait for the command to exit while relaying signals. If the client goes away (or the daemon
 /// shuts down), end the whole process group: TERM, then KILL after the grace period.
+/// KILLs still due to the process groups of commands whose leader already exited; shutdown
+/// waits for them so that no TERM-ignoring member outlives the daemon.
+pub static PENDING_GROUP_KILLS: AtomicUsize = AtomicUsize::new(0);
+
 async fn supervise(
     conn: &mut Conn,
     ctx: &Ctx,
@@ -517,7 +525,20 @@ async fn supervise(
             guard = pidfd.readable() => {
                 match guard {
                     Ok(mut g) => match sys::waitid_pidfd(g.get_inner().as_fd()) {
-                        Ok(Some(exit)) => return (Some(exit), ended_by),
+                        Ok(Some(exit)) => {
+                            if let Some(at) = kill_at {
+                                // The leader obeyed TERM but members of its group may not
+                                // have: the group id stays allocated while any of them
+                                // lives, so the KILL after the grace still reaches them.
+                                PENDING_GROUP_KILLS.fetch_add(1, Ordering::SeqCst);
+                                tokio::spawn(async move {
+                                    tokio::time::sleep_until(at).await;
+                                    let _ = sys::kill_group(pid, libc::SIGKILL);
+                                    PENDING_GROUP_KILLS.fetch_sub(1, Ordering::SeqCst);
+                                });
+                            }
+                            return (Some(exit), ended_by);
+                        }
                         Ok(None) => g.clear_ready(),
                         Err(e) => {
                             tracing::error!("waitid on pid {pid}: {e}");

@@ -11,6 +11,7 @@ use serde_json::json;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UnixListener;
@@ -136,7 +137,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
         let _ = events.send(Event::Status { reply: tx });
         match rx.await {
-            Ok(Response::Status(s)) if s.running_commands > 0 => {
+            Ok(Response::Status(s))
+                if s.running_commands > 0
+                    || conn::PENDING_GROUP_KILLS.load(Ordering::SeqCst) > 0 =>
+            {
                 tokio::time::sleep(Duration::from_millis(50)).await
             }
             _ => break,

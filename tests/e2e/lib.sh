@@ -5,10 +5,14 @@ PASSED=0
 FAILED=0
 FAILURES=()
 
-ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
+# The counts also go to $E2E_COUNTS (if set) after every assertion, so that run.sh can still
+# report them if the suite is stopped by its time limit.
+counts() { [ -z "${E2E_COUNTS:-}" ] || echo "$PASSED $FAILED" >"$E2E_COUNTS"; }
+ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; counts; }
 notok() {
   FAILED=$((FAILED + 1)); FAILURES+=("$1"); echo "not ok - $1"
   shift; local l; for l in "$@"; do printf '    %s\n' "$l"; done
+  counts
 }
 
 # capture CMD...: sets OUT, ERR, RC.
@@ -42,55 +46,40 @@ assert() {
 
 # The CLI as USER, with the test socket and a clean environment (plus VAR=value words
 # before the command, e.g.: as alice LANG=C elevate id).
+# Every such command is stopped after $T seconds (default 30) so that a hang fails one
+# assertion instead of the suite; --foreground keeps it in the caller's process group.
 as() {
   local u=$1; shift
-  as_user "$u" env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bin" "$@"
+  as_user "$u" /usr/bin/timeout --foreground -k 5 "${T:-30}" \
+    env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bin" "$@"
 }
 
-# Daemon control. DAEMON_ARGS may add flags (e.g. another --config).
+# as_sh USER 'shell code': a shell as USER with the same environment as `as`.
+as_sh() { as "$1" sh -c "$2"; }
+
+# Daemon control (tests/lib/sandbox.sh does the work). CONFIG, POLICY_DIR, STATE and
+# AUDIT_LOG may be overridden per call (e.g. CONFIG=$SANDBOX/limits.toml start_daemon).
 start_daemon() {
-  "$SANDBOX/bin/elevated" --config "${CONFIG:-/dev/null}" --socket "$SOCK" --policy-dir "${POLICY_DIR:-$POL}" \
-    --state-dir "$STATE" --audit-log "${AUDIT_LOG:-$AUDIT}" >>"$DLOG" 2>&1 &
-  DPID=$!
-  local i
-  for i in $(seq 200); do
-    "$SANDBOX/bin/elevate" --socket "$SOCK" status >/dev/null 2>&1 && return 0
-    kill -0 "$DPID" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "daemon did not start; log:" >&2; tail -20 "$DLOG" >&2
-  return 1
+  sandbox_daemon_start "$SANDBOX/bin" "$SOCK" "$DLOG" --config "${CONFIG:-/dev/null}" --socket "$SOCK" \
+    --policy-dir "${POLICY_DIR:-$POL}" --state-dir "$STATE" --audit-log "${AUDIT_LOG:-$AUDIT}" "$@" || return 1
+  DPID=$SANDBOX_DPID
 }
 
+# stop_daemon: SIGTERM and wait; the daemon's exit status is left in DRC.
 stop_daemon() {
+  DRC=
   [ -n "${DPID:-}" ] || return 0
-  kill -TERM "$DPID" 2>/dev/null
-  wait "$DPID" 2>/dev/null
+  sandbox_daemon_stop "$DPID"; DRC=$?
   DPID=
 }
 
 # Reload and wait until the daemon reports a reload newer than the previous one.
 reload_daemon() {
-  local before after i
-  before=$(status_field last_reload.at)
-  sleep 0.01
-  kill -HUP "$DPID"
-  for i in $(seq 100); do
-    after=$(status_field last_reload.at)
-    [ "$after" != "$before" ] && return 0
-    sleep 0.05
-  done
-  return 1
+  sandbox_daemon_reload "$SANDBOX/bin" "$SOCK" "$DPID" || { echo "# reload_daemon: no new reload reported" >&2; return 1; }
 }
 
 # status_field a.b: one field of `elevate status --json`.
-status_field() {
-  "$SANDBOX/bin/elevate" --socket "$SOCK" status --json 2>/dev/null |
-    python3 -c 'import json,sys
-v=json.load(sys.stdin)
-for k in sys.argv[1].split("."): v=v[k]
-print(json.dumps(v) if isinstance(v,(list,dict,bool)) else v)' "$1"
-}
+status_field() { sandbox_status_field "$SANDBOX/bin" "$SOCK" "$1"; }
 
 # Write a policy file (root-owned 0644) from stdin.
 policy_file() {
@@ -99,9 +88,28 @@ policy_file() {
   chmod 0644 "$POL/$1"
 }
 
-# wait_gone PID SECONDS: true once PID no longer exists.
+# alive PID: the process exists and is not a zombie.
+alive() {
+  local st
+  st=$(sed 's/.*) //' "/proc/${1:-none}/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "${st%% *}" != Z ]
+}
+
+# wait_gone PID SECONDS: true once PID no longer runs.
 wait_gone() {
   local i
-  for i in $(seq $(($2 * 20))); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
+  for i in $(seq $(($2 * 20))); do alive "$1" || return 0; sleep 0.05; done
+  return 1
+}
+
+# mkcmd NAME MODE <<script: a root-owned test command in $CMDS.
+mkcmd() {
+  cat >"$CMDS/$1"; chown root:root "$CMDS/$1"; chmod "$2" "$CMDS/$1"
+}
+
+# wait_file FILE SECONDS: true once FILE exists and is not empty.
+wait_file() {
+  local i
+  for i in $(seq $(($2 * 20))); do [ -s "$1" ] && return 0; sleep 0.05; done
   return 1
 }

@@ -2,36 +2,61 @@
 # End-to-end tests: the real elevated and elevate binaries, real users and groups, real
 # /etc — inside a private mount namespace with a copy of /etc, so the machine is untouched.
 #
-#   sudo tests/e2e/run.sh                 build (cargo) and run every tests/e2e/t_*.sh
-#   ELEVATE_BIN_DIR=target/release ...    use already-built binaries
+#   sudo tests/e2e/run.sh                      build (cargo) and run every tests/e2e/t_*.sh
+#   sudo tests/e2e/run.sh t_20_safety.sh       t_10_run.sh (the shared fixtures) and these
+#   ELEVATE_BIN_DIR=target/release ...         use already-built binaries
+#   ELEVATE_E2E_TIMEOUT=300                    the whole suite's time limit, seconds
 #
-# Ends with "N passed, N failed"; exits non-zero if anything failed.
+# Prints "ok - NAME" / "not ok - NAME" per assertion and ends with "N passed, N failed" alone
+# on the last line; exits non-zero if anything failed.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+source "$repo/tests/lib/sandbox.sh"
 
 if [ -z "${ELEVATE_E2E_INSIDE:-}" ]; then
-  [ "$(id -u)" -eq 0 ] || { echo "e2e: must run as root (it creates users inside a mount namespace)" >&2; exit 1; }
-  for t in unshare:util-linux setpriv:util-linux useradd:passwd groupadd:passwd python3:python3 \
-           mount:mount pgrep:procps; do
-    command -v "${t%%:*}" >/dev/null || { echo "e2e: missing ${t%%:*}: apt-get install ${t#*:}" >&2; exit 1; }
+  fail() { echo "e2e: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+  [ "$(id -u)" -eq 0 ] || fail "must run as root (it creates users inside a mount namespace)"
+  for t in unshare:util-linux setpriv:util-linux useradd:passwd groupadd:passwd usermod:passwd \
+           python3:python3 mount:mount pgrep:procps timeout:coreutils su:util-linux \
+           grpck:passwd; do
+    command -v "${t%%:*}" >/dev/null || fail "missing ${t%%:*}: apt-get install ${t#*:}"
   done
   if [ -z "${ELEVATE_BIN_DIR:-}" ]; then
-    (cd "$repo" && cargo build --quiet -p elevated -p elevate-cli) || { echo "e2e: build failed" >&2; exit 1; }
-    ELEVATE_BIN_DIR="$repo/target/debug"
+    if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then PATH=$HOME/.cargo/bin:$PATH; fi
+    command -v cargo >/dev/null || fail "missing cargo: install a Rust toolchain (https://rustup.rs) or set ELEVATE_BIN_DIR"
+    (cd "$repo" && cargo build --quiet -p elevated -p elevate-cli) || fail "build failed (cargo build -p elevated -p elevate-cli)"
+    ELEVATE_BIN_DIR="${CARGO_TARGET_DIR:-$repo/target}/debug"
   fi
+  ELEVATE_BIN_DIR=$(cd "$ELEVATE_BIN_DIR" 2>/dev/null && pwd) || fail "ELEVATE_BIN_DIR does not exist"
   for b in elevated elevate; do
-    [ -x "$ELEVATE_BIN_DIR/$b" ] || { echo "e2e: $ELEVATE_BIN_DIR/$b not found (cargo build -p elevated -p elevate-cli)" >&2; exit 1; }
+    [ -x "$ELEVATE_BIN_DIR/$b" ] || fail "$ELEVATE_BIN_DIR/$b not found (cargo build -p elevated -p elevate-cli)"
   done
-  export ELEVATE_BIN_DIR ELEVATE_E2E_INSIDE=1
-  exec unshare --mount --propagation private "$0" "$@"
+  # The counts survive the time limit in this file (outside the namespace, gone afterwards).
+  E2E_COUNTS=$(mktemp /tmp/elevate-e2e-counts.XXXXXX)
+  trap 'rm -f "$E2E_COUNTS"' EXIT
+  export ELEVATE_BIN_DIR ELEVATE_E2E_INSIDE=1 E2E_COUNTS
+  limit=${ELEVATE_E2E_TIMEOUT:-300}
+  # The sandbox's parent namespace is this one: sandbox_enter's check in the child.
+  SANDBOX_PARENT_NS=$(readlink /proc/self/ns/mnt); export SANDBOX_PARENT_NS
+  timeout -k 10 "$limit" unshare --mount --propagation private -- bash "$0" "$@"
+  rc=$?
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    read -r p f <"$E2E_COUNTS" 2>/dev/null || { p=0; f=0; }
+    echo "not ok - the suite finished within ${limit}s (stopped by the time limit)"
+    echo "$p passed, $((f + 1)) failed"
+    exit 1
+  fi
+  exit "$rc"
 fi
 
 # --- inside the namespace ---------------------------------------------------------------
-source "$repo/tests/lib/sandbox.sh"
+sandbox_in_private_ns || { echo "e2e: not in a private mount namespace" >&2; echo "0 passed, 1 failed"; exit 1; }
 source "$here/lib.sh"
-sandbox_setup || exit 1
+sandbox_setup || { echo "0 passed, 1 failed"; exit 1; }
 sandbox_install_bins "$ELEVATE_BIN_DIR/elevated" "$ELEVATE_BIN_DIR/elevate"
+# The copy of /etc is the machine's: an installed elevate's own config must not leak in.
+rm -rf /etc/elevate
 
 # Layout under the sandbox (all root-owned, 0755 unless said otherwise).
 SOCK=$SANDBOX/run/elevated.sock

@@ -1,17 +1,88 @@
 # shellcheck shell=bash
 # What must never happen: orphaned root processes, a daemon killed by bad input, setuid bits.
 
-start_daemon || return
+# Commands for the client-killed cases; each records its pids under $SANDBOX/run.
+mkcmd with-child 0755 <<SH
+#!/bin/sh
+# A background child in the command's process group, then the leader sleeps too.
+sleep 300 & echo \$! > $SANDBOX/run/child.pid
+echo \$\$ > $SANDBOX/run/leader.pid
+wait
+SH
+mkcmd deaf 0755 <<SH
+#!/bin/sh
+# Ignores SIGTERM, and so does everything it starts: only SIGKILL ends it.
+trap '' TERM
+echo \$\$ > $SANDBOX/run/leader.pid
+while :; do sleep 0.2; done
+SH
+mkcmd deaf-child 0755 <<SH
+#!/bin/sh
+# The leader dies of SIGTERM at once; a child in its process group ignores SIGTERM.
+( trap '' TERM; exec sleep 300 ) & echo \$! > $SANDBOX/run/child.pid
+echo \$\$ > $SANDBOX/run/leader.pid
+wait
+SH
+policy_file 20-safety.toml <<TOML
+[[profile]]
+name = "safety"
+users = ["alice"]
+[[profile.command]]
+path = "$CMDS/with-child"
+[[profile.command]]
+path = "$CMDS/deaf"
+[[profile.command]]
+path = "$CMDS/deaf-child"
+TOML
+printf '[limits]\nkill_grace_ms = 500\n' >"$SANDBOX/grace.toml"
+CONFIG=$SANDBOX/grace.toml start_daemon || return
+
+# kill_client_of CMD...: start `elevate CMD...` as alice, wait for its pid files, SIGKILL the
+# client. Sets LEADER and CHILD (empty if the command has none).
+kill_client_of() {
+  rm -f "$SANDBOX/run/leader.pid" "$SANDBOX/run/child.pid"
+  as alice elevate "$@" 2>/dev/null & local job=$!
+  wait_file "$SANDBOX/run/leader.pid" 5; sleep 0.2
+  LEADER=$(cat "$SANDBOX/run/leader.pid" 2>/dev/null); CHILD=$(cat "$SANDBOX/run/child.pid" 2>/dev/null)
+  kill -KILL "$(pgrep -u alice -x elevate)"; { wait "$job"; } 2>/dev/null
+}
 
 # --- client killed: the command's process group is ended
-rm -f "$SANDBOX/run/sleeper.pid"
-as alice elevate "$CMDS/sleeper" 300 & job=$!
-for _ in $(seq 100); do [ -s "$SANDBOX/run/sleeper.pid" ] && break; sleep 0.05; done
-cmdpid=$(cat "$SANDBOX/run/sleeper.pid" 2>/dev/null)
-kill -KILL "$(pgrep -u alice -x elevate)"; wait "$job" 2>/dev/null
-if [ -n "$cmdpid" ] && wait_gone "$cmdpid" 5; then ok "client killed with SIGKILL → its root command is terminated"
-else notok "client killed with SIGKILL → its root command is terminated" "pid $cmdpid still alive"; kill -KILL "$cmdpid" 2>/dev/null; fi
+kill_client_of "$CMDS/with-child"
+if [ -n "$LEADER" ] && wait_gone "$LEADER" 5; then ok "client killed with SIGKILL → its root command is terminated"
+else notok "client killed with SIGKILL → its root command is terminated" "pid $LEADER still alive"; fi
+if [ -n "$CHILD" ] && wait_gone "$CHILD" 5; then ok "...and so is the rest of its process group"
+else notok "...and so is the rest of its process group" "child pid $CHILD still alive"; fi
+kill -KILL "$LEADER" "$CHILD" 2>/dev/null
 grep -q '"ended_by":"client_disconnected"' "$AUDIT" && ok "the audit log says why it ended" || notok "the audit log says why it ended"
+
+kill_client_of "$CMDS/deaf"
+t0=$(date +%s%N)
+if [ -n "$LEADER" ] && wait_gone "$LEADER" 5; then ok "a command ignoring SIGTERM is killed after kill_grace_ms ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
+else notok "a command ignoring SIGTERM is killed after kill_grace_ms" "pid $LEADER still alive after 5 s (kill_grace_ms = 500)"; kill -KILL "$LEADER"; fi
+
+kill_client_of "$CMDS/deaf-child"
+wait_gone "$LEADER" 5
+if [ -n "$CHILD" ] && wait_gone "$CHILD" 5; then ok "a group member ignoring SIGTERM is killed after the grace even when the leader exits"
+else notok "a group member ignoring SIGTERM is killed after the grace even when the leader exits" \
+  "leader $LEADER exited on SIGTERM; child $CHILD (same process group, SIG_IGN for TERM) still runs as root 5 s later (kill_grace_ms = 500)" \
+  "$(ps -o pid,pgid,user,args -p "$CHILD" | tail -1)"; kill -KILL "$CHILD"; fi
+
+# --- daemon stopped while a command runs: the command ends, the client says so
+rm -f "$SANDBOX/run/sleeper.pid"
+as alice elevate "$CMDS/sleeper" 300 2>"$SANDBOX/run/client.err" & job=$!
+wait_file "$SANDBOX/run/sleeper.pid" 5; sleep 0.2
+cmdpid=$(cat "$SANDBOX/run/sleeper.pid")
+stop_daemon
+[ "$DRC" = 0 ] && ok "SIGTERM: the daemon exits 0" || notok "SIGTERM: the daemon exits 0" "exit $DRC"
+wait_gone "$cmdpid" 5 && ok "SIGTERM: the daemon ends the commands it runs" || { notok "SIGTERM: the daemon ends the commands it runs" "pid $cmdpid"; kill -KILL "$cmdpid"; }
+{ wait "$job"; } 2>/dev/null; rc=$?
+[ "$rc" = 143 ] && ok "...and their clients exit 143 (SIGTERM)" || notok "...and their clients exit 143 (SIGTERM)" "rc=$rc $(cat "$SANDBOX/run/client.err")"
+tail -2 "$AUDIT" | grep -q '"ended_by":"daemon_shutdown"' && tail -1 "$AUDIT" | grep -q '"event":"daemon.stop"' \
+  && ok "the audit log ends with the command's exit (daemon_shutdown) and daemon.stop" || notok "the audit log ends with the command's exit (daemon_shutdown) and daemon.stop" "$(tail -2 "$AUDIT")"
+[ ! -e "$SOCK" ] && ok "the socket is removed on exit" || notok "the socket is removed on exit"
+rm -f "$POL/20-safety.toml"
+start_daemon || return
 
 # --- hostile input over the socket: errors, never a dead daemon
 python3 - "$SOCK" <<'PY' && ok "malformed frames get an error or a closed connection" || notok "malformed frames get an error or a closed connection"
@@ -54,24 +125,90 @@ r = subprocess.run(["/mnt/bin/elevate", "--socket", sys.argv[1], "status"], capt
 assert r.returncode == 0, r
 PY
 
-# --- nothing setuid or setgid, anywhere in what we build
-if [ -z "$(find "$ELEVATE_BIN_DIR" "$SANDBOX/bin" -maxdepth 1 -type f -perm /6000)" ]; then ok "no setuid/setgid binaries"
-else notok "no setuid/setgid binaries" "$(find "$ELEVATE_BIN_DIR" "$SANDBOX/bin" -maxdepth 1 -type f -perm /6000)"; fi
+python3 - "$SOCK" <<'PY' && ok "a valid status request with unknown fields is answered or refused, not fatal" || notok "a valid status request with unknown fields is answered or refused, not fatal"
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+b = json.dumps({"type": "status", "extra": {"nested": [1, 2, 3]}, "uid": 0}).encode()
+s.sendall(struct.pack(">I", len(b)) + b)
+h = s.recv(4)
+if len(h) == 4:
+    n = struct.unpack(">I", h)[0]; d = b""
+    while len(d) < n:
+        c = s.recv(n - len(d)); assert c; d += c
+    r = json.loads(d); assert r.get("type") in ("error", "status"), r
+PY
+python3 - "$SOCK" <<'PY' && ok "a run request with four fds of the wrong kind is refused" || notok "a run request with four fds of the wrong kind is refused"
+import json, os, socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+b = json.dumps({"type": "run", "argv": ["/usr/bin/id"], "env": []}).encode()
+fd = os.open("/dev/null", os.O_RDONLY)   # not a directory where the cwd should be
+socket.send_fds(s, [struct.pack(">I", len(b)) + b], [fd, fd, fd, fd])
+h = s.recv(4)
+if len(h) == 4:
+    n = struct.unpack(">I", h)[0]; d = b""
+    while len(d) < n:
+        c = s.recv(n - len(d)); assert c; d += c
+    r = json.loads(d); assert r.get("type") == "error", r
+PY
+kill -0 "$DPID" && ok "the daemon process survived all of it" || notok "the daemon process survived all of it"
+
+# --- nothing setuid or setgid, anywhere in what we build or install
+bins=("$ELEVATE_BIN_DIR"/elevate* "$SANDBOX"/bin/*)
+for b in elevate elevated; do
+  p=$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v "$b") && bins+=("$p")
+done
+bad=$(find "${bins[@]}" -maxdepth 0 -type f -perm /6000 2>/dev/null)
+if [ -z "$bad" ]; then ok "no setuid/setgid binaries (${#bins[@]} checked, installed ones included)"
+else notok "no setuid/setgid binaries" "$bad"; fi
 
 # --- daemon down
 stop_daemon
 expect "daemon down → 69, naming the socket" 69 "$SOCK" as alice elevate id -u
+python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.close()' "$SANDBOX/run/stale.sock"
+expect "a stale socket file (nobody listening) → 69, naming it" 69 'stale\.sock' as alice elevate --socket "$SANDBOX/run/stale.sock" id -u
+rm -f "$SANDBOX/run/stale.sock"
+expect "list with the daemon down → 69" 69 "$SOCK" as alice elevate list
 
 # --- rate limit (its own daemon config)
-printf '[limits]\nrequests_per_second = 1\nburst = 3\n' >"$SANDBOX/limits.toml"
+printf '[limits]\nrequests_per_second = 1\nburst = 2\n' >"$SANDBOX/limits.toml"
 CONFIG=$SANDBOX/limits.toml start_daemon || return
 codes=""
 for _ in 1 2 3 4 5 6; do as alice elevate id -u >/dev/null 2>&1; codes+="$? "; done
-[[ " $codes" == *" 75 "* ]] && [[ "$codes" == 0* ]] && ok "per-uid rate limit → 75 after the burst ($codes)" || notok "per-uid rate limit → 75 after the burst" "codes: $codes"
+[[ "$codes" == "0 0 "* ]] && [[ " $codes" == *" 75 "* ]] && ok "per-uid rate limit (1/s, burst 2) → 75 after the burst ($codes)" || notok "per-uid rate limit (1/s, burst 2) → 75 after the burst" "codes: $codes"
+expect "a rate-limited client says so" 75 'too many requests' as alice elevate id -u
 expect "other users are not limited by alice's bucket" 0 '^svc$' as carol elevate id -un
+stop_daemon
+
+# --- connection limits and timeouts
+printf '[limits]\nmax_connections_per_uid = 2\nread_timeout_ms = 700\n' >"$SANDBOX/conn.toml"
+CONFIG=$SANDBOX/conn.toml start_daemon || return
+python3 - "$SOCK" <<'PY' && ok "read_timeout_ms: a silent connection is closed in time" || notok "read_timeout_ms: a silent connection is closed in time"
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); t = time.time()
+assert s.recv(100) == b"" and 0.5 < time.time() - t < 3, time.time() - t
+PY
+python3 - "$SOCK" "$SANDBOX/bin/elevate" <<'PY' && ok "max_connections_per_uid: the next connection is refused (75), others are not" || notok "max_connections_per_uid: the next connection is refused (75), others are not"
+import os, pwd, socket, subprocess, sys, time
+sock, elevate = sys.argv[1], sys.argv[2]
+held = []
+for _ in range(2):
+    s = socket.socket(socket.AF_UNIX); s.connect(sock); held.append(s)
+time.sleep(0.2)
+r = subprocess.run([elevate, "--socket", sock, "status"], capture_output=True, text=True, timeout=10)
+assert r.returncode == 75 and "too many open connections" in r.stderr, r
+carol = pwd.getpwnam("carol")
+r = subprocess.run(["setpriv", "--reuid", str(carol.pw_uid), "--regid", str(carol.pw_gid), "--clear-groups",
+                    elevate, "--socket", sock, "status"], capture_output=True, text=True, timeout=10)
+assert r.returncode == 0, r
+for s in held: s.close()
+time.sleep(0.2)
+r = subprocess.run([elevate, "--socket", sock, "status"], capture_output=True, text=True, timeout=10)
+assert r.returncode == 0, r
+PY
 stop_daemon
 
 # --- missing policy dir: runs, allows nothing
 POLICY_DIR=$SANDBOX/no-such-dir start_daemon || return
 expect "missing policy dir → daemon runs and denies everything" 77 'denied' as alice elevate id -u
+expect "...and status warns that the policy dir does not exist" 0 'no-such-dir.*does not exist' status_field last_reload.warnings
 stop_daemon

@@ -16,7 +16,12 @@ status_field last_reload.errors | grep -qE '90-broken\.toml:[0-9]+:[0-9]+' && ok
 [ "$(status_field policy_digest)" = "$digest" ] && ok "the previous policy stays in force (digest unchanged)" || notok "the previous policy stays in force"
 expect "alice still runs what the good policy allows" 0 '^0$' as alice elevate id -u
 expect "status (human) says the reload failed" 0 'FAILED' "$SANDBOX/bin/elevate" --socket "$SOCK" status
+grep '"event":"policy.reload"' "$AUDIT" | tail -1 | grep -q '90-broken' \
+  && ok "the failed reload is audited (policy.reload, with the error)" || notok "the failed reload is audited (policy.reload, with the error)" "$(grep '"event":"policy.reload"' "$AUDIT" | tail -1)"
+expect "elevated --check reports the same error and exits non-zero" 1 '90-broken\.toml:[0-9]+:[0-9]+: error' \
+  "$SANDBOX/bin/elevated" --config /dev/null --policy-dir "$POL" --check
 rm -f "$POL/90-broken.toml"
+expect "elevated --check passes on the fixed dir" 0 'policy OK' "$SANDBOX/bin/elevated" --config /dev/null --policy-dir "$POL" --check
 
 policy_file 91-bob.toml <<'TOML'
 [[profile]]
@@ -40,3 +45,29 @@ expect "the new policy applies at once" 0 '^0$' as bob elevate id -u
 rm -f "$POL/91-bob.toml"
 reload_daemon
 expect "removing the profile revokes it" 77 'denied' as bob elevate id -u
+[ "$(status_field policy_digest)" = "$digest" ] && ok "...and the digest is the original one again" || notok "...and the digest is the original one again"
+
+# --- the directory itself must be root's and not group/world-writable
+policy_file 91-bob.toml <<'TOML'
+[[profile]]
+name = "bob-id"
+users = ["bob"]
+[[profile.command]]
+path = "/usr/bin/id"
+args = ["-u"]
+TOML
+chmod 0775 "$POL"
+reload_daemon
+[ "$(status_field last_reload.ok)" = false ] && status_field last_reload.errors | grep -q 'writable' \
+  && ok "a group-writable policy dir is rejected" || notok "a group-writable policy dir is rejected" "$(status_field last_reload.errors)"
+expect "...and the file in it grants nothing" 77 'denied' as bob elevate id -u
+expect "...while the previous policy stays" 0 '^0$' as alice elevate id -u
+chmod 0755 "$POL"; chown bob "$POL"
+reload_daemon
+[ "$(status_field last_reload.ok)" = false ] && ok "a policy dir not owned by root is rejected" || notok "a policy dir not owned by root is rejected" "$(status_field last_reload.errors)"
+chown root "$POL"
+reload_daemon
+expect "fixed dir: the new file applies" 0 '^0$' as bob elevate id -u
+status_field policy_files | grep -q '91-bob.toml' && ok "status lists the policy files" || notok "status lists the policy files" "$(status_field policy_files)"
+rm -f "$POL/91-bob.toml"
+reload_daemon

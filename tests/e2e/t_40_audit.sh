@@ -24,14 +24,70 @@ e = [r for r in recs if r["event"] == "run.exit"][-1]
 assert e["status"] == {"code": 0} and e["allowed_seq"] == a["seq"]
 PY
 
+python3 - "$AUDIT" <<'PY' && ok "every record has v, seq, time, event, prev, hash; seq counts up by one and prev links" || notok "every record has v, seq, time, event, prev, hash; seq counts up by one and prev links"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+for i, r in enumerate(recs):
+    for k in ("seq", "time", "event", "prev", "hash"):
+        assert k in r, (i + 1, k, r)
+    if i:
+        assert r["seq"] == recs[i - 1]["seq"] + 1, (i + 1, r["seq"])
+        assert r["prev"] == recs[i - 1]["hash"], (i + 1, "prev")
+# The initial policy load may be recorded just before daemon.start.
+assert "daemon.start" in [r["event"] for r in recs[:2]], [r["event"] for r in recs[:2]]
+assert recs[-1]["event"] == "daemon.stop", recs[-1]["event"]
+known = {"daemon.start", "policy.reload", "run.allowed", "run.denied", "run.refused", "run.exit", "daemon.stop"}
+assert {r["event"] for r in recs} >= known, known - {r["event"] for r in recs}
+PY
+python3 - "$AUDIT" <<'PY' && ok "every run.* record names the requester (uid, user, pid, exe, tty, loginuid, session) and argv; allowed ones their profile" || notok "every run.* record names the requester (uid, user, pid, exe, tty, loginuid, session) and argv; allowed ones their profile"
+import json, sys
+bad = []
+for n, l in enumerate(open(sys.argv[1]), 1):
+    r = json.loads(l)
+    if not r["event"].startswith("run."):
+        continue
+    missing = [k for k in ("requester", "argv") if k not in r]
+    missing += ["requester." + k for k in ("uid", "user", "pid", "exe", "tty", "loginuid", "session") if k not in r.get("requester", {})]
+    # A profile was chosen for every allowed run (rate-limit refusals come before any decision).
+    if (r["event"] in ("run.allowed", "run.exit") or r.get("decision") == "allow") and not r.get("profile"):
+        missing.append("profile (empty)")
+    if not r.get("requester", {}).get("user"):
+        missing.append("requester.user (empty)")
+    if missing:
+        why = r.get("error") or r.get("reason") or ""
+        bad.append("line %d (%s): missing %s%s" % (n, r["event"], ", ".join(missing), " — " + why if why else ""))
+for b in bad: print("    " + b)
+sys.exit(1 if bad else 0)
+PY
+python3 - "$AUDIT" <<'PY' && ok "daemon.start and daemon.stop pair up across restarts" || notok "daemon.start and daemon.stop pair up across restarts"
+import json, sys
+ev = [json.loads(l)["event"] for l in open(sys.argv[1])]
+d = [e for e in ev if e.startswith("daemon.")]
+assert d == ["daemon.start", "daemon.stop"] * (len(d) // 2) and len(d) % 2 == 0, d
+PY
+
 tampered=$SANDBOX/tampered.jsonl
 cp "$AUDIT" "$tampered"; sed -i '0,/"argv":\["\/usr\/bin\/id","-u"\]/s//"argv":["\/usr\/bin\/id","-g"]/' "$tampered"
 line=$(grep -n '"/usr/bin/id","-g"' "$tampered" | head -1 | cut -d: -f1)
 expect "an edited record is detected, naming its line" 1 "tampered.jsonl:$line" verify "$tampered"
 cp "$AUDIT" "$tampered"; sed -i '3d' "$tampered"
-expect "a deleted record is detected" 1 'BROKEN' verify "$tampered"
+expect "a deleted middle record is detected, naming the line" 1 'BROKEN: .*tampered\.jsonl:3:' verify "$tampered"
+n=$(wc -l <"$AUDIT")
 cp "$AUDIT" "$tampered"; sed -i '$d' "$tampered"
-expect "a truncated tail is detected with the anchor" 1 'BROKEN' verify "$tampered" --anchor "$ANCHOR"
+expect "a truncated tail is detected with the anchor" 1 "BROKEN: .*tampered\.jsonl:$n: .*truncated" verify "$tampered" --anchor "$ANCHOR"
+cp "$AUDIT" "$tampered"; sed -i '$d' "$tampered"; sed -i '$d' "$tampered"
+expect "...also two records short" 1 'BROKEN.*truncated' verify "$tampered" --anchor "$ANCHOR"
+cp "$AUDIT" "$tampered"; sed -i '4{h;d};5G' "$tampered"
+expect "two swapped records are detected" 1 'BROKEN: .*tampered\.jsonl:4:' verify "$tampered"
+cp "$AUDIT" "$tampered"; python3 - "$tampered" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+i = next(i for i, l in enumerate(lines) if '"event":"run.denied"' in l)
+r = json.loads(lines[i]); r["requester"]["user"] = "alice"   # re-serialized: the hash no longer matches
+lines[i] = json.dumps(r, separators=(",", ":"))
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")
+PY
+expect "a re-serialized record with another requester is detected" 1 'BROKEN' verify "$tampered"
 cp "$AUDIT" "$tampered"; printf '{"v":1,"event":"run.allowed","argv":["forged\\n{}"]}\n' >>"$tampered"
 expect "an appended forged record is detected" 1 'BROKEN' verify "$tampered"
 
@@ -53,7 +109,7 @@ users = ["alice"]
 [[profile.command]]
 path = "$CMDS/marker"
 TOML
-kill -HUP "$DPID"; sleep 0.5
+reload_daemon
 # The log's last page may still have room: keep writing (denials) until it has none.
 for _ in $(seq 12); do as bob elevate "$CMDS/marker" >/dev/null 2>&1; done
 rm -f "$SANDBOX/run/marker-ran"
@@ -61,6 +117,9 @@ expect "audit log full → the command is refused (70)" 70 'audit' as alice elev
 [ ! -e "$SANDBOX/run/marker-ran" ] && ok "...and it did not run" || notok "...and it did not run"
 rm -f "$SANDBOX/tinylog/filler"
 expect "once the log is writable again, commands run" 0 '' as alice elevate "$CMDS/marker"
+[ -e "$SANDBOX/run/marker-ran" ] && ok "...really" || notok "...really"
 stop_daemon
+expect "after a full disk, the log still verifies (a failed append leaves no torn record)" 0 'audit log OK' \
+  verify "$SANDBOX/tinylog/audit.jsonl" --anchor "$SANDBOX/state-tiny/audit-anchor.json"
 umount "$SANDBOX/tinylog"
 rm -f "$POL/92-marker.toml"

@@ -277,13 +277,17 @@ impl State {
 
     /// Rate limit, then resolve the caller, then ask the policy.
     fn decide(&mut self, peer: &mut Peer, req: &RunRequest, dry_run: bool) -> Decision {
-        if !self.limiter.allow(peer.uid, Instant::now()) {
+        let limited = !self.limiter.allow(peer.uid, Instant::now());
+        let known = self.identities.by_uid(peer.uid);
+        if limited {
+            // The audit record still names the user: a burst is always a cache hit.
+            peer.user = known.map_or_else(|| format!("#{}", peer.uid), |(pw, _)| pw.name);
             return Decision::Refuse(ErrorReply {
                 kind: ErrorKind::RateLimited,
                 message: "too many requests from your user; slow down and retry".into(),
             });
         }
-        let Some((_, subject)) = self.identities.by_uid(peer.uid) else {
+        let Some((_, subject)) = known else {
             return Decision::Refuse(ErrorReply {
                 kind: ErrorKind::BadRequest,
                 message: format!("uid {} has no user account on this host", peer.uid),
