@@ -1,0 +1,1 @@
+//! pam_elevate.so (skeleton; being filled in).

@@ -1,0 +1,1 @@
+//! pam_elevate logic (being filled in).
