@@ -5,7 +5,7 @@ use crate::audit_writer::{fields, AuditHandle};
 use crate::exec::open_checked_executable;
 use crate::identity::Peer;
 use crate::settings::Settings;
-use crate::state::{checked, Decision, Event, LeaseOp, Plan};
+use crate::state::{checked, Decision, Event, LeaseOp, LoginOp, Plan};
 use crate::sys::{self, ChildExit, Exe, ExecPlan};
 use elevate_proto::fdpass::{self, MAX_FDS};
 use elevate_proto::frame::{self, FrameBuf, FrameError};
@@ -197,6 +197,9 @@ pub async fn serve(stream: UnixStream, ctx: Ctx) {
                 lease_op(&ctx, &peer, LeaseOp::Extend { id, by_secs }).await
             }
             Request::Leases { all } => lease_op(&ctx, &peer, LeaseOp::List { all }).await,
+            Request::LoginCheck(q) => login_op(&ctx, &peer, LoginOp::Check(q)).await,
+            Request::SessionOpen(q) => login_op(&ctx, &peer, LoginOp::Open(q)).await,
+            Request::SessionClose { id } => login_op(&ctx, &peer, LoginOp::Close { id }).await,
             Request::Check(run) => match decide(&ctx, peer.clone(), run, true).await {
                 Some((_, d)) => checked(&d),
                 None => return,
@@ -234,6 +237,17 @@ pub async fn serve(stream: UnixStream, ctx: Ctx) {
 async fn lease_op(ctx: &Ctx, peer: &Peer, op: LeaseOp) -> Response {
     let (tx, rx) = oneshot::channel();
     let _ = ctx.events.send(Event::Lease {
+        peer: peer.clone(),
+        op,
+        reply: tx,
+    });
+    rx.await
+        .unwrap_or_else(|_| error(ErrorKind::Internal, "the daemon is shutting down"))
+}
+
+async fn login_op(ctx: &Ctx, peer: &Peer, op: LoginOp) -> Response {
+    let (tx, rx) = oneshot::channel();
+    let _ = ctx.events.send(Event::Login {
         peer: peer.clone(),
         op,
         reply: tx,

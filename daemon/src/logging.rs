@@ -12,6 +12,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 pub fn init() {
     let stderr = tracing_subscriber::fmt::layer()
         .with_target(false)
+        // Colour only for a person at a terminal, never into a log file or the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let syslog = std::path::Path::new("/dev/log").exists().then(Syslog::open);
     tracing_subscriber::registry()

@@ -1,1 +1,149 @@
-//! pam_elevate.so (skeleton; being filled in).
+//! `pam_elevate.so`: logins gated by elevate leases, sessions that end with them.
+//!
+//! A thin shell over the `elevate-pam` library: each `pam_sm_*` entry point reads what PAM
+//! knows, lets the library decide, and converts the result. Every entry point runs inside
+//! `catch_unwind`, so a bug becomes PAM_SYSTEM_ERR (a denial), never an abort of sshd or
+//! login. No threads, no async runtime, no environment variables; logging is syslog only.
+//!
+//! Only the account and session phases are provided. Listed in `auth` or `password`,
+//! libpam finds no symbol and fails the stack (closed), which is the safe mistake.
+
+mod ffi;
+
+use elevate_pam::flow::SocketDaemon;
+use elevate_pam::{Accounts, Args, Outcome, PamCode};
+use elevate_proto::LoginQuery;
+use ffi::Handle;
+use pam_sys::{PamHandle, PamItemType, PamReturnCode};
+use std::ffi::{c_char, c_int};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+struct Nss;
+impl Accounts for Nss {
+    fn in_group(&self, user: &str, group: &str) -> bool {
+        ffi::in_group(user, group)
+    }
+}
+
+fn code(c: PamCode) -> c_int {
+    (match c {
+        PamCode::Success => PamReturnCode::SUCCESS,
+        PamCode::PermDenied => PamReturnCode::PERM_DENIED,
+        PamCode::Ignore => PamReturnCode::IGNORE,
+        PamCode::AuthInfoUnavail => PamReturnCode::AUTHINFO_UNAVAIL,
+        PamCode::ServiceErr => PamReturnCode::SERVICE_ERR,
+        PamCode::SessionErr => PamReturnCode::SESSION_ERR,
+        PamCode::SystemErr => PamReturnCode::SYSTEM_ERR,
+    }) as c_int
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Phase {
+    Account,
+    OpenSession,
+    CloseSession,
+}
+
+/// The whole of one entry point, panics and all.
+fn entry(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char, phase: Phase) -> c_int {
+    let r = catch_unwind(AssertUnwindSafe(|| run(pamh, argc, argv, phase)));
+    match r {
+        Ok(c) => c,
+        Err(_) => {
+            // Even the logging is guarded: nothing may unwind into C.
+            let _ = catch_unwind(|| ffi::syslog(true, "internal error (panic); denying"));
+            code(PamCode::SystemErr)
+        }
+    }
+}
+
+fn run(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char, phase: Phase) -> c_int {
+    let Some(h) = Handle::new(pamh) else {
+        ffi::syslog(true, "called without a PAM handle; denying");
+        return code(PamCode::SystemErr);
+    };
+    let args = match ffi::args(argc, argv).and_then(Args::parse) {
+        Ok(a) => a,
+        Err(e) => {
+            ffi::syslog(true, &format!("bad module arguments: {e}; denying"));
+            return code(match phase {
+                Phase::Account => PamCode::ServiceErr,
+                _ => PamCode::SessionErr,
+            });
+        }
+    };
+    if args.inject_panic {
+        panic!("inject_panic: test build");
+    }
+    let service = h.item(PamItemType::SERVICE).unwrap_or_default();
+    let outcome: Outcome = if phase == Phase::CloseSession {
+        elevate_pam::close_session(&args, h.session_id(), &mut SocketDaemon)
+    } else {
+        let Some(user) = h.user() else {
+            ffi::syslog(true, &format!("{service}: no user name; denying"));
+            return code(PamCode::PermDenied);
+        };
+        let q = LoginQuery {
+            service,
+            user,
+            rhost: h.item(PamItemType::RHOST),
+            tty: h.item(PamItemType::TTY),
+        };
+        if phase == Phase::Account {
+            elevate_pam::account(&args, &q, &Nss, &mut SocketDaemon)
+        } else {
+            elevate_pam::open_session(&args, &q, &Nss, &mut SocketDaemon)
+        }
+    };
+    for (error, line) in &outcome.log {
+        ffi::syslog(*error, line);
+    }
+    if let Some(msg) = &outcome.user_message {
+        h.tell(msg);
+    }
+    if let Some(id) = outcome.session_id {
+        if !h.set_session_id(id) {
+            ffi::syslog(
+                true,
+                &format!("cannot remember session {id} for close_session"),
+            );
+        }
+    }
+    code(outcome.code)
+}
+
+/// # Safety
+/// Called by libpam with a valid handle and argument vector.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_acct_mgmt(
+    pamh: *mut PamHandle,
+    _flags: c_int,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> c_int {
+    entry(pamh, argc, argv, Phase::Account)
+}
+
+/// # Safety
+/// Called by libpam with a valid handle and argument vector.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_open_session(
+    pamh: *mut PamHandle,
+    _flags: c_int,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> c_int {
+    entry(pamh, argc, argv, Phase::OpenSession)
+}
+
+/// # Safety
+/// Called by libpam with a valid handle and argument vector.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_close_session(
+    pamh: *mut PamHandle,
+    _flags: c_int,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> c_int {
+    entry(pamh, argc, argv, Phase::CloseSession)
+}

@@ -8,6 +8,7 @@ pub mod diag;
 pub mod lease;
 pub mod lint;
 pub mod load;
+pub mod login;
 pub mod matcher;
 pub mod model;
 pub mod resolve;

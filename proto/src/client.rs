@@ -5,7 +5,7 @@ use crate::fdpass;
 use crate::frame::{self, FrameBuf, FrameError};
 use crate::wire::{Request, Response};
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -70,24 +70,28 @@ impl Client {
     }
 
     pub fn send(&mut self, req: &Request) -> Result<(), ClientError> {
-        self.stream.write_all(&frame::encode(req)?)?;
-        Ok(())
+        self.send_with_fds(req, &[])
     }
 
     /// Send a request with descriptors attached (the fds travel with the first bytes).
+    /// Every write is a `sendmsg(MSG_NOSIGNAL)`: a daemon that went away is an error here,
+    /// never a SIGPIPE for the process we live in (the PAM module runs inside sshd and login).
     pub fn send_with_fds(
         &mut self,
         req: &Request,
         fds: &[BorrowedFd<'_>],
     ) -> Result<(), ClientError> {
         let bytes = frame::encode(req)?;
-        let n = loop {
-            match fdpass::send_with_fds(self.stream.as_fd(), &bytes, fds) {
+        let mut sent = 0;
+        while sent < bytes.len() {
+            let attach = if sent == 0 { fds } else { &[] };
+            match fdpass::send_with_fds(self.stream.as_fd(), &bytes[sent..], attach) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => break r?,
+                Err(e) => return Err(e.into()),
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => sent += n,
             }
-        };
-        self.stream.write_all(&bytes[n..])?;
+        }
         Ok(())
     }
 

@@ -51,6 +51,49 @@ pub enum Request {
     /// Run a command as the caller with a lease's granted groups added (`elevate with`).
     /// Carries the same four fds as `Run`. `lease` is a lease id or a profile name.
     With(WithRequest),
+    /// PAM account phase (pam_elevate.so): may `user` log in through `service` now? Root may
+    /// ask about anyone; other callers only about themselves. Answers `Login`.
+    LoginCheck(LoginQuery),
+    /// PAM session phase: a login admitted by `LoginCheck` opened a session. The calling
+    /// process (from SO_PEERCRED, never a field) is its leader. Answers `Session`.
+    SessionOpen(LoginQuery),
+    /// The session registered as `id` closed. Answers `Session`.
+    SessionClose { id: u64 },
+}
+
+/// Who is logging in, where from: what PAM knows (`PAM_SERVICE`, `PAM_USER`, `PAM_RHOST`,
+/// `PAM_TTY`). Only the service and user decide; the rest is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LoginQuery {
+    pub service: String,
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rhost: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<String>,
+}
+
+/// The answer to a login question. `Ignore`: no `[[login]]` rule gates this identity for this
+/// service, so the rest of the PAM stack decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginDecision {
+    Allow,
+    Deny,
+    Ignore,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginVerdict {
+    pub decision: LoginDecision,
+    /// For the user: why not, and how to get access (which profile to request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The lease that admits this login, when access is by lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -121,6 +164,15 @@ pub enum Response {
     Lease(LeaseInfo),
     /// Answer to `Leases`.
     Leases { leases: Vec<LeaseInfo> },
+    /// Answer to `LoginCheck`.
+    Login(LoginVerdict),
+    /// Answer to `SessionOpen` (the id to close it with) and `SessionClose`. `lease`: the
+    /// lease the session ends with, if any.
+    Session {
+        id: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lease: Option<u64>,
+    },
     /// The request could not be handled. Never means "allowed".
     Error(ErrorReply),
 }

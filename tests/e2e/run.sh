@@ -19,15 +19,29 @@ if [ -z "${ELEVATE_E2E_INSIDE:-}" ]; then
   [ "$(id -u)" -eq 0 ] || fail "must run as root (it creates users inside a mount namespace)"
   for t in unshare:util-linux setpriv:util-linux useradd:passwd groupadd:passwd usermod:passwd \
            python3:python3 mount:mount pgrep:procps timeout:coreutils su:util-linux \
-           grpck:passwd; do
+           grpck:passwd pamtester:pamtester sshd:openssh-server ssh:openssh-client \
+           ssh-keygen:openssh-client script:bsdutils; do
     command -v "${t%%:*}" >/dev/null || fail "missing ${t%%:*}: apt-get install ${t#*:}"
   done
   if [ -z "${ELEVATE_BIN_DIR:-}" ]; then
     if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then PATH=$HOME/.cargo/bin:$PATH; fi
     command -v cargo >/dev/null || fail "missing cargo: install a Rust toolchain (https://rustup.rs) or set ELEVATE_BIN_DIR"
-    (cd "$repo" && cargo build --quiet -p elevated -p elevate-cli) || fail "build failed (cargo build -p elevated -p elevate-cli)"
+    (cd "$repo" && cargo build --quiet -p elevated -p elevate-cli -p pam-elevate) ||
+      fail "build failed (cargo build -p elevated -p elevate-cli -p pam-elevate)"
     ELEVATE_BIN_DIR="${CARGO_TARGET_DIR:-$repo/target}/debug"
   fi
+  # The PAM module, and a copy built with the panic-injection test argument (its own target
+  # directory, so the real module is never built with it).
+  if [ -z "${ELEVATE_PAM_PANIC_MODULE:-}" ]; then
+    if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then PATH=$HOME/.cargo/bin:$PATH; fi
+    ptarget="${CARGO_TARGET_DIR:-$repo/target}/pam-panic"
+    (cd "$repo" && cargo build --quiet -p pam-elevate --features panic-injection --target-dir "$ptarget") ||
+      fail "build failed (cargo build -p pam-elevate --features panic-injection)"
+    ELEVATE_PAM_PANIC_MODULE="$ptarget/debug/libpam_elevate.so"
+  fi
+  ELEVATE_PAM_MODULE=${ELEVATE_PAM_MODULE:-$ELEVATE_BIN_DIR/libpam_elevate.so}
+  [ -f "$ELEVATE_PAM_MODULE" ] || fail "$ELEVATE_PAM_MODULE not found (cargo build -p pam-elevate)"
+  export ELEVATE_PAM_MODULE ELEVATE_PAM_PANIC_MODULE
   ELEVATE_BIN_DIR=$(cd "$ELEVATE_BIN_DIR" 2>/dev/null && pwd) || fail "ELEVATE_BIN_DIR does not exist"
   for b in elevated elevate; do
     [ -x "$ELEVATE_BIN_DIR/$b" ] || fail "$ELEVATE_BIN_DIR/$b not found (cargo build -p elevated -p elevate-cli)"

@@ -6,4 +6,5 @@ pub mod model;
 pub mod notify;
 pub mod procs;
 pub mod rules;
+pub mod sessions;
 pub mod wall;

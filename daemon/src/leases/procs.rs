@@ -81,6 +81,55 @@ pub fn start_time(pid: i32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// `root` and every process descended from it (by parent pid), in one pass over /proc.
+/// A session's shell and its children; whatever double-forked away to init is not found here
+/// (the revoked-group scan catches those when the lease granted groups).
+pub fn tree(root: ProcId) -> Vec<ProcId> {
+    let mut parent: HashMap<i32, Vec<i32>> = HashMap::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if let Some(ppid) = ppid(pid) {
+                parent.entry(ppid).or_default().push(pid);
+            }
+        }
+    }
+    if start_time(root.pid) != Some(root.start_time) {
+        return Vec::new();
+    }
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() && out.len() < 100_000 {
+        for &child in parent
+            .get(&out[i].pid)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            if let Some(start_time) = start_time(child) {
+                out.push(ProcId {
+                    pid: child,
+                    start_time,
+                });
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Field 4 of /proc/PID/stat.
+fn ppid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Signal `p` only if it is still the same process.
 pub fn signal(p: ProcId, sig: libc::c_int) -> bool {
     if start_time(p.pid) != Some(p.start_time) {
@@ -108,6 +157,29 @@ mod tests {
             matches_status(setuid, 1000, &gids),
             "a setuid child of the holder still carries the group"
         );
+    }
+
+    #[test]
+    fn tree_finds_children() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let me = std::process::id() as i32;
+        let root = ProcId {
+            pid: me,
+            start_time: start_time(me).unwrap(),
+        };
+        let t = tree(root);
+        assert_eq!(t[0], root);
+        assert!(t.iter().any(|p| p.pid == child.id() as i32), "{t:?}");
+        let stale = ProcId {
+            pid: me,
+            start_time: root.start_time + 1,
+        };
+        assert!(tree(stale).is_empty());
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]

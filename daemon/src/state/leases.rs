@@ -777,6 +777,7 @@ impl State {
         }
         let ids: Vec<u64> = ended.iter().map(|l| l.id).collect();
         self.remove_grants(&ids).await;
+        self.end_sessions(&ids, "lease ended");
         for id in ids {
             self.wake(id);
             self.notify("lease.ended", id);
@@ -932,6 +933,7 @@ impl State {
             self.end_batch(due).await;
         }
         self.retry_removals().await;
+        self.maybe_prune_sessions();
         let t = Instant::now();
         let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.leases.pending_kills)
             .into_iter()

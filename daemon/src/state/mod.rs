@@ -76,6 +76,12 @@ pub enum Event {
     BoundExited {
         id: u64,
     },
+    /// pam_elevate.so: a login question, a session opened or closed.
+    Login {
+        peer: Peer,
+        op: LoginOp,
+        reply: oneshot::Sender<Response>,
+    },
 }
 
 /// Everything needed to run an allowed command.
@@ -110,6 +116,9 @@ pub enum Decision {
 
 mod identity_cache;
 mod leases;
+mod logins;
+
+pub use logins::LoginOp;
 
 use leases::LeaseBook;
 pub use leases::LeaseOp;
@@ -129,6 +138,7 @@ pub struct State {
     running: usize,
     audit: AuditHandle,
     leases: LeaseBook,
+    sessions: crate::leases::sessions::SessionBook,
     groupdb: GroupDb,
     events: mpsc::UnboundedSender<Event>,
     pending_ttl: Duration,
@@ -144,6 +154,8 @@ impl State {
     ) -> Result<State, String> {
         let (journal, table) = crate::leases::journal::Journal::open(&settings.state_dir)
             .map_err(|e| format!("lease journal in {}: {e}", settings.state_dir.display()))?;
+        let sessions = crate::leases::sessions::SessionBook::open(&settings.state_dir)
+            .map_err(|e| format!("login sessions in {}: {e}", settings.state_dir.display()))?;
         let mut st = State {
             host: settings.host.clone(),
             policy: Arc::new(Policy::default()),
@@ -161,6 +173,7 @@ impl State {
             running: 0,
             audit,
             leases: LeaseBook::new(journal, table),
+            sessions,
             groupdb: GroupDb::system(),
             events,
             pending_ttl: settings.pending_ttl,
@@ -177,6 +190,7 @@ impl State {
     /// Before serving: finish what a crash or downtime left (expired leases, memberships).
     pub async fn start(&mut self) {
         self.reconcile_leases().await;
+        self.reconcile_sessions();
     }
 
     pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) {
@@ -254,6 +268,14 @@ impl State {
             }
             Event::Tick => self.tick().await,
             Event::BoundExited { id } => self.bound_exited(id).await,
+            Event::Login {
+                mut peer,
+                op,
+                reply,
+            } => {
+                let r = self.login_op(&mut peer, op).await;
+                let _ = reply.send(r);
+            }
         }
     }
 

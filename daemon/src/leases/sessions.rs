@@ -1,0 +1,152 @@
+//! Login sessions registered by pam_elevate.so: which process leads each one and which lease
+//! admitted it, kept in `sessions.json` in the state directory so that a restarted daemon
+//! still ends them when their lease ends.
+
+use super::procs::{self, ProcId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: u64,
+    pub uid: u32,
+    pub user: String,
+    pub service: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rhost: Option<String>,
+    /// The lease the session ends with (`None`: standing access, tracked for the record only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<u64>,
+    /// The process that opened the session (sshd's privileged child, login, su).
+    pub pid: i32,
+    pub start_time: u64,
+    pub opened_at_ms: u64,
+}
+
+impl Session {
+    pub fn leader(&self) -> ProcId {
+        ProcId {
+            pid: self.pid,
+            start_time: self.start_time,
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        procs::start_time(self.pid) == Some(self.start_time)
+    }
+}
+
+pub struct SessionBook {
+    pub table: BTreeMap<u64, Session>,
+    pub next_id: u64,
+    /// When vanished leaders and stale leases were last looked for.
+    pub last_check: Instant,
+    path: PathBuf,
+}
+
+/// At most this many sessions are tracked; beyond it new ones are refused (fail closed).
+pub const MAX_SESSIONS: usize = 65_536;
+
+impl SessionBook {
+    /// Load `sessions.json`; sessions whose leader is gone are dropped.
+    pub fn open(state_dir: &Path) -> io::Result<SessionBook> {
+        let path = state_dir.join("sessions.json");
+        let table: BTreeMap<u64, Session> = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<Vec<Session>>(&bytes)
+                .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?
+                .into_iter()
+                .filter(Session::is_running)
+                .map(|s| (s.id, s))
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(e),
+        };
+        let next_id = table.keys().next_back().map_or(1, |k| k + 1);
+        Ok(SessionBook {
+            table,
+            next_id,
+            last_check: Instant::now(),
+            path,
+        })
+    }
+
+    /// Write the table durably (temp, fsync, rename, directory fsync).
+    pub fn save(&self) -> io::Result<()> {
+        let tmp = self.path.with_extension("json+");
+        {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            let list: Vec<&Session> = self.table.values().collect();
+            serde_json::to_writer(&mut f, &list).map_err(io::Error::other)?;
+            f.write_all(b"\n")?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Forget sessions whose leader exited without close_session (a crashed sshd child).
+    /// Returns whether anything changed.
+    pub fn prune(&mut self) -> bool {
+        let before = self.table.len();
+        self.table.retain(|_, s| s.is_running());
+        self.table.len() != before
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_sessions_survive_a_restart_and_dead_ones_are_dropped() {
+        let dir = std::env::temp_dir().join(format!("elevate-sessions-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let me = std::process::id() as i32;
+        let mut b = SessionBook::open(&dir).unwrap();
+        assert!(b.table.is_empty());
+        let live = Session {
+            id: 1,
+            uid: 1000,
+            user: "alice".into(),
+            service: "sshd".into(),
+            tty: Some("ssh".into()),
+            rhost: None,
+            lease: Some(7),
+            pid: me,
+            start_time: procs::start_time(me).unwrap(),
+            opened_at_ms: 0,
+        };
+        let dead = Session {
+            id: 2,
+            start_time: live.start_time + 1,
+            ..live.clone()
+        };
+        b.table.insert(1, live.clone());
+        b.table.insert(2, dead);
+        b.save().unwrap();
+        let b2 = SessionBook::open(&dir).unwrap();
+        assert_eq!(b2.table.values().collect::<Vec<_>>(), vec![&live]);
+        assert_eq!(b2.next_id, 2);
+        std::fs::write(dir.join("sessions.json"), "{garbage").unwrap();
+        assert!(
+            SessionBook::open(&dir).is_err(),
+            "a corrupt file is an error, not an empty book"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
