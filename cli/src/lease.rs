@@ -25,9 +25,34 @@ fn ask(socket: &Path, req: &Request, timeout: Option<Duration>) -> Result<Respon
         .send(req)
         .map_err(|e| fail(exit::SOFTWARE, e.to_string()))?;
     let _ = client.set_read_timeout(timeout);
-    client
-        .recv()
-        .map_err(|e| fail(exit::SOFTWARE, e.to_string()))
+    loop {
+        match client
+            .recv()
+            .map_err(|e| fail(exit::SOFTWARE, e.to_string()))?
+        {
+            // Step-up authentication (profiles with `authenticate = true`).
+            Response::Prompt { style, text } => {
+                // Ctrl-C while echo is off must restore the terminal: catch it for the
+                // length of the question only.
+                const STOP: &[libc::c_int] =
+                    &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+                let signals = crate::sys::signal_pipe(STOP).ok();
+                let _ = client.set_read_timeout(None);
+                let r = crate::prompt::handle(
+                    &mut client,
+                    style,
+                    &text,
+                    signals.as_ref().map(std::os::fd::AsFd::as_fd),
+                );
+                crate::sys::default_signals(STOP);
+                if let Err(sig) = r {
+                    return Err(fail(exit::SIGNAL_BASE + sig, "interrupted"));
+                }
+                let _ = client.set_read_timeout(timeout);
+            }
+            other => return Ok(other),
+        }
+    }
 }
 
 /// A refusal, with a pointer to `elevate leases` when the id was not found.

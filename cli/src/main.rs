@@ -3,6 +3,7 @@
 mod args;
 mod lease;
 mod offline;
+mod prompt;
 mod remote;
 mod run;
 mod sys;
@@ -41,6 +42,7 @@ pub fn exit_for_error(kind: ErrorKind) -> i32 {
         ErrorKind::SpawnFailed => exit::CANNOT_EXECUTE,
         ErrorKind::AuditFailed | ErrorKind::Internal => exit::SOFTWARE,
         ErrorKind::NotFound => exit::INVALID,
+        ErrorKind::AuthenticationRequired => exit::DENIED,
     }
 }
 

@@ -117,7 +117,7 @@ fn relay(
     let lost = |e: &dyn std::fmt::Display| {
         fail(exit::SOFTWARE, format!("lost the connection to elevated ({e}); the daemon ends the command when its client is gone"))
     };
-    let deadline = std::time::Instant::now() + DECISION_TIMEOUT;
+    let mut deadline = std::time::Instant::now() + DECISION_TIMEOUT;
     let mut started = false;
     loop {
         let (sock_ready, sig_ready) = if client.has_buffered() {
@@ -168,6 +168,18 @@ fn relay(
         if sock_ready {
             match client.recv().map_err(|e| lost(&e))? {
                 Response::Started(_) => started = true,
+                Response::Prompt { style, text } if !started => {
+                    if let Err(sig) =
+                        crate::prompt::handle(client, style, &text, Some(signals.as_fd()))
+                    {
+                        return Err(fail(
+                            exit::SIGNAL_BASE + sig,
+                            "interrupted before the command started",
+                        ));
+                    }
+                    // The person typing is not the daemon being slow.
+                    deadline = std::time::Instant::now() + DECISION_TIMEOUT;
+                }
                 Response::Exited(status) if started => return Ok(status.shell_code()),
                 other if !started => return Err(refusal(other)),
                 Response::Error(e) => return Err(fail(exit_for_error(e.kind), e.message)),

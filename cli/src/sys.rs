@@ -62,6 +62,13 @@ pub fn signal_pipe(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
     Ok(read)
 }
 
+/// Put `signals` back to their default action (after a `signal_pipe` is no longer read).
+pub fn default_signals(signals: &[libc::c_int]) {
+    for &sig in signals {
+        let _ = set_handler(sig, libc::SIG_DFL);
+    }
+}
+
 fn set_handler(sig: libc::c_int, handler: libc::sighandler_t) -> io::Result<()> {
     // SAFETY: sigaction is plain data; zeroed is a valid empty mask and flags.
     let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };

@@ -2,6 +2,7 @@
 //! the command until it exits. Handlers hold no shared state; all they know arrives in replies.
 
 use crate::audit_writer::{fields, AuditHandle};
+use crate::conversation::step_up;
 use crate::exec::open_checked_executable;
 use crate::identity::Peer;
 use crate::settings::Settings;
@@ -31,15 +32,15 @@ pub struct Ctx {
 }
 
 /// A connection that can receive fds alongside frames.
-struct Conn {
+pub struct Conn {
     stream: UnixStream,
     inbox: FrameBuf,
-    fds: Vec<OwnedFd>,
+    pub fds: Vec<OwnedFd>,
 }
 
 impl Conn {
     /// Next frame. `Ok(None)` when the peer closed cleanly between frames.
-    async fn read_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+    pub async fn read_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         loop {
             if let Some(f) = self.inbox.next_frame()? {
                 return Ok(Some(f));
@@ -65,7 +66,7 @@ impl Conn {
         }
     }
 
-    async fn send(&mut self, resp: &Response) -> io::Result<()> {
+    pub async fn send(&mut self, resp: &Response) -> io::Result<()> {
         let bytes = frame::encode(resp).map_err(|e| io::Error::other(e.to_string()))?;
         // A client that stops reading must not pin this task forever.
         tokio::time::timeout(Duration::from_secs(5), self.stream.write_all(&bytes))
@@ -183,7 +184,20 @@ pub async fn serve(stream: UnixStream, ctx: Ctx) {
                     Err(_) => return,
                 }
             }
-            Request::RequestLease(r) => lease_op(&ctx, &peer, LeaseOp::Request(r)).await,
+            Request::RequestLease(r) => {
+                let resp = lease_op(&ctx, &peer, LeaseOp::Request(r.clone())).await;
+                match resp {
+                    Response::Error(e) if e.kind == ErrorKind::AuthenticationRequired => {
+                        match step_up(&mut conn, &ctx, &peer, &r.profile, "request").await {
+                            Ok(authenticated) => {
+                                lease_op(&ctx, &authenticated, LeaseOp::Request(r)).await
+                            }
+                            Err(denied) => denied,
+                        }
+                    }
+                    other => other,
+                }
+            }
             Request::Approve { id, comment } => {
                 lease_op(&ctx, &peer, LeaseOp::Approve { id, comment }).await
             }
@@ -227,6 +241,9 @@ pub async fn serve(stream: UnixStream, ctx: Ctx) {
                 ErrorKind::BadRequest,
                 "no command is running on this connection",
             ),
+            Request::PromptReply { .. } => {
+                error(ErrorKind::BadRequest, "no prompt is waiting for an answer")
+            }
         };
         if conn.send(&resp).await.is_err() {
             return;
@@ -310,6 +327,10 @@ async fn handle_run(conn: &mut Conn, ctx: &Ctx, peer: Peer, what: ExecRequest, f
         ExecRequest::Run(r) => (argv_json(&r.argv), "run"),
         ExecRequest::With(w) => (argv_json(&w.argv), "with"),
     };
+    let rerun = match &what {
+        ExecRequest::Run(req) => Some(req.clone()),
+        ExecRequest::With(_) => None,
+    };
     let decided = match what {
         ExecRequest::Run(req) => decide(ctx, peer, req, false).await,
         ExecRequest::With(req) => {
@@ -322,9 +343,24 @@ async fn handle_run(conn: &mut Conn, ctx: &Ctx, peer: Peer, what: ExecRequest, f
             rx.await.ok()
         }
     };
-    let Some((peer, decision)) = decided else {
+    let Some((mut peer, mut decision)) = decided else {
         return;
     };
+    // Step-up authentication, then the same decision again with the peer marked as
+    // authenticated (the policy may have changed meanwhile: it decides afresh).
+    if let (Decision::Authenticate { profile }, Some(req)) = (&decision, rerun) {
+        let profile = profile.clone();
+        match step_up(conn, ctx, &peer, &profile, via).await {
+            Ok(authenticated) => match decide(ctx, authenticated, req, false).await {
+                Some((p, d)) => (peer, decision) = (p, d),
+                None => return,
+            },
+            Err(denied) => {
+                let _ = conn.send(&denied).await;
+                return;
+            }
+        }
+    }
     let host = &ctx.settings.host.name;
     let plan = match decision {
         Decision::Refuse(e) => {
@@ -352,6 +388,16 @@ async fn handle_run(conn: &mut Conn, ctx: &Ctx, peer: Peer, what: ExecRequest, f
             return;
         }
         Decision::Allow(plan) => plan,
+        Decision::Authenticate { profile } => {
+            // Only after a step-up that succeeded: should not happen; never run.
+            let _ = conn
+                .send(&error(
+                    ErrorKind::AuthenticationRequired,
+                    format!("profile {profile} still requires authentication"),
+                ))
+                .await;
+            return;
+        }
     };
     let record = json!({
         "requester": peer.audit_json(), "host": host, "profile": plan.profile, "run_as": plan.run_as,

@@ -15,6 +15,11 @@ pub struct Peer {
     pub tty: Option<String>,
     pub loginuid: Option<u32>,
     pub session: Option<u32>,
+    /// The client's process session id (getsid): with the tty, what a step-up is cached for.
+    pub sid: Option<i32>,
+    /// This request comes after a successful step-up authentication on this connection
+    /// (set by the connection handler only, never from the wire).
+    pub stepped_up: bool,
 }
 
 impl Peer {
@@ -32,7 +37,9 @@ impl Peer {
             s.and_then(|s| s.trim().parse::<u32>().ok())
                 .filter(|v| *v != u32::MAX)
         };
-        let tty = proc_read("stat").and_then(|s| tty_name(&s));
+        let stat = proc_read("stat");
+        let tty = stat.as_deref().and_then(tty_name);
+        let sid = stat.as_deref().and_then(session_id);
         Ok(Peer {
             uid: cred.uid(),
             gid: cred.gid(),
@@ -42,6 +49,8 @@ impl Peer {
             tty,
             loginuid: id(proc_read("loginuid")),
             session: id(proc_read("sessionid")),
+            sid,
+            stepped_up: false,
         })
     }
 
@@ -62,6 +71,12 @@ impl Peer {
 
 /// The controlling terminal from /proc/PID/stat field 7 (tty_nr), as a /dev path when it is a
 /// pty or virtual console; otherwise "dev:MAJOR:MINOR".
+/// Field 6 of /proc/PID/stat: the process's session id.
+fn session_id(stat: &str) -> Option<i32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(3)?.parse().ok()
+}
+
 fn tty_name(stat: &str) -> Option<String> {
     // comm (field 2) may contain spaces and parentheses: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];

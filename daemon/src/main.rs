@@ -3,11 +3,13 @@
 
 mod audit_writer;
 mod conn;
+mod conversation;
 mod exec;
 mod identity;
 mod leases;
 mod limits;
 mod logging;
+mod pam_auth;
 mod server;
 mod settings;
 mod state;

@@ -1149,3 +1149,50 @@ fn lease_keys_on_lease_profiles_do_not_change_matching() {
         .decide(&host, &alice, &q, &|p| p.name == "p")
         .is_allow());
 }
+
+#[test]
+fn step_up_keys() {
+    let out = load(&[(
+        "a.toml",
+        r#"
+[[profile]]
+name = "restart"
+users = ["alice"]
+authenticate = true
+auth_cache = "5m"
+[[profile.command]]
+path = "/usr/bin/true"
+
+[[profile]]
+name = "always-ask"
+users = ["alice"]
+access = "lease"
+max_duration = "1h"
+authenticate = true
+"#,
+    )]);
+    let p = out.policy.expect("loads");
+    let r = p.profile("restart").unwrap();
+    assert!(r.authenticate);
+    assert_eq!(r.auth_cache, Some(secs(300)));
+    let a = p.profile("always-ask").unwrap();
+    assert!(a.authenticate && a.auth_cache.is_none());
+
+    for (body, want) in [
+        ("auth_cache = \"5m\"", "without `authenticate = true`"),
+        (
+            "authenticate = true\nauth_cache = \"2h\"",
+            "longer than the 1h allowed",
+        ),
+        ("authenticate = true\nauth_cache = \"soon\"", "auth_cache:"),
+        ("authenticate = \"yes\"", "expected a boolean"),
+    ] {
+        let src = format!("[[profile]]\nname = \"x\"\nusers = [\"a\"]\n{body}\n[[profile.command]]\npath = \"/usr/bin/true\"\n");
+        let out = load(&[("a.toml", &src)]);
+        let msgs = shown(&out.diagnostics).join("\n");
+        assert!(
+            out.policy.is_none() && msgs.contains(want),
+            "{body}: {msgs}"
+        );
+    }
+}

@@ -525,6 +525,8 @@ struct RawProfile {
     on_expiry: Option<Spanned<String>>,
     break_glass: Option<Spanned<bool>>,
     login: Option<Vec<Spanned<String>>>,
+    authenticate: Option<Spanned<bool>>,
+    auth_cache: Option<Spanned<RawDuration>>,
 }
 
 /// A duration as written: must be a string (`"90m"`); anything else is a type error that
@@ -1208,6 +1210,8 @@ fn validate_profile(ctx: &mut Ctx, raw: RawProfile, span: &Range<usize>) -> Opti
     }
 
     let lease = validate_lease_keys(ctx, &raw, access);
+    let authenticate = raw.authenticate.as_ref().is_some_and(|b| *b.get_ref());
+    let auth_cache = validate_auth_cache(ctx, &raw, authenticate);
     let max_span = raw.max_duration.as_ref().map(|x| x.span());
     let expiry_span = raw.on_expiry.as_ref().map(|x| x.span());
 
@@ -1242,6 +1246,8 @@ fn validate_profile(ctx: &mut Ctx, raw: RawProfile, span: &Range<usize>) -> Opti
         on_expiry: lease.on_expiry,
         break_glass: lease.break_glass,
         login: lease.login,
+        authenticate,
+        auth_cache,
     };
     for (key, message) in crate::lint::lease_findings(&profile) {
         let span = match key {
@@ -1252,6 +1258,42 @@ fn validate_profile(ctx: &mut Ctx, raw: RawProfile, span: &Range<usize>) -> Opti
         ctx.warn(&span.unwrap_or_else(|| name_span.clone()), message);
     }
     Some(profile)
+}
+
+/// Longest `auth_cache` accepted: a remembered authentication is standing privilege on that
+/// terminal, so it is kept short (sudo's default is 15 minutes).
+const MAX_AUTH_CACHE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn validate_auth_cache(
+    ctx: &mut Ctx,
+    raw: &RawProfile,
+    authenticate: bool,
+) -> Option<std::time::Duration> {
+    let v = raw.auth_cache.as_ref()?;
+    if !authenticate {
+        ctx.error(
+            &v.span(),
+            "`auth_cache` without `authenticate = true` has no effect: add authenticate = true or remove it".to_string(),
+        );
+        return None;
+    }
+    match crate::lease::parse_duration(&v.get_ref().0) {
+        Ok(d) if d > MAX_AUTH_CACHE => {
+            ctx.error(
+                &v.span(),
+                format!(
+                    "auth_cache \"{}\" is longer than the 1h allowed",
+                    v.get_ref().0
+                ),
+            );
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            ctx.error(&v.span(), format!("auth_cache: {e}"));
+            None
+        }
+    }
 }
 
 /// The lease keys of one profile, validated.

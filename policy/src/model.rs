@@ -153,9 +153,15 @@ pub struct Profile {
     pub conflicts: Vec<String>,
     pub on_expiry: OnExpiry,
     pub break_glass: bool,
-    /// PAM services an active lease opens (`[a-z0-9._-]+`, not `.`/`..`). Parsed and
-    /// validated only: nothing enforces it yet.
+    /// PAM services an active lease opens (`[a-z0-9._-]+`, not `.`/`..`); see
+    /// [`Policy::login_rule`].
     pub login: Vec<String>,
+    /// Step-up: the requester authenticates (PAM service `elevate`) before a `run` of this
+    /// profile or a `request` for it is granted.
+    pub authenticate: bool,
+    /// How long a successful step-up is remembered (per uid, terminal and session; boot
+    /// clock). `None`: ask every time.
+    pub auth_cache: Option<Duration>,
 }
 
 /// One file that was loaded, for `elevate status`.

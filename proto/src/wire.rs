@@ -59,7 +59,36 @@ pub enum Request {
     SessionOpen(LoginQuery),
     /// The session registered as `id` closed. Answers `Session`.
     SessionClose { id: u64 },
+    /// The answer to a `Prompt` that expects one (`secret` or `echo`). `None`: the user could
+    /// not or would not answer (no terminal, end of input).
+    PromptReply {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
 }
+
+/// How a step-up prompt is shown: as PAM's four message styles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptStyle {
+    /// Read an answer without echo (a password, an OTP).
+    Secret,
+    /// Read an answer with echo.
+    Echo,
+    /// Show only.
+    Info,
+    /// Show only, as an error.
+    Error,
+}
+
+impl PromptStyle {
+    pub fn wants_reply(self) -> bool {
+        matches!(self, PromptStyle::Secret | PromptStyle::Echo)
+    }
+}
+
+/// Longest prompt reply accepted (PAM's own limit for a response is 512 bytes).
+pub const MAX_PROMPT_REPLY: usize = 512;
 
 /// Who is logging in, where from: what PAM knows (`PAM_SERVICE`, `PAM_USER`, `PAM_RHOST`,
 /// `PAM_TTY`). Only the service and user decide; the rest is recorded.
@@ -166,6 +195,9 @@ pub enum Response {
     Leases { leases: Vec<LeaseInfo> },
     /// Answer to `LoginCheck`.
     Login(LoginVerdict),
+    /// Step-up authentication: show this to the requester (on their terminal) and, for
+    /// `secret` and `echo`, answer with `PromptReply`. Comes before the final answer.
+    Prompt { style: PromptStyle, text: String },
     /// Answer to `SessionOpen` (the id to close it with) and `SessionClose`. `lease`: the
     /// lease the session ends with, if any.
     Session {
@@ -375,6 +407,9 @@ pub enum ErrorKind {
     Internal,
     /// The named lease or request does not exist (or is not visible to the caller).
     NotFound,
+    /// The profile requires step-up authentication and this client cannot hold the
+    /// conversation (the CLI does it on the requester's terminal).
+    AuthenticationRequired,
 }
 
 #[cfg(test)]

@@ -313,6 +313,15 @@ impl State {
                 Some(format!("end it first: elevate revoke {}", l.id)),
             )));
         }
+        if self.step_up_needed(peer, profile) {
+            return Err(Response::Error(ErrorReply {
+                kind: ErrorKind::AuthenticationRequired,
+                message: format!(
+                    "profile {} requires you to authenticate; request it with the elevate CLI from a terminal",
+                    profile.name
+                ),
+            }));
+        }
         let bound = match req.bind_pid {
             None => None,
             Some(pid) => Some(self.check_bind(peer.uid, pid).map_err(refusal)?),

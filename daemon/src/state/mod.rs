@@ -112,11 +112,16 @@ pub enum Decision {
     },
     /// Not a policy decision: the request could not be decided (rate limit, unknown user…).
     Refuse(ErrorReply),
+    /// Allowed once the requester passes step-up authentication (profile `authenticate`).
+    Authenticate {
+        profile: String,
+    },
 }
 
 mod identity_cache;
 mod leases;
 mod logins;
+mod step_up;
 
 pub use logins::LoginOp;
 
@@ -139,6 +144,7 @@ pub struct State {
     audit: AuditHandle,
     leases: LeaseBook,
     sessions: crate::leases::sessions::SessionBook,
+    auth_cache: step_up::AuthCache,
     groupdb: GroupDb,
     events: mpsc::UnboundedSender<Event>,
     pending_ttl: Duration,
@@ -174,6 +180,7 @@ impl State {
             audit,
             leases: LeaseBook::new(journal, table),
             sessions,
+            auth_cache: Default::default(),
             groupdb: GroupDb::system(),
             events,
             pending_ttl: settings.pending_ttl,
@@ -354,6 +361,11 @@ impl State {
                 }
             }
         };
+        if !dry_run && self.step_up_needed(peer, profile) {
+            return Decision::Authenticate {
+                profile: profile.name.clone(),
+            };
+        }
         if dry_run {
             return Decision::Allow(Box::new(Plan {
                 profile: profile.name.clone(),
@@ -570,5 +582,10 @@ pub fn checked(decision: &Decision) -> Response {
             hint: hint.clone(),
         }),
         Decision::Refuse(e) => Response::Error(e.clone()),
+        // A dry run never asks for authentication; the real run will.
+        Decision::Authenticate { .. } => Response::Error(ErrorReply {
+            kind: ErrorKind::AuthenticationRequired,
+            message: "step-up authentication required".into(),
+        }),
     }
 }
