@@ -1451,9 +1451,13 @@ fn example_policies_are_valid() {
             "db-auditor",
             "read-logs",
             "db-break-glass",
-            "ci-deploy"
+            "ci-deploy",
+            "prod-shell"
         ]
     );
+    assert_eq!(policy.logins.len(), 3);
+    let shell = policy.profile("prod-shell").expect("prod-shell");
+    assert!(shell.login == ["sshd"] && shell.authenticate);
     assert!(policy.admin.groups == ["sre-leads"] && policy.admin.location.is_some());
     let db = policy.profile("db-admin").expect("db-admin");
     assert_eq!(db.max_duration, Some(Duration::from_secs(7200)));
