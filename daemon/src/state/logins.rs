@@ -39,6 +39,9 @@ fn valid_item(s: &str, max: usize) -> bool {
 /// How often sessions whose leader vanished without close_session are forgotten.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
+/// Sessions a non-root caller may register for itself.
+const MAX_SESSIONS_PER_USER: usize = 64;
+
 /// A decided login: the verdict plus what the audit record and a session need.
 struct Decided {
     verdict: LoginVerdict,
@@ -235,6 +238,19 @@ impl State {
         };
         if self.sessions.table.len() >= MAX_SESSIONS {
             return err(ErrorKind::Busy, "too many open sessions are tracked");
+        }
+        // A user registering sessions for their own processes (not via a root PAM
+        // application) cannot crowd out everyone else's.
+        if peer.uid != 0
+            && self
+                .sessions
+                .table
+                .values()
+                .filter(|s| s.uid == peer.uid)
+                .count()
+                >= MAX_SESSIONS_PER_USER
+        {
+            return err(ErrorKind::Busy, "too many sessions registered by your user");
         }
         let id = self.sessions.next_id;
         self.sessions.next_id += 1;
