@@ -20,12 +20,29 @@ pub struct Peer {
     /// This request comes after a successful step-up authentication on this connection
     /// (set by the connection handler only, never from the wire).
     pub stepped_up: bool,
+    /// How the request arrived: "socket" or "dbus".
+    pub via: &'static str,
 }
 
 impl Peer {
     pub fn from_stream(stream: &tokio::net::UnixStream) -> std::io::Result<Peer> {
         let cred = stream.peer_cred()?;
-        let pid = cred.pid();
+        Ok(Peer::describe(cred.uid(), cred.gid(), cred.pid(), "socket"))
+    }
+
+    /// A D-Bus caller. The uid is what the bus daemon reports for the sender's connection
+    /// (its SO_PEERCRED). The pid only feeds the audit record, and only while that process
+    /// still runs as `uid` — a pid the caller vacated and someone else took is not described.
+    /// No session id: a bus caller never shares a terminal's step-up cache.
+    pub fn from_bus(uid: u32, pid: Option<u32>) -> Peer {
+        let pid = pid.and_then(|p| i32::try_from(p).ok());
+        let ids = pid.and_then(real_ids).filter(|(u, _)| *u == uid);
+        let mut peer = Peer::describe(uid, ids.map_or(u32::MAX, |(_, g)| g), ids.and(pid), "dbus");
+        peer.sid = None;
+        peer
+    }
+
+    fn describe(uid: u32, gid: u32, pid: Option<i32>, via: &'static str) -> Peer {
         let proc_read = |what: &str| {
             pid.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/{what}")).ok())
         };
@@ -40,9 +57,9 @@ impl Peer {
         let stat = proc_read("stat");
         let tty = stat.as_deref().and_then(tty_name);
         let sid = stat.as_deref().and_then(session_id);
-        Ok(Peer {
-            uid: cred.uid(),
-            gid: cred.gid(),
+        Peer {
+            uid,
+            gid,
             pid,
             user: String::new(),
             exe,
@@ -51,32 +68,46 @@ impl Peer {
             session: id(proc_read("sessionid")),
             sid,
             stepped_up: false,
-        })
+            via,
+        }
     }
 
     /// The `requester` object of audit records.
     pub fn audit_json(&self) -> Value {
         json!({
             "uid": self.uid,
-            "gid": self.gid,
+            "gid": (self.gid != u32::MAX).then_some(self.gid),
             "user": self.user,
             "pid": self.pid,
             "exe": self.exe,
             "tty": self.tty,
             "loginuid": self.loginuid,
             "session": self.session,
+            "via": self.via,
         })
     }
 }
 
-/// The controlling terminal from /proc/PID/stat field 7 (tty_nr), as a /dev path when it is a
-/// pty or virtual console; otherwise "dev:MAJOR:MINOR".
+/// The real uid and gid of a process, from /proc/PID/status.
+fn real_ids(pid: i32) -> Option<(u32, u32)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+    };
+    Some((field("Uid:")?, field("Gid:")?))
+}
+
 /// Field 6 of /proc/PID/stat: the process's session id.
 fn session_id(stat: &str) -> Option<i32> {
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// The controlling terminal from /proc/PID/stat field 7 (tty_nr), as a /dev path when it is a
+/// pty or virtual console; otherwise "dev:MAJOR:MINOR".
 fn tty_name(stat: &str) -> Option<String> {
     // comm (field 2) may contain spaces and parentheses: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -105,5 +136,24 @@ mod tests {
         assert_eq!(tty_name(stat), None);
         assert_eq!(tty_name("garbage"), None);
         assert_eq!(tty_name("1 (x) S"), None);
+    }
+
+    #[test]
+    fn bus_peer_keeps_the_bus_uid_and_describes_only_a_matching_process() {
+        let me = std::process::id();
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        let p = Peer::from_bus(uid, Some(me));
+        assert_eq!(
+            (p.uid, p.pid, p.via, p.sid),
+            (uid, Some(me as i32), "dbus", None)
+        );
+        // The process runs as someone else: the uid stays the bus's, the process is not described.
+        let p = Peer::from_bus(uid.wrapping_add(12345), Some(me));
+        assert_eq!(
+            (p.uid, p.pid, p.exe.as_deref()),
+            (uid.wrapping_add(12345), None, None)
+        );
+        assert_eq!(p.audit_json()["gid"], serde_json::Value::Null);
     }
 }

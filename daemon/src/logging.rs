@@ -16,9 +16,16 @@ pub fn init() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let syslog = std::path::Path::new("/dev/log").exists().then(Syslog::open);
+    // The daemon's own lines from INFO up; the D-Bus library only when something is wrong
+    // (its INFO and below narrate every message on the bus).
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(Level::INFO)
+        .with_target("zbus", Level::WARN)
+        .with_target("zvariant", Level::WARN);
     tracing_subscriber::registry()
         .with(stderr)
         .with(syslog)
+        .with(filter)
         .init();
 }
 

@@ -4,6 +4,7 @@
 mod audit_writer;
 mod conn;
 mod conversation;
+mod dbus;
 mod exec;
 mod identity;
 mod leases;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// `elevated --check`: validate the policy as the daemon would and say what is wrong.
 pub fn check(settings: &Settings) -> ExitCode {
@@ -72,7 +72,14 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
     let audit = AuditHandle::start(log);
     let (events, rx) = mpsc::unbounded_channel();
-    let mut state = State::new(Arc::clone(&settings), audit.clone(), events.clone())?;
+    // 1024 announcements of slack for a slow bus; with no bus nobody subscribes.
+    let (bus, _) = broadcast::channel(1024);
+    let mut state = State::new(
+        Arc::clone(&settings),
+        audit.clone(),
+        events.clone(),
+        bus.clone(),
+    )?;
     audit
         .write_durable(
             "daemon.start",
@@ -90,6 +97,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let listener = bind(&settings.socket)?;
     tokio::spawn(state.run(rx));
     let (shutdown_tx, shutdown) = watch::channel(false);
+    tokio::spawn(crate::dbus::serve(events.clone(), bus, shutdown.clone()));
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;

@@ -20,7 +20,8 @@ if [ -z "${ELEVATE_E2E_INSIDE:-}" ]; then
   for t in unshare:util-linux setpriv:util-linux useradd:passwd groupadd:passwd usermod:passwd \
            python3:python3 mount:mount pgrep:procps timeout:coreutils su:util-linux \
            grpck:passwd pamtester:pamtester sshd:openssh-server ssh:openssh-client \
-           ssh-keygen:openssh-client script:bsdutils; do
+           ssh-keygen:openssh-client script:bsdutils dbus-daemon:dbus-daemon \
+           gdbus:libglib2.0-bin dbus-send:dbus-bin busctl:systemd; do
     command -v "${t%%:*}" >/dev/null || fail "missing ${t%%:*}: apt-get install ${t#*:}"
   done
   if [ -z "${ELEVATE_BIN_DIR:-}" ]; then
@@ -81,6 +82,8 @@ DLOG=$SANDBOX/log/elevated.log
 CMDS=$SANDBOX/cmds
 install -d -m 0755 "$SANDBOX/run" "$POL" "$SANDBOX/log" "$CMDS"
 export SOCK POL STATE AUDIT DLOG CMDS
+# Daemons started by the tests never touch a real system bus; t_80 starts a private one.
+export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$SANDBOX/run/no-system-bus
 
 # Users: alice (webops), carol (webops only), bob (nothing), svc (a run_as target).
 sandbox_user alice webops

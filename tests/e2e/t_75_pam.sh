@@ -80,32 +80,11 @@ PY
 
 # A session opened through the lease ends when the lease is revoked: the leader (here a
 # pamtester holding the session open while it sleeps) is signalled.
-cat >"$SANDBOX/pam-session.py" <<'PY'
-import ctypes, ctypes.util, sys, time, signal
-signal.signal(signal.SIGHUP, lambda *a: (print("HUP", flush=True), sys.exit(3)))
-signal.signal(signal.SIGTERM, lambda *a: (print("TERM", flush=True), sys.exit(4)))
-pam = ctypes.CDLL(ctypes.util.find_library("pam"))
-class Conv(ctypes.Structure):
-    _fields_ = [("conv", ctypes.c_void_p), ("appdata", ctypes.c_void_p)]
-h = ctypes.c_void_p()
-conv = Conv(None, None)
-rc = pam.pam_start(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(conv), ctypes.byref(h))
-rc = rc or pam.pam_acct_mgmt(h, 0)
-rc = rc or pam.pam_open_session(h, 0)
-print("open", rc, flush=True)
-if rc: sys.exit(1)
-if sys.argv[3] == "close":
-    print("close", pam.pam_close_session(h, 0), flush=True)
-    pam.pam_end(h, 0)
-    sys.exit(0)
-time.sleep(30)
-print("still running", flush=True)
-PY
-capture timeout 20 python3 "$SANDBOX/pam-session.py" pe-a alice close
+capture timeout 20 python3 "$here/helpers/pam_session.py" pe-a alice close
 [ "$RC" = 0 ] && grep -q "open 0" <<<"$OUT" && grep -q "close 0" <<<"$OUT" && ok "a session opens and closes through the module" || notok "a session opens and closes through the module" "rc $RC" "$OUT" "$ERR"
 grep -q '"event":"session.opened"' "$AUDIT" && grep -q '"event":"session.closed"' "$AUDIT" && ok "...both audited" || notok "...both audited"
 
-timeout 40 python3 "$SANDBOX/pam-session.py" pe-a alice hold >"$SANDBOX/run/sess.out" 2>&1 &
+timeout 40 python3 "$here/helpers/pam_session.py" pe-a alice hold >"$SANDBOX/run/sess.out" 2>&1 &
 SPID=$!
 for _ in $(seq 100); do grep -q "open" "$SANDBOX/run/sess.out" && break; sleep 0.05; done
 grep -q "open 0" "$SANDBOX/run/sess.out" && ok "a lease-admitted session is registered" || notok "a lease-admitted session is registered" "$(cat "$SANDBOX/run/sess.out")"
@@ -119,7 +98,7 @@ t = [json.loads(l) for l in open(sys.argv[1]) if '"session.terminated"' in l]
 assert t and t[-1]["lease"] == int(sys.argv[2]) and t[-1]["pids"] and t[-1]["user"] == "alice", t
 PY
 expect "after the revocation: denied again" 1 'shell-access' pt pe-a alice acct_mgmt
-expect "a session cannot open without a lease" 1 '' timeout 20 python3 "$SANDBOX/pam-session.py" pe-a alice close
+expect "a session cannot open without a lease" 1 '' timeout 20 python3 "$here/helpers/pam_session.py" pe-a alice close
 
 # Only root may ask about someone else; a user may ask about themselves.
 capture as bob python3 - "$SOCK" <<'PY'

@@ -28,6 +28,9 @@ pub struct Session {
     pub pid: i32,
     pub start_time: u64,
     pub opened_at_ms: u64,
+    /// logind's id for this session, when logind knows it (asked over D-Bus after opening).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logind: Option<String>,
 }
 
 impl Session {
@@ -130,6 +133,7 @@ mod tests {
             pid: me,
             start_time: procs::start_time(me).unwrap(),
             opened_at_ms: 0,
+            logind: Some("c3".into()),
         };
         let dead = Session {
             id: 2,

@@ -1118,14 +1118,19 @@ impl State {
 
     /// Hand the event to the admin's notify_command, asynchronously; it can never block or
     /// crash the daemon.
+    /// Also the D-Bus signals.
     fn notify(&self, event: &str, id: u64) {
-        let (Some(cmd), Some(l)) = (
-            self.settings.notify_command.clone(),
-            self.leases.table.get(&id),
-        ) else {
+        let Some(l) = self.leases.table.get(&id) else {
             return;
         };
-        let payload = json!({"event": event, "host": self.host.name, "lease": info(l, now_ms(), &self.policy)});
+        let lease = info(l, now_ms(), &self.policy);
+        if let Some(signal) = crate::dbus::BusEvent::for_lease(event, &lease) {
+            let _ = self.bus.send(signal);
+        }
+        let Some(cmd) = self.settings.notify_command.clone() else {
+            return;
+        };
+        let payload = json!({"event": event, "host": self.host.name, "lease": lease});
         crate::leases::notify::spawn(cmd, payload);
     }
 }

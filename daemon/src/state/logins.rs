@@ -4,9 +4,10 @@
 use super::leases::now_ms;
 use super::State;
 use crate::audit_writer::fields;
+use crate::dbus::BusEvent;
 use crate::identity::Peer;
 use crate::leases::model::LeaseState;
-use crate::leases::procs;
+use crate::leases::procs::{self, ProcId};
 use crate::leases::sessions::{Session, MAX_SESSIONS};
 use elevate_policy::{LoginAccess, Subject};
 use elevate_proto::{ErrorKind, ErrorReply, LoginDecision, LoginQuery, LoginVerdict, Response};
@@ -265,6 +266,7 @@ impl State {
             pid,
             start_time,
             opened_at_ms: now_ms(),
+            logind: None,
         };
         self.sessions.table.insert(id, s);
         let book = &self.sessions;
@@ -277,9 +279,25 @@ impl State {
         rec["session"] = json!(id);
         rec["leader_pid"] = json!(pid);
         self.audit.post("session.opened", fields(rec));
+        let leader = ProcId { pid, start_time };
+        let _ = self.bus.send(BusEvent::SessionOpened {
+            session: id,
+            leader,
+        });
         Response::Session {
             id,
             lease: d.verdict.lease,
+        }
+    }
+
+    /// The bus side found the logind session a PAM session belongs to.
+    pub(super) fn logind_session(&mut self, session: u64, logind_id: String) {
+        let Some(s) = self.sessions.table.get_mut(&session) else {
+            return;
+        };
+        s.logind = Some(logind_id);
+        if let Err(e) = tokio::task::block_in_place(|| self.sessions.save()) {
+            tracing::error!("cannot save sessions: {e}");
         }
     }
 
@@ -325,6 +343,11 @@ impl State {
             let Some(s) = self.sessions.table.remove(&id) else {
                 continue;
             };
+            // logind ends the whole session (its cgroup, double-forked processes included);
+            // the signals below end it on hosts without logind, and race nothing on those with.
+            if let Some(logind_id) = s.logind.clone() {
+                let _ = self.bus.send(BusEvent::TerminateSession { logind_id });
+            }
             let procs = tokio::task::block_in_place(|| procs::tree(s.leader()));
             for p in &procs {
                 procs::signal(*p, libc::SIGHUP);
@@ -340,7 +363,7 @@ impl State {
                 "session.terminated",
                 fields(
                     json!({"host": self.host.name, "session": id, "user": s.user, "uid": s.uid,
-                    "service": s.service, "tty": s.tty, "rhost": s.rhost, "lease": s.lease,
+                    "service": s.service, "tty": s.tty, "rhost": s.rhost, "lease": s.lease, "logind": s.logind,
                     "why": why, "pids": procs.iter().map(|p| p.pid).collect::<Vec<_>>()}),
                 ),
             );

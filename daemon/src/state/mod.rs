@@ -23,7 +23,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How often expiries and pending KILLs are checked.
 const TICK: Duration = Duration::from_millis(250);
-use tokio::sync::{mpsc, oneshot};
+use crate::dbus::BusEvent;
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub enum Event {
     /// A connection arrived; admit it or say why not.
@@ -81,6 +82,11 @@ pub enum Event {
         peer: Peer,
         op: LoginOp,
         reply: oneshot::Sender<Response>,
+    },
+    /// The bus side found which logind session a registered PAM session belongs to.
+    LogindSession {
+        session: u64,
+        logind_id: String,
     },
 }
 
@@ -147,6 +153,8 @@ pub struct State {
     auth_cache: step_up::AuthCache,
     groupdb: GroupDb,
     events: mpsc::UnboundedSender<Event>,
+    /// Announcements for the D-Bus side (signals, logind); nobody listens without a bus.
+    bus: broadcast::Sender<BusEvent>,
     pending_ttl: Duration,
 }
 
@@ -157,6 +165,7 @@ impl State {
         settings: Arc<Settings>,
         audit: AuditHandle,
         events: mpsc::UnboundedSender<Event>,
+        bus: broadcast::Sender<BusEvent>,
     ) -> Result<State, String> {
         let (journal, table) = crate::leases::journal::Journal::open(&settings.state_dir)
             .map_err(|e| format!("lease journal in {}: {e}", settings.state_dir.display()))?;
@@ -183,6 +192,7 @@ impl State {
             auth_cache: Default::default(),
             groupdb: GroupDb::system(),
             events,
+            bus,
             pending_ttl: settings.pending_ttl,
             settings,
         };
@@ -283,6 +293,7 @@ impl State {
                 let r = self.login_op(&mut peer, op).await;
                 let _ = reply.send(r);
             }
+            Event::LogindSession { session, logind_id } => self.logind_session(session, logind_id),
         }
     }
 

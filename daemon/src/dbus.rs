@@ -1,0 +1,570 @@
+//! The daemon on D-Bus: `org.elevate.Elevated1` at `/org/elevate/Elevated1` on the system bus,
+//! for monitoring, desktop notifiers and approval bots; and logind, when it is there, to end
+//! login sessions whole.
+//!
+//! Same rule as the socket: this module only translates. The caller's uid comes from the bus
+//! daemon (GetConnectionCredentials of the message's sender, which the bus took from the
+//! kernel when the caller connected), never from arguments. Each method becomes the same
+//! [`Event`] the socket handler sends, so one code path decides. A caller whose credentials
+//! cannot be established — for instance because it disconnected before we asked, the race
+//! behind polkit's CVE-2021-3560 — is refused, never treated as anyone in particular.
+//!
+//! Answers that carry structured data are JSON text, the same objects `elevate … --json`
+//! prints, so a script handles both the same way. Signals carry only ids and names; the
+//! details (reason, ticket) are for callers the policy lets see them, through the methods.
+
+use crate::identity::Peer;
+use crate::leases::procs::{self, ProcId};
+use crate::state::{Event, LeaseOp};
+use elevate_proto::{ErrorKind, LeaseInfo, LeaseRequest, Response};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+use zbus::Connection;
+
+pub const NAME: &str = "org.elevate.Elevated1";
+pub const PATH: &str = "/org/elevate/Elevated1";
+const LOGIND: &str = "org.freedesktop.login1";
+const LOGIND_PATH: &str = "/org/freedesktop/login1";
+const LOGIND_MANAGER: &str = "org.freedesktop.login1.Manager";
+
+/// How often a missing bus is looked for again, and a present one checked.
+const RETRY: Duration = Duration::from_secs(30);
+
+/// What the state loop tells the bus side. Sent on a broadcast channel: with no bus, nobody
+/// listens and nothing piles up.
+#[derive(Debug, Clone)]
+pub enum BusEvent {
+    RequestPending {
+        id: u64,
+        user: String,
+        profile: String,
+        approvers: Vec<String>,
+    },
+    LeaseActive {
+        id: u64,
+        user: String,
+        profile: String,
+        expires_at: String,
+    },
+    LeaseEnded {
+        id: u64,
+        user: String,
+        profile: String,
+        reason: String,
+    },
+    /// A PAM session was registered: find its logind session, if any.
+    SessionOpened { session: u64, leader: ProcId },
+    /// A session's lease ended: ask logind to end the whole session (its cgroup, so processes
+    /// that left the session's process tree end too). The signals from the PAM issue's
+    /// process-based termination are sent regardless.
+    TerminateSession { logind_id: String },
+}
+
+impl BusEvent {
+    /// The signal for a lease event of the state loop (`lease.pending`, …), if it has one.
+    pub fn for_lease(event: &str, l: &LeaseInfo) -> Option<BusEvent> {
+        let (id, user, profile) = (l.id, l.user.clone(), l.profile.clone());
+        Some(match event {
+            "lease.pending" => BusEvent::RequestPending {
+                id,
+                user,
+                profile,
+                approvers: l.approvers.clone(),
+            },
+            "lease.activated" | "lease.break_glass" => BusEvent::LeaseActive {
+                id,
+                user,
+                profile,
+                expires_at: l.expires_at.clone().unwrap_or_default(),
+            },
+            "lease.ended" => BusEvent::LeaseEnded {
+                id,
+                user,
+                profile,
+                reason: l.end_reason.clone().unwrap_or_default(),
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// The errors callers see, as `org.elevate.Elevated1.Error.<Name>`.
+#[derive(Debug, zbus::DBusError)]
+#[zbus(prefix = "org.elevate.Elevated1.Error")]
+pub enum ApiError {
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    /// The policy said no; the message says why and what to do instead.
+    Denied(String),
+    /// Who is calling could not be established.
+    AccessDenied(String),
+    NotFound(String),
+    RateLimited(String),
+    BadRequest(String),
+    /// The profile needs step-up authentication, which needs a terminal: use `elevate`.
+    AuthenticationRequired(String),
+    /// The audit record could not be written, so nothing was done.
+    AuditFailed(String),
+    Failed(String),
+}
+
+impl ApiError {
+    fn from_response(r: Response) -> ApiError {
+        match r {
+            Response::Denied(d) => ApiError::Denied(match d.hint {
+                Some(h) => format!("{} ({h})", d.reason),
+                None => d.reason,
+            }),
+            Response::Error(e) => {
+                let m = e.message;
+                match e.kind {
+                    ErrorKind::NotFound => ApiError::NotFound(m),
+                    ErrorKind::RateLimited | ErrorKind::Busy => ApiError::RateLimited(m),
+                    ErrorKind::BadRequest => ApiError::BadRequest(m),
+                    ErrorKind::AuthenticationRequired => ApiError::AuthenticationRequired(format!(
+                        "{m}; request it with the elevate command on a terminal"
+                    )),
+                    ErrorKind::AuditFailed => ApiError::AuditFailed(m),
+                    ErrorKind::SpawnFailed | ErrorKind::Internal => ApiError::Failed(m),
+                }
+            }
+            other => ApiError::Failed(format!("unexpected answer from the daemon: {other:?}")),
+        }
+    }
+}
+
+struct Api {
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl Api {
+    /// The caller, from the bus's credentials for the message's sender. Any failure refuses.
+    async fn caller(&self, conn: &Connection, hdr: &Header<'_>) -> Result<Peer, ApiError> {
+        let refuse =
+            |why: String| ApiError::AccessDenied(format!("cannot tell who is calling: {why}"));
+        let sender = hdr
+            .sender()
+            .ok_or_else(|| refuse("the message has no sender".into()))?;
+        let bus = zbus::fdo::DBusProxy::new(conn)
+            .await
+            .map_err(|e| refuse(e.to_string()))?;
+        let creds = bus
+            .get_connection_credentials(sender.clone().into())
+            .await
+            .map_err(|e| refuse(e.to_string()))?;
+        let uid = creds
+            .unix_user_id()
+            .ok_or_else(|| refuse("the bus reported no uid".into()))?;
+        Ok(Peer::from_bus(uid, creds.process_id()))
+    }
+
+    async fn ask(&self, make: impl FnOnce(oneshot::Sender<Response>) -> Event) -> Response {
+        let (tx, rx) = oneshot::channel();
+        if self.events.send(make(tx)).is_err() {
+            return shutting_down();
+        }
+        rx.await.unwrap_or_else(|_| shutting_down())
+    }
+
+    async fn lease(&self, peer: Peer, op: LeaseOp) -> Response {
+        self.ask(|reply| Event::Lease { peer, op, reply }).await
+    }
+
+    /// A lease operation by the caller; the lease as it is afterwards.
+    async fn transition(
+        &self,
+        conn: &Connection,
+        hdr: &Header<'_>,
+        op: LeaseOp,
+    ) -> Result<LeaseInfo, ApiError> {
+        let peer = self.caller(conn, hdr).await?;
+        lease_state(self.lease(peer, op).await)
+    }
+
+    async fn leases(&self, peer: Peer, all: bool) -> Result<Vec<LeaseInfo>, ApiError> {
+        match self.lease(peer, LeaseOp::List { all }).await {
+            Response::Leases { leases } => Ok(leases),
+            other => Err(ApiError::from_response(other)),
+        }
+    }
+}
+
+fn shutting_down() -> Response {
+    Response::Error(elevate_proto::ErrorReply {
+        kind: ErrorKind::Internal,
+        message: "the daemon is shutting down".into(),
+    })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
+    serde_json::to_string(v).map_err(|e| ApiError::Failed(e.to_string()))
+}
+
+fn leases_json(leases: Vec<LeaseInfo>) -> Result<String, ApiError> {
+    to_json(&serde_json::json!({ "leases": leases }))
+}
+
+/// An empty string argument means "not given".
+fn given(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn lease_state(r: Response) -> Result<LeaseInfo, ApiError> {
+    match r {
+        Response::Lease(l) => Ok(l),
+        other => Err(ApiError::from_response(other)),
+    }
+}
+
+#[zbus::interface(name = "org.elevate.Elevated1")]
+impl Api {
+    /// The daemon's status as JSON (what `elevate status --json` prints).
+    async fn status(&self) -> Result<String, ApiError> {
+        match self.ask(|reply| Event::Status { reply }).await {
+            Response::Status(s) => to_json(&s),
+            other => Err(ApiError::from_response(other)),
+        }
+    }
+
+    /// The caller's leases and requests (`all`: everyone's, for admins and auditors), as
+    /// `{"leases": [...]}`.
+    async fn list_leases(
+        &self,
+        all: bool,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, ApiError> {
+        let peer = self.caller(conn, &hdr).await?;
+        leases_json(self.leases(peer, all).await?)
+    }
+
+    /// Requests from others that the caller may approve, as `{"leases": [...]}`.
+    async fn list_pending(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, ApiError> {
+        let peer = self.caller(conn, &hdr).await?;
+        let uid = peer.uid;
+        let mine = self.leases(peer, false).await?;
+        leases_json(
+            mine.into_iter()
+                .filter(|l| l.state == "pending" && l.uid != uid)
+                .collect(),
+        )
+    }
+
+    /// Request a lease. `duration_secs` 0 means the profile's default; empty strings mean not
+    /// given. Returns the lease id and its state ("pending" or "active").
+    async fn request(
+        &self,
+        profile: String,
+        duration_secs: u64,
+        reason: String,
+        ticket: String,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(u64, String), ApiError> {
+        let req = LeaseRequest {
+            profile,
+            duration_secs: (duration_secs != 0).then_some(duration_secs),
+            reason: given(reason),
+            ticket: given(ticket),
+            ..Default::default()
+        };
+        let l = self.transition(conn, &hdr, LeaseOp::Request(req)).await?;
+        Ok((l.id, l.state))
+    }
+
+    /// Approve someone else's request; returns the lease's state afterwards.
+    async fn approve(
+        &self,
+        id: u64,
+        comment: String,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, ApiError> {
+        let op = LeaseOp::Approve {
+            id,
+            comment: given(comment),
+        };
+        Ok(self.transition(conn, &hdr, op).await?.state)
+    }
+
+    /// Deny someone else's request.
+    async fn deny(
+        &self,
+        id: u64,
+        reason: String,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), ApiError> {
+        let reason = given(reason);
+        self.transition(conn, &hdr, LeaseOp::Deny { id, reason })
+            .await
+            .map(drop)
+    }
+
+    /// End a lease early, or withdraw one's own pending request.
+    async fn revoke(
+        &self,
+        id: u64,
+        reason: String,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), ApiError> {
+        let reason = given(reason);
+        self.transition(conn, &hdr, LeaseOp::Revoke { id, reason })
+            .await
+            .map(drop)
+    }
+
+    /// A request is waiting for approval by `approvers` (`user` or `group:NAME`).
+    #[zbus(signal)]
+    async fn request_pending(
+        emitter: &SignalEmitter<'_>,
+        id: u64,
+        user: &str,
+        profile: &str,
+        approvers: &[String],
+    ) -> zbus::Result<()>;
+
+    /// A lease became active; it expires at `expires_at` (RFC 3339, UTC).
+    #[zbus(signal)]
+    async fn lease_active(
+        emitter: &SignalEmitter<'_>,
+        id: u64,
+        user: &str,
+        profile: &str,
+        expires_at: &str,
+    ) -> zbus::Result<()>;
+
+    /// A lease or request ended: expired, revoked, denied, request_expired, process_exited,
+    /// policy_changed or withdrawn.
+    #[zbus(signal)]
+    async fn lease_ended(
+        emitter: &SignalEmitter<'_>,
+        id: u64,
+        user: &str,
+        profile: &str,
+        reason: &str,
+    ) -> zbus::Result<()>;
+}
+
+/// Own the name while a system bus exists; look for one again every [`RETRY`] when it does
+/// not. Says once that there is none, then stays quiet until that changes.
+pub async fn serve(
+    events: mpsc::UnboundedSender<Event>,
+    bus: broadcast::Sender<BusEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut said_missing = false;
+    loop {
+        // Subscribe before connecting: nothing announced meanwhile is lost.
+        let rx = bus.subscribe();
+        match connect(events.clone()).await {
+            Ok(conn) => {
+                tracing::info!("D-Bus: serving {NAME} on the system bus");
+                said_missing = false;
+                relay(&conn, rx, &events, &mut shutdown).await;
+                if *shutdown.borrow() {
+                    return;
+                }
+                tracing::warn!("D-Bus: lost the system bus; looking for it again");
+            }
+            Err(e) if !said_missing => {
+                tracing::info!("D-Bus: no system bus ({e}); the socket serves alone");
+                said_missing = true;
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RETRY) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// The bus from DBUS_SYSTEM_BUS_ADDRESS, else the standard system socket.
+async fn connect(events: mpsc::UnboundedSender<Event>) -> zbus::Result<Connection> {
+    zbus::connection::Builder::system()?
+        .name(NAME)?
+        .serve_at(PATH, Api { events })?
+        .build()
+        .await
+}
+
+/// Turn state announcements into signals and logind calls until the bus goes away or the
+/// daemon stops.
+async fn relay(
+    conn: &Connection,
+    mut rx: broadcast::Receiver<BusEvent>,
+    events: &mpsc::UnboundedSender<Event>,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let Ok(emitter) = SignalEmitter::new(conn, PATH) else {
+        return;
+    };
+    let mut check = tokio::time::interval(RETRY);
+    check.tick().await;
+    loop {
+        let ev = tokio::select! {
+            ev = rx.recv() => ev,
+            _ = check.tick() => {
+                let alive = match zbus::fdo::DBusProxy::new(conn).await {
+                    Ok(bus) => bus.get_id().await.is_ok(),
+                    Err(_) => false,
+                };
+                if !alive {
+                    return;
+                }
+                continue;
+            }
+            _ = shutdown.changed() => return,
+        };
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!("D-Bus: {n} signals dropped (the bus is too slow)");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let sent = match ev {
+            BusEvent::RequestPending {
+                id,
+                user,
+                profile,
+                approvers,
+            } => Api::request_pending(&emitter, id, &user, &profile, &approvers).await,
+            BusEvent::LeaseActive {
+                id,
+                user,
+                profile,
+                expires_at,
+            } => Api::lease_active(&emitter, id, &user, &profile, &expires_at).await,
+            BusEvent::LeaseEnded {
+                id,
+                user,
+                profile,
+                reason,
+            } => Api::lease_ended(&emitter, id, &user, &profile, &reason).await,
+            BusEvent::SessionOpened { session, leader } => {
+                let (conn, events) = (conn.clone(), events.clone());
+                tokio::spawn(async move {
+                    match logind_session(&conn, leader).await {
+                        Ok(Some(logind_id)) => {
+                            let _ = events.send(Event::LogindSession { session, logind_id });
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::debug!("logind: session of pid {}: {e}", leader.pid),
+                    }
+                });
+                Ok(())
+            }
+            BusEvent::TerminateSession { logind_id } => {
+                let conn = conn.clone();
+                tokio::spawn(async move {
+                    let r = conn
+                        .call_method(
+                            Some(LOGIND),
+                            LOGIND_PATH,
+                            Some(LOGIND_MANAGER),
+                            "TerminateSession",
+                            &(logind_id.as_str(),),
+                        )
+                        .await;
+                    match r {
+                        Ok(_) => tracing::info!("logind: terminated session {logind_id}"),
+                        Err(e) => tracing::warn!("logind: TerminateSession {logind_id}: {e}"),
+                    }
+                });
+                Ok(())
+            }
+        };
+        if let Err(e) = sent {
+            tracing::warn!("D-Bus: cannot send a signal: {e}");
+        }
+    }
+}
+
+/// logind's id for the session `leader` belongs to, when logind is on the bus and the leader
+/// is still the process that opened the PAM session.
+async fn logind_session(conn: &Connection, leader: ProcId) -> zbus::Result<Option<String>> {
+    let bus = zbus::fdo::DBusProxy::new(conn).await?;
+    if !bus.name_has_owner(LOGIND.try_into()?).await? {
+        return Ok(None);
+    }
+    let Ok(pid) = u32::try_from(leader.pid) else {
+        return Ok(None);
+    };
+    let reply = conn
+        .call_method(
+            Some(LOGIND),
+            LOGIND_PATH,
+            Some(LOGIND_MANAGER),
+            "GetSessionByPID",
+            &(pid,),
+        )
+        .await?;
+    let path: zbus::zvariant::OwnedObjectPath = reply.body().deserialize()?;
+    let reply = conn
+        .call_method(
+            Some(LOGIND),
+            path.as_str(),
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &("org.freedesktop.login1.Session", "Id"),
+        )
+        .await?;
+    let value: zbus::zvariant::OwnedValue = reply.body().deserialize()?;
+    let id = String::try_from(value)?;
+    // The pid may have been reused while we asked: only the opener's session counts.
+    if procs::start_time(leader.pid) != Some(leader.start_time) || !valid_session_id(&id) {
+        return Ok(None);
+    }
+    Ok(Some(id))
+}
+
+/// logind session ids are short words ("3", "c12"); anything else is not used.
+pub fn valid_session_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use elevate_proto::Denial;
+
+    #[test]
+    fn refusals_keep_their_kind_and_say_what_to_do() {
+        let e = ApiError::from_response(Response::Denied(Denial {
+            reason: "not eligible".into(),
+            hint: Some("elevate list".into()),
+        }));
+        assert!(matches!(e, ApiError::Denied(ref m) if m == "not eligible (elevate list)"));
+        let e = ApiError::from_response(Response::Error(elevate_proto::ErrorReply {
+            kind: ErrorKind::AuthenticationRequired,
+            message: "profile x requires authentication".into(),
+        }));
+        assert!(matches!(e, ApiError::AuthenticationRequired(ref m) if m.contains("terminal")));
+        assert!(matches!(
+            ApiError::from_response(Response::Leases { leases: vec![] }),
+            ApiError::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn session_ids_are_plain_words() {
+        assert!(valid_session_id("3") && valid_session_id("c12"));
+        for bad in ["", "../x", "a b", "x\n", &"1".repeat(65)] {
+            assert!(!valid_session_id(bad), "{bad:?}");
+        }
+    }
+}
