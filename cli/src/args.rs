@@ -51,6 +51,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make the daemon re-read its policy now and report the outcome (root; what
+    /// `systemctl reload elevated` runs). Exit 1 when the new policy was rejected.
+    Reload {
+        /// Machine-readable output: the reload report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate and explain policy files, offline.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -292,6 +299,7 @@ const SUBCOMMANDS: &[&str] = &[
     "run",
     "list",
     "status",
+    "reload",
     "policy",
     "audit",
     "help",
@@ -372,6 +380,20 @@ fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_subcommand_is_known_to_the_shorthand() {
+        use clap::CommandFactory;
+        let mut defined: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .chain(["help".to_string()])
+            .collect();
+        let mut known: Vec<String> = SUBCOMMANDS.iter().map(|s| s.to_string()).collect();
+        defined.sort();
+        known.sort();
+        assert_eq!(defined, known);
+    }
 
     fn expand(args: &[&str]) -> Vec<String> {
         let argv: Vec<OsString> = std::iter::once("elevate")

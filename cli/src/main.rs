@@ -100,6 +100,7 @@ fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Run(a) => run::run(&socket, a),
         Command::List(a) => remote::list(&socket, a),
         Command::Status { json } => remote::status(&socket, json),
+        Command::Reload { json } => remote::reload(&socket, json),
         Command::Policy(PolicyCommand::Check(a)) => offline::policy_check(&config()?, a),
         Command::Policy(PolicyCommand::Explain(a)) => offline::policy_explain(&config()?, a),
         Command::Audit(AuditCommand::Verify(a)) => offline::audit_verify(&config()?, a),

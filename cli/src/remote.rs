@@ -122,6 +122,33 @@ pub fn status(socket: &Path, json: bool) -> Result<i32, Failure> {
     }
 }
 
+/// `elevate reload`: 0 when the new policy is in force, 1 when it was rejected (the previous
+/// one stays), with the daemon's diagnostics either way.
+pub fn reload(socket: &Path, json: bool) -> Result<i32, Failure> {
+    match ask(socket, &Request::Reload {})? {
+        Response::Reloaded(r) => {
+            if json {
+                print_json(&r);
+            } else {
+                // Each line already reads `file:line:col: error|warning: …`.
+                for line in r.warnings.iter().chain(&r.errors) {
+                    eprintln!("{line}");
+                }
+                if r.ok {
+                    println!("policy reloaded ({} warnings)", r.warnings.len());
+                } else {
+                    println!(
+                        "policy NOT reloaded: {} errors; the previous policy stays in force",
+                        r.errors.len()
+                    );
+                }
+            }
+            Ok(if r.ok { 0 } else { 1 })
+        }
+        other => Err(refusal(other)),
+    }
+}
+
 fn format_uptime(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     match (d, h, m) {

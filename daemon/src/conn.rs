@@ -229,6 +229,20 @@ pub async fn serve(stream: UnixStream, ctx: Ctx) {
                     Err(_) => return,
                 }
             }
+            Request::Reload {} if peer.uid != 0 => Response::Denied(elevate_proto::Denial {
+                reason: "only root may reload the policy".into(),
+                hint: Some(
+                    "sudo systemctl reload elevated, or elevated --check to validate".into(),
+                ),
+            }),
+            Request::Reload {} => {
+                let (tx, rx) = oneshot::channel();
+                let _ = ctx.events.send(Event::Reload { reply: Some(tx) });
+                match rx.await {
+                    Ok(r) => Response::Reloaded(r),
+                    Err(_) => return,
+                }
+            }
             Request::Status {} => {
                 let (tx, rx) = oneshot::channel();
                 let _ = ctx.events.send(Event::Status { reply: tx });

@@ -127,7 +127,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             },
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading policy");
-                let _ = events.send(Event::Reload);
+                let _ = events.send(Event::Reload { reply: None });
             }
             _ = term.recv() => break,
             _ = int.recv() => break,

@@ -19,6 +19,9 @@ pub enum Request {
     List {},
     /// Daemon health: version, policy digest, last reload.
     Status {},
+    /// Re-read the policy now (root only; what SIGHUP does) and answer `Reloaded` with the
+    /// outcome, so `systemctl reload` can report a failed reload.
+    Reload {},
     /// Ask for a lease on a profile (`elevate request`, `elevate break-glass`).
     RequestLease(LeaseRequest),
     /// Block until the lease leaves the pending state (`elevate request --wait`); answers `Lease`.
@@ -189,6 +192,8 @@ pub enum Response {
     List(ListReply),
     /// Answer to `Status`.
     Status(StatusReply),
+    /// Answer to `Reload`: on failure the previous policy stays in force.
+    Reloaded(ReloadReport),
     /// One lease, after a lease request or transition.
     Lease(LeaseInfo),
     /// Answer to `Leases`.

@@ -71,3 +71,14 @@ expect "fixed dir: the new file applies" 0 '^0$' as bob elevate id -u
 status_field policy_files | grep -q '91-bob.toml' && ok "status lists the policy files" || notok "status lists the policy files" "$(status_field policy_files)"
 rm -f "$POL/91-bob.toml"
 reload_daemon
+
+# --- `elevate reload` (what ExecReload runs): reloads now and reports the outcome
+R() { "$SANDBOX/bin/elevate" --socket "$SOCK" reload "$@"; }
+expect "elevate reload: ok, exit 0" 0 '^policy reloaded' R
+printf '[[profile]]\nname = "x"\nbogus = 1\n' | policy_file 92-broken.toml
+expect "elevate reload: a broken file is reported, exit 1" 1 '92-broken\.toml:3:1: error: unknown field `bogus`' R
+expect "...the previous policy stays in force" 0 '^0$' as alice elevate id -u
+expect "elevate reload --json: the report" 1 '"ok": false' R --json
+rm -f "$POL/92-broken.toml"
+expect "elevate reload: fixed, exit 0" 0 '^policy reloaded' R
+expect "elevate reload: refused to a user" 77 'only root may reload' as alice elevate reload

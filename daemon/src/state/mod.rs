@@ -49,8 +49,10 @@ pub enum Event {
     Status {
         reply: oneshot::Sender<Response>,
     },
-    /// SIGHUP: re-read the policy.
-    Reload,
+    /// SIGHUP (no reply) or `elevate reload` (the outcome): re-read the policy.
+    Reload {
+        reply: Option<oneshot::Sender<ReloadReport>>,
+    },
     CommandStarted,
     CommandEnded,
     /// A lease operation (request, approve, deny, revoke, extend, list).
@@ -259,9 +261,12 @@ impl State {
             Event::Status { reply } => {
                 let _ = reply.send(Response::Status(self.status()));
             }
-            Event::Reload => {
+            Event::Reload { reply } => {
                 if self.load_policy() {
                     self.reevaluate_leases().await;
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(self.last_reload.clone());
                 }
             }
             Event::CommandStarted => self.running += 1,
