@@ -88,10 +88,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// End a lease early (holder or admin), or withdraw your pending request.
+    /// End a lease early (holder, admin or root), or withdraw your pending request.
     Revoke {
         /// The lease's id (see `elevate leases`).
-        id: u64,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<u64>,
+        /// Every active lease and pending request you may end (root: all of them; what
+        /// uninstalling elevate does).
+        #[arg(long)]
+        all: bool,
         /// Why, for the audit log.
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,

@@ -536,6 +536,42 @@ pub fn transition(socket: &Path, req: Request, json: bool) -> Result<i32, Failur
     Ok(0)
 }
 
+/// `elevate revoke --all`: end every live lease the caller may see. 0 when all ended (or
+/// there were none); otherwise the first refusal's code after trying every one.
+pub fn revoke_all(socket: &Path, reason: Option<String>) -> Result<i32, Failure> {
+    let leases = match ask(socket, &Request::Leases { all: true }, Some(OP_TIMEOUT))? {
+        Response::Leases { leases } => leases,
+        // Not an admin: one's own (the list also shows requests one may approve).
+        _ => match ask(socket, &Request::Leases { all: false }, Some(OP_TIMEOUT))? {
+            Response::Leases { leases } => {
+                // SAFETY: getuid has no preconditions.
+                let me = unsafe { libc::getuid() };
+                leases.into_iter().filter(|l| l.uid == me).collect()
+            }
+            other => return Err(lease_refusal(other)),
+        },
+    };
+    let mut code = 0;
+    let mut ended = 0;
+    for l in leases.iter().filter(|l| l.state != "ended") {
+        let req = Request::Revoke {
+            id: l.id,
+            reason: reason.clone(),
+        };
+        match ask(socket, &req, Some(OP_TIMEOUT)).and_then(expect_lease) {
+            Ok(_) => ended += 1,
+            Err(f) => {
+                eprintln!("elevate: lease {}: {}", l.id, f.message);
+                if code == 0 {
+                    code = f.code;
+                }
+            }
+        }
+    }
+    println!("{ended} leases and requests ended");
+    Ok(code)
+}
+
 /// `elevate leases`.
 pub fn list(socket: &Path, all: bool, json: bool) -> Result<i32, Failure> {
     match ask(socket, &Request::Leases { all }, Some(OP_TIMEOUT))? {

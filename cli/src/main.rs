@@ -112,9 +112,15 @@ fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Deny { id, reason, json } => {
             lease::transition(&socket, Request::Deny { id, reason }, json)
         }
-        Command::Revoke { id, reason, json } => {
-            lease::transition(&socket, Request::Revoke { id, reason }, json)
-        }
+        Command::Revoke {
+            id: Some(id),
+            reason,
+            json,
+            ..
+        } => lease::transition(&socket, Request::Revoke { id, reason }, json),
+        Command::Revoke {
+            id: None, reason, ..
+        } => lease::revoke_all(&socket, reason),
         Command::Extend { id, by, json } => lease::transition(
             &socket,
             Request::Extend {

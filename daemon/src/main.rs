@@ -15,6 +15,7 @@ mod server;
 mod settings;
 mod state;
 mod sys;
+mod systemd;
 
 use clap::Parser;
 use settings::{Flags, Settings};
@@ -41,6 +42,14 @@ fn main() -> ExitCode {
         return ExitCode::from(77);
     }
     sys::ensure_stdio_open();
+    // Before any thread exists: this also clears the activation variables.
+    let activated = match systemd::activated_listener() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("elevated: {e}");
+            return ExitCode::from(78);
+        }
+    };
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 4);
@@ -55,7 +64,7 @@ fn main() -> ExitCode {
             return ExitCode::from(71);
         }
     };
-    match runtime.block_on(server::run(settings)) {
+    match runtime.block_on(server::run(settings, activated)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

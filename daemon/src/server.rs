@@ -4,6 +4,7 @@ use crate::audit_writer::{fields, AuditHandle};
 use crate::conn::{self, Ctx};
 use crate::settings::Settings;
 use crate::state::{Event, State};
+use crate::systemd;
 use elevate_audit::AuditLog;
 use elevate_policy::{LoadOptions, RealSystem, Severity};
 use elevate_proto::Response;
@@ -51,7 +52,12 @@ pub fn check(settings: &Settings) -> ExitCode {
     }
 }
 
-pub async fn run(settings: Settings) -> Result<(), String> {
+/// Serve until SIGTERM/SIGINT. `activated`: the socket systemd passed (elevated.socket);
+/// otherwise the daemon creates its own.
+pub async fn run(
+    settings: Settings,
+    activated: Option<std::os::unix::net::UnixListener>,
+) -> Result<(), String> {
     let settings = Arc::new(settings);
     std::fs::create_dir_all(&settings.state_dir)
         .and_then(|_| {
@@ -94,10 +100,15 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // Leases that fell due while we were down end before anyone is served.
     state.start().await;
     crate::sys::trim_heap();
-    let listener = bind(&settings.socket)?;
+    let owns_socket = activated.is_none();
+    let listener = match activated {
+        Some(l) => UnixListener::from_std(l).map_err(|e| format!("activated socket: {e}"))?,
+        None => bind(&settings.socket)?,
+    };
     tokio::spawn(state.run(rx));
     let (shutdown_tx, shutdown) = watch::channel(false);
     tokio::spawn(crate::dbus::serve(events.clone(), bus, shutdown.clone()));
+    systemd::notify("READY=1");
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -127,7 +138,13 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             },
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading policy");
-                let _ = events.send(Event::Reload { reply: None });
+                systemd::reloading();
+                let (tx, done) = oneshot::channel();
+                let _ = events.send(Event::Reload { reply: Some(tx) });
+                tokio::spawn(async move {
+                    let _ = done.await;
+                    systemd::notify("READY=1");
+                });
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -135,8 +152,12 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
 
     tracing::info!("shutting down");
+    systemd::notify("STOPPING=1");
     drop(listener);
-    let _ = std::fs::remove_file(&settings.socket);
+    // An activated socket is systemd's: it stays, and the next connection starts us again.
+    if owns_socket {
+        let _ = std::fs::remove_file(&settings.socket);
+    }
     let _ = shutdown_tx.send(true);
     // Running commands get TERM, then KILL after the grace period; wait for them to be reaped.
     let deadline =

@@ -208,5 +208,16 @@ expect "...and that lease is still revocable as usual" 0 '' as dave elevate revo
 ! in_group bob quickgrp && ok "...which removes it" || notok "...which removes it"
 expect "grpck -r is clean after all of it" 0 '' grpck -r
 in_group alice legacy && ok "the standing membership survived everything" || notok "the standing membership survived everything"
+
+# --- root ends everything (what uninstalling does); root is no approver
+expect "a live lease to end" 0 '' as alice elevate request quick --for 2m
+expect "a pending request to end" 0 '' as alice elevate request db-admin --reason "x" --ticket INC-5
+pid_req=$(as alice elevate leases --json | python3 -c 'import json,sys; print([l["id"] for l in json.load(sys.stdin)["leases"] if l["state"]=="pending"][0])')
+R() { "$SANDBOX/bin/elevate" --socket "$SOCK" "$@"; }
+expect "root may not approve (approval is a person's decision)" 77 'approver' R approve "$pid_req"
+expect "root: revoke --all ends every lease and request" 0 '2 leases and requests ended' R revoke --all --reason "elevate is being removed"
+! in_group alice quickgrp && ok "...memberships gone" || notok "...memberships gone"
+expect "...nothing live remains" 0 '' sh -c "! '$SANDBOX/bin/elevate' --socket '$SOCK' leases --all --json | grep -qE '\"state\": *\"(active|pending)\"'"
+expect "a user's revoke --all ends only their own" 0 '0 leases and requests ended' as bob elevate revoke --all
 expect "the audit chain verifies after all of it" 0 'audit log OK' "$SANDBOX/bin/elevate" audit verify "$AUDIT" --anchor "$STATE/audit-anchor.json"
 stop_daemon
