@@ -12,9 +12,10 @@ die() { echo "run-all: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "the tests create users and mount namespaces: run as root (sudo $0)"
 
 # Debian packages the tests use: unshare/setpriv (util-linux), useradd (passwd), python3 for
-# protocol fuzzing, sudo/opendoas/hyperfine for the benchmark, pamtester/openssh/dbus later.
+# protocol fuzzing, sudo/opendoas/hyperfine for the benchmark, pamtester/openssh for PAM,
+# dbus/gdbus/python3-dbus/busctl for the D-Bus API, logrotate/man-db for the package tests.
 need=(util-linux passwd python3 procps sudo opendoas hyperfine pamtester openssh-server dbus gcc libpam0g-dev
-      libglib2.0-bin python3-dbus python3-gi systemd)
+      libglib2.0-bin python3-dbus python3-gi systemd logrotate man-db groff-base binutils)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -36,3 +37,5 @@ cargo test --workspace --quiet
 echo "== end-to-end"
 cargo build --workspace --quiet
 ELEVATE_BIN_DIR="$PWD/target/debug" bash tests/e2e/run.sh
+echo "== packaging: the .deb and install.sh, installed and removed in a private copy of the system"
+bash tests/packaging/run.sh
