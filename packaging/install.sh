@@ -15,7 +15,7 @@ cd "$repo"
 die() { echo "install: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root: sudo $0"
 [ ! -e /var/lib/dpkg/info/elevate.list ] || die "elevate is installed as a Debian package; use apt to upgrade or remove it"
-for t in cargo:"a Rust toolchain (https://rustup.rs)" cc:"a C compiler (gcc)" strip:binutils gzip:gzip install:coreutils; do
+for t in cc:"a C compiler (gcc)" strip:binutils gzip:gzip install:coreutils; do
   command -v "${t%%:*}" >/dev/null || die "missing ${t%%:*}: install ${t#*:}"
 done
 [ -e /usr/include/security/pam_modules.h ] || die "missing the PAM headers: install libpam0g-dev (Debian) or pam-devel (Fedora)"

@@ -5,6 +5,12 @@
 #   PAM_DIR   the PAM module directory, relative to / (Debian: usr/lib/<multiarch>/security)
 # and get back: version.
 # shellcheck shell=bash
+if ! command -v cargo >/dev/null; then
+  for c in "${SUDO_USER:+$(getent passwd "$SUDO_USER" | cut -d: -f6)}/.cargo/bin" "$HOME/.cargo/bin"; do
+    [ -x "$c/cargo" ] && PATH="$c:$PATH" && break
+  done
+fi
+command -v cargo >/dev/null || die "no Rust toolchain: install one with rustup (https://rustup.rs)"
 version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -1)
 [ -n "$version" ] || die "no version in Cargo.toml"
 target=${CARGO_TARGET_DIR:-$repo/target}
