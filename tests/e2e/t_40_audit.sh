@@ -102,10 +102,20 @@ cat >"$CMDS/marker" <<SH
 touch $SANDBOX/run/marker-ran
 SH
 chmod 0755 "$CMDS/marker"
+sandbox_group tinygrp
 policy_file 92-marker.toml <<TOML
 [[profile]]
 name = "marker"
 users = ["alice"]
+[[profile.command]]
+path = "$CMDS/marker"
+
+[[profile]]
+name = "tiny-lease"
+users = ["alice"]
+access = "lease"
+max_duration = "10m"
+grant_groups = ["tinygrp"]
 [[profile.command]]
 path = "$CMDS/marker"
 TOML
@@ -115,6 +125,10 @@ for _ in $(seq 12); do as bob elevate "$CMDS/marker" >/dev/null 2>&1; done
 rm -f "$SANDBOX/run/marker-ran"
 expect "audit log full → the command is refused (70)" 70 'audit' as alice elevate "$CMDS/marker"
 [ ! -e "$SANDBOX/run/marker-ran" ] && ok "...and it did not run" || notok "...and it did not run"
+expect "audit log full → a lease is refused too (70)" 70 'audit' as alice elevate request tiny-lease
+capture as alice elevate leases --json
+grep -q '"tiny-lease"' <<<"$OUT" && notok "...and no lease exists (nothing takes effect unrecorded)" "$OUT" || ok "...and no lease exists (nothing takes effect unrecorded)"
+id -nG alice | grep -qw tinygrp && notok "...nor its membership" || ok "...nor its membership"
 rm -f "$SANDBOX/tinylog/filler"
 expect "once the log is writable again, commands run" 0 '' as alice elevate "$CMDS/marker"
 [ -e "$SANDBOX/run/marker-ran" ] && ok "...really" || notok "...really"

@@ -189,6 +189,9 @@ impl State {
     }
 
     /// Durably record these leases (journal, then audit), then put them in the table.
+    /// Save a transition the daemon makes by itself (activation bookkeeping, endings): the
+    /// journal first, then the audit records. An ending must take effect even when the
+    /// audit log cannot be written (less privilege is the safe side); the error is returned.
     async fn commit(
         &mut self,
         leases: &[Lease],
@@ -200,7 +203,36 @@ impl State {
         for l in leases {
             self.leases.table.insert(l.id, l.clone());
         }
-        // A transition that changes privilege is audited durably before it takes effect.
+        self.audit_durably(events).await
+    }
+
+    /// Save a transition someone asked for (request, approval, extension), which may grant
+    /// privilege: the audit records first, so that nothing takes effect unrecorded. If the
+    /// journal then fails, a record says the transition did not happen.
+    async fn commit_requested(
+        &mut self,
+        lease: &Lease,
+        events: &[(&str, serde_json::Value)],
+    ) -> Result<(), String> {
+        self.audit_durably(events).await?;
+        let journal = &mut self.leases.journal;
+        if let Err(e) = tokio::task::block_in_place(|| journal.commit(std::iter::once(lease))) {
+            let why = format!("lease state not saved: {e}");
+            self.audit.post(
+                "lease.not_saved",
+                fields(json!({"host": self.host.name, "lease": lease.id, "user": lease.user,
+                    "error": why, "note": "the records just before this one did not take effect"})),
+            );
+            return Err(why);
+        }
+        self.leases.table.insert(lease.id, lease.clone());
+        Ok(())
+    }
+
+    async fn audit_durably(&self, events: &[(&str, serde_json::Value)]) -> Result<(), String> {
+        if events.is_empty() {
+            return Ok(());
+        }
         let records = events
             .iter()
             .map(|(e, r)| (e.to_string(), fields(r.clone())))
@@ -208,8 +240,7 @@ impl State {
         self.audit
             .write_durable_many(records)
             .await
-            .map_err(|e| format!("audit log: {e}"))?;
-        Ok(())
+            .map_err(|e| format!("audit log: {e}"))
     }
 
     /// The answer to a lease operation: the lease as it now stands.
@@ -367,7 +398,7 @@ impl State {
                 ),
             ));
         }
-        self.commit(std::slice::from_ref(&lease), &events)
+        self.commit_requested(&lease, &events)
             .await
             .map_err(internal)?;
         if lease.break_glass {
@@ -467,7 +498,7 @@ impl State {
                 &lease,
                 json!({"approver": peer.audit_json(), "comment": comment}),
             );
-            self.commit(std::slice::from_ref(&lease), &[(ev, rec)])
+            self.commit_requested(&lease, &[(ev, rec)])
                 .await
                 .map_err(internal)?;
             return Ok(Response::Lease(info(&lease, now_ms(), &self.policy)));
@@ -484,7 +515,7 @@ impl State {
         if activated {
             events.push(("lease.activated", self.lease_record(&lease, json!({}))));
         }
-        self.commit(std::slice::from_ref(&lease), &events)
+        self.commit_requested(&lease, &events)
             .await
             .map_err(internal)?;
         if activated {
@@ -588,12 +619,9 @@ impl State {
                 &lease,
                 json!({"by_secs": by_secs, "requester": peer.audit_json()}),
             );
-            self.commit(
-                std::slice::from_ref(&lease),
-                &[("lease.extension_requested", rec)],
-            )
-            .await
-            .map_err(internal)?;
+            self.commit_requested(&lease, &[("lease.extension_requested", rec)])
+                .await
+                .map_err(internal)?;
             self.notify("lease.extension_requested", id);
             return Ok(Response::Lease(info(&lease, now_ms(), &self.policy)));
         }
@@ -607,7 +635,7 @@ impl State {
             &lease,
             json!({"by_secs": by_secs, "requester": peer.audit_json()}),
         );
-        self.commit(std::slice::from_ref(&lease), &[("lease.extended", rec)])
+        self.commit_requested(&lease, &[("lease.extended", rec)])
             .await
             .map_err(internal)?;
         self.notify("lease.extended", id);
