@@ -150,6 +150,7 @@ expect "the holder can revoke their own lease (the answer arrives before termina
 
 # --- break-glass: no approval, loud
 expect "break-glass needs a reason" 2 '' as alice elevate break-glass fire
+expect "a plain request cannot take a break-glass profile quietly" 77 'emergencies only.*|elevate break-glass fire' as alice elevate request fire --reason "prod is down"
 capture as alice elevate break-glass fire --reason "prod is down"
 bid=$(head -1 <<<"$OUT")
 [ "$(lease_field "$bid" state)" = active ] && in_group alice firegrp && ok "break-glass is active at once" || notok "break-glass is active at once" "$OUT $ERR"

@@ -91,6 +91,17 @@ pub fn new_lease(
             )),
         });
     }
+    // A break-glass profile without approvers is taken only through `elevate break-glass`,
+    // which is loud; a plain request must not activate it quietly.
+    if rules.break_glass && !req.break_glass && rules.approvals_needed == 0 {
+        return Err(Refusal::Denied {
+            reason: format!("profile {} is for emergencies only", rules.profile),
+            hint: Some(format!(
+                "in an emergency: elevate break-glass {} --reason \"...\" (audited at alert level; admins are told)",
+                rules.profile
+            )),
+        });
+    }
     let duration = req.duration.unwrap_or(rules.default_duration);
     if duration.is_zero() {
         return Err(Refusal::Invalid(
@@ -165,7 +176,8 @@ pub fn new_lease(
             ));
         }
     }
-    let needed = if rules.break_glass {
+    // req.break_glass implies rules.break_glass (checked above).
+    let needed = if req.break_glass {
         0
     } else {
         rules.approvals_needed
@@ -182,7 +194,7 @@ pub fn new_lease(
         requested_at_ms: now_ms,
         pending_until_ms: Some(now_ms.saturating_add(ms(pending_ttl))),
         approvals_needed: needed,
-        break_glass: rules.break_glass && req.break_glass,
+        break_glass: req.break_glass,
         ..Lease::default()
     };
     if needed == 0 {
@@ -529,6 +541,15 @@ mod tests {
             l.break_glass && l.state == LeaseState::Active,
             "break-glass never waits for approval"
         );
+        // A plain request for it: refused when nobody would approve it (it would be a quiet
+        // break-glass), an ordinary approval request when the profile names approvers.
+        let plain = req(Some("fire"), Some("INC-1"), None);
+        let mut quiet = r.clone();
+        quiet.approvals_needed = 0;
+        let e = new_lease(4, &ALICE, &plain, &quiet, 0, Duration::from_secs(60)).unwrap_err();
+        assert!(format!("{e:?}").contains("emergencies only"), "{e:?}");
+        let l = new_lease(5, &ALICE, &plain, &r, 0, Duration::from_secs(60)).unwrap();
+        assert!(!l.break_glass && l.state == LeaseState::Pending);
         bg.reason = None;
         assert!(
             new_lease(3, &ALICE, &bg, &r, 0, Duration::from_secs(60)).is_err(),
