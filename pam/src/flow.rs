@@ -2,7 +2,7 @@
 //! and lines for syslog.
 
 use crate::args::{Args, FailMode};
-use elevate_proto::{Client, LoginDecision, LoginQuery, Request, Response};
+use elevate_proto::{Client, ErrorKind, ErrorReply, LoginDecision, LoginQuery, Request, Response};
 
 /// The PAM results this module returns (the cdylib maps them to libpam's numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +94,31 @@ fn unreachable(args: &Args, q: &LoginQuery, phase: &str, err: &str) -> Outcome {
     }
 }
 
+/// The daemon answered, but with an error (its audit log failed, it could not decide) or
+/// with something that does not answer the question. `fail=open` is for a daemon that
+/// cannot be asked at all; one that answers and cannot decide means no — except when it
+/// says it is too busy, which is being unavailable.
+fn daemon_error(args: &Args, q: &LoginQuery, phase: &str, e: &ErrorReply) -> Outcome {
+    if e.kind == ErrorKind::Busy {
+        return unreachable(args, q, phase, &e.message);
+    }
+    Outcome::new(if phase == "account" {
+        PamCode::AuthInfoUnavail
+    } else {
+        PamCode::SessionErr
+    })
+    .tell("Access control (elevate) could not decide this login, so it is refused. Try again shortly or contact an administrator.")
+    .log(true, format!("{phase}: {} via {}: refused, the daemon could not decide: {}", q.user, q.service, e.message))
+}
+
+fn odd_answer(args: &Args, q: &LoginQuery, phase: &str, r: &Response) -> Outcome {
+    let e = ErrorReply {
+        kind: ErrorKind::Internal,
+        message: format!("unexpected answer {r:?}"),
+    };
+    daemon_error(args, q, phase, &e)
+}
+
 /// `pam_sm_acct_mgmt`: may this user log in through this service now?
 pub fn account(
     args: &Args,
@@ -141,8 +166,8 @@ pub fn account(
                 }
             }
         },
-        Ok(Response::Error(e)) => unreachable(args, q, "account", &e.message),
-        Ok(other) => unreachable(args, q, "account", &format!("unexpected answer {other:?}")),
+        Ok(Response::Error(e)) => daemon_error(args, q, "account", &e),
+        Ok(other) => odd_answer(args, q, "account", &other),
         Err(e) => unreachable(args, q, "account", &e),
     }
 }
@@ -186,8 +211,8 @@ pub fn open_session(
                 )
                 .tell(msg)
         }
-        Ok(Response::Error(e)) => unreachable(args, q, "session", &e.message),
-        Ok(other) => unreachable(args, q, "session", &format!("unexpected answer {other:?}")),
+        Ok(Response::Error(e)) => daemon_error(args, q, "session", &e),
+        Ok(other) => odd_answer(args, q, "session", &other),
         Err(e) => unreachable(args, q, "session", &e),
     }
 }
@@ -290,14 +315,30 @@ mod tests {
             account(&open, &q("alice"), &NOGROUPS, &mut down()).code,
             PamCode::Ignore
         );
-        // An error answer, or one that does not fit the question, counts as unreachable.
-        let err = Ok(Response::Error(ErrorReply {
-            kind: ErrorKind::Internal,
-            message: "x".into(),
-        }));
+        // A daemon that answers but cannot decide (its audit log failed…) means no, even with
+        // fail=open; only "busy" counts as unavailable.
+        let answer = |kind| {
+            Ok(Response::Error(ErrorReply {
+                kind,
+                message: "x".into(),
+            }))
+        };
+        for args in [&closed, &open] {
+            for kind in [
+                ErrorKind::Internal,
+                ErrorKind::AuditFailed,
+                ErrorKind::BadRequest,
+            ] {
+                let o = account(args, &q("a"), &NOGROUPS, &mut Fake(answer(kind), vec![]));
+                assert_eq!(o.code, PamCode::AuthInfoUnavail, "{kind:?}");
+                let o = open_session(args, &q("a"), &NOGROUPS, &mut Fake(answer(kind), vec![]));
+                assert_eq!(o.code, PamCode::SessionErr, "{kind:?}");
+            }
+        }
+        let busy = Fake(answer(ErrorKind::Busy), vec![]);
         assert_eq!(
-            account(&closed, &q("a"), &NOGROUPS, &mut Fake(err, vec![])).code,
-            PamCode::AuthInfoUnavail
+            account(&open, &q("a"), &NOGROUPS, &mut { busy }).code,
+            PamCode::Ignore
         );
         let odd = Ok(Response::Session { id: 1, lease: None });
         assert_eq!(
