@@ -52,10 +52,11 @@ pub struct Client {
 impl Client {
     /// Connect, with `timeout` applied to every later read and write until changed.
     pub fn connect(socket: &Path, timeout: Duration) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
-            socket: socket.to_owned(),
-            source,
-        })?;
+        let stream: UnixStream =
+            fdpass::connect_bounded(socket, timeout).map_err(|source| ClientError::Connect {
+                socket: socket.to_owned(),
+                source,
+            })?;
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         Ok(Client {

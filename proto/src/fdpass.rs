@@ -1,5 +1,6 @@
-//! Passing file descriptors over a Unix socket (SCM_RIGHTS). This is the only `unsafe` in the
-//! crate: each call is a thin wrapper over sendmsg/recvmsg with explicit buffer bounds.
+//! The socket system calls std lacks: passing file descriptors (SCM_RIGHTS) and a connect
+//! bounded by a timeout. This is the only `unsafe` in the crate: each call is a thin wrapper
+//! over sendmsg/recvmsg/connect with explicit buffer bounds.
 
 use std::io;
 use std::mem;
@@ -133,12 +134,93 @@ pub fn recv_with_fds(
     Ok(n as usize)
 }
 
+/// Connect to a Unix stream socket, waiting at most `timeout`. A daemon whose listen queue is
+/// full makes a plain connect(2) sleep until there is room; for AF_UNIX the kernel bounds
+/// that wait by the socket's send timeout, so it is set before connecting (and stays set).
+pub fn connect_bounded(
+    path: &std::path::Path,
+    timeout: std::time::Duration,
+) -> io::Result<std::os::unix::net::UnixStream> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid (empty) value.
+    let mut addr: libc::sockaddr_un = unsafe { mem::zeroed() };
+    if bytes.is_empty() || bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "socket path empty, too long or containing NUL",
+        ));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: socket(2) with constant arguments; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a socket just created here and owned by nothing else.
+    let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+    stream.set_write_timeout(Some(timeout))?;
+    let len = (mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    // SAFETY: `addr` is a valid, NUL-terminated sockaddr_un and `len` is within its size.
+    let rc = unsafe {
+        libc::connect(
+            stream.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast::<libc::sockaddr>(),
+            len,
+        )
+    };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EINPROGRESS) => io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the daemon did not accept the connection in time",
+            ),
+            _ => e,
+        });
+    }
+    Ok(stream)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::os::fd::AsFd;
     use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn connect_is_bounded_when_the_listen_queue_is_full() {
+        let dir = std::env::temp_dir().join(format!("elevate-connect-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        // SAFETY: listen(2) on our own listening socket, shrinking its backlog to the minimum.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        let timeout = std::time::Duration::from_millis(200);
+        let started = std::time::Instant::now();
+        let mut held = Vec::new();
+        let mut refused = None;
+        for _ in 0..8 {
+            match connect_bounded(&path, timeout) {
+                Ok(s) => held.push(s),
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        let e = refused.expect("a full queue must refuse within the timeout");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(connect_bounded(&dir.join("nope"), timeout).is_err());
+        assert!(connect_bounded(std::path::Path::new(&"x".repeat(200)), timeout).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn fds_arrive_and_work() {
