@@ -143,9 +143,15 @@ pub fn build_env(
         if !seen.insert(k.as_str()) || k.contains('=') || v.contains('\0') {
             continue; // first occurrence wins; later duplicates are ignored, as getenv would
         }
-        let safe = (SAFE_FROM_CALLER.contains(&k.as_str()) || is_locale_var(k)) && safe_value(k, v);
-        let kept = env_keep.iter().any(|e| e == k) && !v.chars().any(|c| c == '\0');
-        if safe || kept {
+        // A variable of the safe set keeps its value checks even when a profile lists it in
+        // env_keep: `env_keep = ["TERM"]` must not let a TERM with a path through.
+        let checked = SAFE_FROM_CALLER.contains(&k.as_str()) || is_locale_var(k);
+        let pass = if checked {
+            safe_value(k, v)
+        } else {
+            env_keep.iter().any(|e| e == k)
+        };
+        if pass {
             out.push((k.clone(), v.clone()));
         }
     }
@@ -263,6 +269,22 @@ mod tests {
         let e = build_env(&caller, &["HTTP_PROXY".to_string()], &ctx());
         assert_eq!(get(&e, "HTTP_PROXY"), Some("http://proxy:3128"));
         assert_eq!(get(&e, "EDITOR"), None);
+        // Listing a safe-set variable does not switch off its value checks.
+        let caller = env(&[
+            ("TERM", "../../tmp/evil"),
+            ("LANG", "%n%n"),
+            ("TZ", "/tmp/tz"),
+        ]);
+        let keep = ["TERM", "LANG", "TZ"].map(String::from);
+        let e = build_env(&caller, &keep, &ctx());
+        assert_eq!(
+            (get(&e, "TERM"), get(&e, "LANG"), get(&e, "TZ")),
+            (None, None, None)
+        );
+        let caller = env(&[("TERM", "xterm-256color"), ("LANG", "C.UTF-8")]);
+        let e = build_env(&caller, &keep, &ctx());
+        assert_eq!(get(&e, "TERM"), Some("xterm-256color"));
+        assert_eq!(get(&e, "LANG"), Some("C.UTF-8"));
     }
 
     #[test]
