@@ -180,7 +180,7 @@ pub struct Policy {
     pub digest: String,
     /// `[admin]` (from the one file that has it); empty when no file has one.
     pub admin: Admin,
-    /// `[[login]]` rules in load order. Parsed and validated only: nothing uses them yet.
+    /// `[[login]]` rules in load order; `Policy::login_rule` picks the one that applies.
     pub logins: Vec<LoginRule>,
 }
 

@@ -220,8 +220,10 @@ impl State {
             let why = format!("lease state not saved: {e}");
             self.audit.post(
                 "lease.not_saved",
-                fields(json!({"host": self.host.name, "lease": lease.id, "user": lease.user,
-                    "error": why, "note": "the records just before this one did not take effect"})),
+                fields(
+                    json!({"host": self.host.name, "lease": lease.id, "user": lease.user,
+                    "error": why, "note": "the records just before this one did not take effect"}),
+                ),
             );
             return Err(why);
         }
