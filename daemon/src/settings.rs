@@ -60,6 +60,12 @@ impl Settings {
         if flags.hostname.is_some() {
             cfg.hostname = flags.hostname.clone();
         }
+        if let Some(p) = cfg.notify_command.as_ref().filter(|p| !p.is_absolute()) {
+            return Err(format!(
+                "notify_command {}: must be an absolute path",
+                p.display()
+            ));
+        }
         Ok(Settings {
             socket: flags.socket.clone().unwrap_or_else(|| cfg.socket()),
             policy_dir: flags.policy_dir.clone().unwrap_or_else(|| cfg.policy_dir()),

@@ -42,3 +42,36 @@ DPID=$APID stop_daemon
 rm -f "$ASOCK"
 expect "a bad activation (two sockets) is refused with a clear error" 78 'exactly one' \
   env LISTEN_PID=$$ LISTEN_FDS=2 sh -c 'exec env LISTEN_PID=$$ "$0" --config /dev/null --socket "$1"' "$SANDBOX/bin/elevated" "$ASOCK"
+
+# The notify hook (notify_command): each lease event as JSON on stdin; it runs as root, so
+# only a root-owned file in root-owned directories is run.
+cat >"$CMDS/notify-hook" <<SH
+#!/bin/sh
+cat >>$SANDBOX/run/hook.out
+SH
+chmod 0755 "$CMDS/notify-hook"
+printf 'notify_command = "%s"\n' "$CMDS/notify-hook" >"$SANDBOX/hook.toml"
+CONFIG=$SANDBOX/hook.toml start_daemon
+expect "a lease to announce" 0 '' as alice elevate request lease-only --for 1m
+for _ in $(seq 40); do grep -q lease.activated "$SANDBOX/run/hook.out" 2>/dev/null && break; sleep 0.05; done
+python3 - "$SANDBOX/run/hook.out" <<'PY' && ok "the notify hook gets the event as JSON" || notok "the notify hook gets the event as JSON" "$(cat "$SANDBOX/run/hook.out" 2>&1)"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+assert any(e["event"] == "lease.activated" and e["lease"]["profile"] == "lease-only" for e in ev), ev
+PY
+as alice elevate revoke --all >/dev/null 2>&1
+stop_daemon
+install -d -m 0777 "$SANDBOX/run/anyone"
+install -m 0755 "$CMDS/notify-hook" "$SANDBOX/run/anyone/hook"
+printf 'notify_command = "%s"\n' "$SANDBOX/run/anyone/hook" >"$SANDBOX/hook.toml"
+rm -f "$SANDBOX/run/hook.out"
+CONFIG=$SANDBOX/hook.toml start_daemon
+expect "another lease" 0 '' as alice elevate request lease-only --for 1m
+sleep 0.5
+[ ! -e "$SANDBOX/run/hook.out" ] && grep -q "notify hook not run: .*writable" "$DLOG" && ok "a hook in a world-writable directory is not run, and the log says why" \
+  || notok "a hook in a world-writable directory is not run, and the log says why" "$(tail -3 "$DLOG")"
+as alice elevate revoke --all >/dev/null 2>&1
+stop_daemon
+printf 'notify_command = "hook"\n' >"$SANDBOX/hook.toml"
+expect "a relative notify_command is a configuration error" 78 'notify_command hook: must be an absolute path' \
+  "$SANDBOX/bin/elevated" --config "$SANDBOX/hook.toml" --check

@@ -25,6 +25,12 @@ pub fn spawn(cmd: PathBuf, payload: serde_json::Value) {
         tracing::warn!("notify hook: {MAX_RUNNING} still running; dropping this event");
         return;
     };
+    // The hook runs as root: it must be a file only root can change, reached through
+    // directories only root can change — the same walk as an allowed command.
+    if let Err(e) = crate::exec::open_checked_executable(&cmd) {
+        tracing::error!("notify hook not run: {e}");
+        return;
+    }
     tokio::spawn(async move {
         let _permit = permit;
         let child = tokio::process::Command::new(&cmd)
