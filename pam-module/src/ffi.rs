@@ -187,15 +187,24 @@ pub fn in_group(user: &str, group: &str) -> bool {
     if rc != 0 || pres.is_null() {
         return false;
     }
-    let mut groups = vec![0 as libc::gid_t; 1024];
-    let mut n = groups.len() as c_int;
-    // SAFETY: getgrouplist writes at most `n` gids into `groups` and updates `n`.
-    let rc = unsafe { libc::getgrouplist(u.as_ptr(), pw.pw_gid, groups.as_mut_ptr(), &mut n) };
-    if rc < 0 {
-        return false;
+    // getgrouplist says how many it needs when the buffer is short: grow once or twice (a
+    // user in more than 1024 groups must not fall out of the exempt group).
+    let mut len: c_int = 1024;
+    for _ in 0..4 {
+        let mut groups = vec![0 as libc::gid_t; len.max(1) as usize];
+        let mut n = groups.len() as c_int;
+        // SAFETY: getgrouplist writes at most `n` gids into `groups` and updates `n`.
+        let rc = unsafe { libc::getgrouplist(u.as_ptr(), pw.pw_gid, groups.as_mut_ptr(), &mut n) };
+        if rc >= 0 {
+            groups.truncate(n.max(0) as usize);
+            return groups.contains(&gid);
+        }
+        if n <= len || n > 1 << 20 {
+            return false;
+        }
+        len = n;
     }
-    groups.truncate(n.max(0) as usize);
-    groups.contains(&gid)
+    false
 }
 
 fn zeroed_group() -> libc::group {

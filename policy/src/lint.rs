@@ -210,17 +210,19 @@ fn warn(rule: &CommandRule, message: String) -> Diagnostic {
     }
 }
 
-pub fn lint(profile: &Profile) -> Vec<Diagnostic> {
+pub fn lint(profile: &Profile, sys: &dyn crate::system::System) -> Vec<Diagnostic> {
+    // Any account with uid 0 is root (a "toor" alias must not dodge the lint).
+    let as_root = profile.run_as == "root" || sys.user_uid(&profile.run_as) == Some(0);
     let mut out = Vec::new();
     for rule in &profile.commands {
-        lint_rule(profile, rule, &mut out);
+        lint_rule(profile, as_root, rule, &mut out);
     }
     out
 }
 
-fn lint_rule(profile: &Profile, rule: &CommandRule, out: &mut Vec<Diagnostic>) {
+fn lint_rule(profile: &Profile, as_root: bool, rule: &CommandRule, out: &mut Vec<Diagnostic>) {
     let shown = rule.path.display();
-    if profile.run_as == "root" {
+    if as_root {
         let hatch = [&rule.path, &rule.canonical]
             .iter()
             .filter_map(|p| basename(p))
@@ -272,7 +274,10 @@ mod tests {
         let text = format!(
             "[[profile]]\nname = \"p\"\nusers = [\"alice\"]\nrun_as = \"{run_as}\"\n[[profile.command]]\n{rule}\n"
         );
-        let sys = FakeSystem::new().user("alice").user("deploy");
+        let sys = FakeSystem::new()
+            .user("alice")
+            .user("deploy")
+            .user_with_uid("toor", 0);
         let (profiles, diags) = parse_str(Path::new("t.toml"), &text, &sys);
         assert_eq!(profiles.len(), 1, "{diags:?}");
         diags
@@ -287,6 +292,7 @@ mod tests {
         // (rule, run_as, expected substring or None for no warning)
         let cases: &[(&str, &str, Option<&str>)] = &[
             (r#"path = "/bin/bash""#, "root", Some("interactive session")),
+            (r#"path = "/bin/bash""#, "toor", Some("interactive session")),
             (
                 r#"path = "/bin/bash"
                args = ["/opt/x.sh"]"#,

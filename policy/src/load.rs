@@ -761,7 +761,7 @@ fn parse_file(file: &Path, text: &str, sys: &dyn System) -> FileParts {
         }
     }
     for p in &profiles {
-        ctx.diags.extend(crate::lint::lint(p));
+        ctx.diags.extend(crate::lint::lint(p, sys));
     }
     FileParts {
         profiles,

@@ -22,6 +22,10 @@ pub trait System {
     fn is_executable(&self, path: &Path) -> bool {
         real_is_executable(path)
     }
+    /// The user's uid, when known (the linter treats any uid 0 account as root).
+    fn user_uid(&self, _name: &str) -> Option<u32> {
+        None
+    }
 }
 
 fn real_is_executable(path: &Path) -> bool {
@@ -56,6 +60,9 @@ impl System for RealSystem {
     }
     fn is_executable(&self, path: &Path) -> bool {
         real_is_executable(path)
+    }
+    fn user_uid(&self, name: &str) -> Option<u32> {
+        self.passwd_by_name(name).map(|p| p.uid)
     }
 }
 
@@ -298,6 +305,7 @@ pub struct FakeSystem {
     /// Files that exist (executable or not). Their parent dirs exist implicitly.
     files: BTreeSet<PathBuf>,
     executables: BTreeSet<PathBuf>,
+    uids: BTreeMap<String, u32>,
 }
 
 impl FakeSystem {
@@ -307,6 +315,12 @@ impl FakeSystem {
     }
     pub fn user(mut self, name: &str) -> Self {
         self.users.insert(name.to_string());
+        self
+    }
+    /// A user with a known uid (e.g. a second uid 0 account).
+    pub fn user_with_uid(mut self, name: &str, uid: u32) -> Self {
+        self.users.insert(name.to_string());
+        self.uids.insert(name.to_string(), uid);
         self
     }
     pub fn group(mut self, name: &str) -> Self {
@@ -395,6 +409,9 @@ impl System for FakeSystem {
     fn is_executable(&self, path: &Path) -> bool {
         self.resolve(path)
             .is_some_and(|p| self.executables.contains(&p))
+    }
+    fn user_uid(&self, name: &str) -> Option<u32> {
+        self.uids.get(name).copied()
     }
 }
 
