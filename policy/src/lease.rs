@@ -183,6 +183,10 @@ pub struct LoginRule {
     pub users: Vec<String>,
     pub groups: Vec<String>,
     pub access: LoginAccess,
+    /// Where the rule applies, as a profile's `hosts` / `host_labels` (absent: every host),
+    /// so that one policy set can be shipped to a whole fleet.
+    pub hosts: Option<Vec<String>>,
+    pub host_labels: std::collections::BTreeMap<String, String>,
     pub location: Location,
 }
 

@@ -715,6 +715,18 @@ fn lease_error_table() {
             1,
             "`login` must be an array of tables",
         ),
+        (
+            "[[login]]\nservices = [\"sshd\"]\nusers = [\"alice\"]\naccess = \"deny\"\nhosts = [\"db 1\"]\n".into(),
+            5,
+            10,
+            "invalid host pattern \"db 1\"",
+        ),
+        (
+            "[[login]]\nservices = [\"sshd\"]\nusers = [\"alice\"]\naccess = \"deny\"\nhosts = []\n".into(),
+            5,
+            9,
+            "`hosts = []` matches no host",
+        ),
     ];
     for (text, line, col, want) in &cases {
         let errs = errors(text);

@@ -570,6 +570,8 @@ struct RawAdmin {
 #[serde(deny_unknown_fields)]
 struct RawLogin {
     services: Vec<Spanned<String>>,
+    hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    host_labels: Option<BTreeMap<String, String>>,
     users: Option<Vec<Spanned<String>>>,
     groups: Option<Vec<Spanned<String>>>,
     access: Spanned<String>,
@@ -1088,32 +1090,7 @@ fn validate_profile(ctx: &mut Ctx, raw: RawProfile, span: &Range<usize>) -> Opti
     };
     let name_span = raw.name.as_ref().map_or(span.clone(), |n| n.span());
 
-    let hosts = match &raw.hosts {
-        None => None,
-        Some(h) if h.get_ref().is_empty() => {
-            ctx.error(
-                &h.span(),
-                "`hosts = []` matches no host; remove the key to mean every host".to_string(),
-            );
-            None
-        }
-        Some(h) => {
-            let mut v = Vec::new();
-            for p in h.get_ref() {
-                if bad_host_pattern(p.get_ref()) {
-                    ctx.error(
-                        &p.span(),
-                        format!(
-                            "invalid host pattern \"{}\": use host-name characters, '*' and '?'",
-                            p.get_ref().escape_debug()
-                        ),
-                    );
-                }
-                v.push(p.get_ref().to_ascii_lowercase());
-            }
-            Some(v)
-        }
-    };
+    let hosts = validate_hosts(ctx, raw.hosts.as_ref());
 
     let (users, groups) = users_and_groups(ctx, raw.users.as_deref(), raw.groups.as_deref());
     if raw.users.as_ref().map_or(0, Vec::len) == 0 && raw.groups.as_ref().map_or(0, Vec::len) == 0 {
@@ -1578,7 +1555,42 @@ fn validate_admin(ctx: &mut Ctx, raw: RawAdmin, span: &Range<usize>) -> Admin {
     }
 }
 
+/// `hosts`: globs on the host name, lower-cased; `None` means every host.
+fn validate_hosts(
+    ctx: &mut Ctx,
+    raw: Option<&Spanned<Vec<Spanned<String>>>>,
+) -> Option<Vec<String>> {
+    match raw {
+        None => None,
+        Some(h) if h.get_ref().is_empty() => {
+            ctx.error(
+                &h.span(),
+                "`hosts = []` matches no host; remove the key to mean every host".to_string(),
+            );
+            None
+        }
+        Some(h) => {
+            let mut v = Vec::new();
+            for p in h.get_ref() {
+                if bad_host_pattern(p.get_ref()) {
+                    ctx.error(
+                        &p.span(),
+                        format!(
+                            "invalid host pattern \"{}\": use host-name characters, '*' and '?'",
+                            p.get_ref().escape_debug()
+                        ),
+                    );
+                }
+                v.push(p.get_ref().to_ascii_lowercase());
+            }
+            Some(v)
+        }
+    }
+}
+
 fn validate_login(ctx: &mut Ctx, raw: RawLogin, span: &Range<usize>) -> Option<LoginRule> {
+    // A bad host pattern is an error of its own: the whole policy is rejected anyway.
+    let hosts = validate_hosts(ctx, raw.hosts.as_ref());
     let mut ok = true;
     let mut services = Vec::new();
     for s in &raw.services {
@@ -1641,6 +1653,8 @@ fn validate_login(ctx: &mut Ctx, raw: RawLogin, span: &Range<usize>) -> Option<L
         users,
         groups,
         access,
+        hosts,
+        host_labels: raw.host_labels.unwrap_or_default(),
         location: ctx.loc(span),
     })
 }

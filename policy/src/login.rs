@@ -23,11 +23,16 @@ fn names_service(r: &LoginRule, service: &str) -> bool {
 
 impl Policy {
     /// The rule that gates `subject` logging in through `service`; `None`: not gated.
-    pub fn login_rule(&self, service: &str, subject: &Subject) -> Option<&LoginRule> {
+    pub fn login_rule(
+        &self,
+        service: &str,
+        host: &HostInfo,
+        subject: &Subject,
+    ) -> Option<&LoginRule> {
         let pick = |by_user: bool| {
             self.logins
                 .iter()
-                .filter(|r| names_service(r, service))
+                .filter(|r| names_service(r, service) && r.applies_to_host(host))
                 .filter(|r| {
                     if by_user {
                         r.users.contains(&subject.user)
@@ -65,6 +70,8 @@ mod tests {
             users: s(users),
             groups: s(groups),
             access,
+            hosts: None,
+            host_labels: Default::default(),
             location: Location {
                 file: "t.toml".into(),
                 line: 1,
@@ -92,8 +99,13 @@ mod tests {
             ],
             ..Policy::default()
         };
-        let access =
-            |u: &str, g: &[&str], svc: &str| p.login_rule(svc, &subject(u, g)).map(|r| r.access);
+        let host = HostInfo {
+            name: "web-1".into(),
+            ..HostInfo::default()
+        };
+        let access = |u: &str, g: &[&str], svc: &str| {
+            p.login_rule(svc, &host, &subject(u, g)).map(|r| r.access)
+        };
         assert_eq!(access("alice", &["staff"], "sshd"), Some(Standing));
         assert_eq!(
             access("alice", &["staff", "engineers"], "sshd"),
@@ -109,5 +121,29 @@ mod tests {
         // Not gated: another service, or nobody matches.
         assert_eq!(access("alice", &["engineers"], "login"), None);
         assert_eq!(access("zed", &[], "sshd"), None);
+    }
+
+    #[test]
+    fn rules_apply_only_on_their_hosts() {
+        use LoginAccess::*;
+        let mut db_only = rule(&["sshd"], &[], &["engineers"], Deny);
+        db_only.hosts = Some(vec!["db-*".into()]);
+        let mut prod_only = rule(&["sshd"], &[], &["engineers"], Lease);
+        prod_only.host_labels = [("env".to_string(), "prod".to_string())].into();
+        let p = Policy {
+            logins: vec![db_only, prod_only],
+            ..Policy::default()
+        };
+        let host = |name: &str, env: &str| HostInfo {
+            name: name.into(),
+            labels: [("env".to_string(), env.to_string())].into(),
+        };
+        let access = |h: &HostInfo| {
+            p.login_rule("sshd", h, &subject("alice", &["engineers"]))
+                .map(|r| r.access)
+        };
+        assert_eq!(access(&host("db-1", "prod")), Some(Deny));
+        assert_eq!(access(&host("web-1", "prod")), Some(Lease));
+        assert_eq!(access(&host("web-1", "dev")), None);
     }
 }

@@ -176,18 +176,30 @@ pub fn host_glob_matches(pattern: &str, name: &str) -> bool {
     p.get(pi..).unwrap_or_default().iter().all(|&c| c == '*')
 }
 
+/// `hosts` (globs on the host name; absent = any) and `host_labels` (all equal) allow `host`.
+fn host_allows(
+    hosts: Option<&Vec<String>>,
+    labels: &std::collections::BTreeMap<String, String>,
+    host: &HostInfo,
+) -> bool {
+    let name_ok = match hosts {
+        None => true,
+        Some(globs) => globs.iter().any(|g| host_glob_matches(g, &host.name)),
+    };
+    name_ok && labels.iter().all(|(k, v)| host.labels.get(k) == Some(v))
+}
+
+impl crate::lease::LoginRule {
+    /// The rule's `hosts` and `host_labels` allow `host`.
+    pub fn applies_to_host(&self, host: &HostInfo) -> bool {
+        host_allows(self.hosts.as_ref(), &self.host_labels, host)
+    }
+}
+
 impl Profile {
     /// `hosts` (globs on the host name) and `host_labels` (all equal) both allow `host`.
     pub fn applies_to_host(&self, host: &HostInfo) -> bool {
-        let name_ok = match &self.hosts {
-            None => true,
-            Some(globs) => globs.iter().any(|g| host_glob_matches(g, &host.name)),
-        };
-        name_ok
-            && self
-                .host_labels
-                .iter()
-                .all(|(k, v)| host.labels.get(k) == Some(v))
+        host_allows(self.hosts.as_ref(), &self.host_labels, host)
     }
 
     /// The subject is listed in `users`, or is a member of one of `groups`.

@@ -37,6 +37,13 @@ services = ["pe-a", "pe-b"]
 users = ["bob"]
 access = "deny"
 
+# A rule for other hosts only: svc stays ungated here.
+[[login]]
+services = ["pe-a", "pe-b"]
+users = ["svc"]
+access = "deny"
+hosts = ["no-such-host-*"]
+
 [[profile]]
 name = "shell-access"
 description = "Log in to this host"
@@ -55,7 +62,7 @@ expect "no lease: a lease-gated login is denied" 1 'only while holding an approv
 expect "...and the denial says which profile to request" 1 'elevate request shell-access' pt pe-a alice acct_mgmt
 expect "standing access: allowed" 0 'management done' pt pe-b carol acct_mgmt
 expect "access = deny: denied" 1 'may not log in' pt pe-a bob acct_mgmt
-expect "not gated (svc, no rule): the module steps aside (stack A passes)" 0 'management done' pt pe-a svc acct_mgmt
+expect "not gated (svc: its only rule is for other hosts): the module steps aside (stack A passes)" 0 'management done' pt pe-a svc acct_mgmt
 expect "...and gives no allow of its own (stack B fails)" 1 '' pt pe-b svc acct_mgmt
 expect "exempt=root: passes without asking" 0 'management done' pt pe-a root acct_mgmt
 

@@ -116,7 +116,7 @@ impl State {
             groups: by_uid.groups,
         };
         let policy = self.policy.clone();
-        let Some(rule) = policy.login_rule(&q.service, &subject) else {
+        let Some(rule) = policy.login_rule(&q.service, &self.host, &subject) else {
             return Ok(ignore(pw.uid, &pw.name));
         };
         let (decision, message, lease) = match rule.access {
