@@ -11,7 +11,7 @@
 mod ffi;
 
 use elevate_pam::flow::SocketDaemon;
-use elevate_pam::{Accounts, Args, Outcome, PamCode};
+use elevate_pam::{Accounts, Args, Outcome, PamCode, Phase};
 use elevate_proto::LoginQuery;
 use ffi::Handle;
 use pam_sys::{PamHandle, PamItemType, PamReturnCode};
@@ -37,13 +37,6 @@ fn code(c: PamCode) -> c_int {
     }) as c_int
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Phase {
-    Account,
-    OpenSession,
-    CloseSession,
-}
-
 /// The whole of one entry point, panics and all.
 fn entry(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char, phase: Phase) -> c_int {
     let r = catch_unwind(AssertUnwindSafe(|| run(pamh, argc, argv, phase)));
@@ -66,10 +59,7 @@ fn run(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char, phase: Pha
         Ok(a) => a,
         Err(e) => {
             ffi::syslog(true, &format!("bad module arguments: {e}; denying"));
-            return code(match phase {
-                Phase::Account => PamCode::ServiceErr,
-                _ => PamCode::SessionErr,
-            });
+            return code(phase.bad_arguments());
         }
     };
     if args.inject_panic {

@@ -19,6 +19,47 @@ pub enum PamCode {
     SystemErr,
 }
 
+/// Which PAM entry point is running: it decides the code a refusal carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Account,
+    OpenSession,
+    CloseSession,
+}
+
+impl Phase {
+    fn label(self) -> &'static str {
+        match self {
+            Phase::Account => "account",
+            Phase::OpenSession | Phase::CloseSession => "session",
+        }
+    }
+
+    /// A refusal because the daemon could not be asked or could not decide.
+    fn unavailable(self) -> PamCode {
+        match self {
+            Phase::Account => PamCode::AuthInfoUnavail,
+            Phase::OpenSession | Phase::CloseSession => PamCode::SessionErr,
+        }
+    }
+
+    /// A refusal because the module's arguments are wrong.
+    pub fn bad_arguments(self) -> PamCode {
+        match self {
+            Phase::Account => PamCode::ServiceErr,
+            Phase::OpenSession | Phase::CloseSession => PamCode::SessionErr,
+        }
+    }
+
+    /// The policy said no.
+    fn denied(self) -> PamCode {
+        match self {
+            Phase::Account => PamCode::PermDenied,
+            Phase::OpenSession | Phase::CloseSession => PamCode::SessionErr,
+        }
+    }
+}
+
 /// What an entry point returns: the code, what to tell the user, what to log.
 #[must_use]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,18 +119,15 @@ fn exempt(args: &Args, user: &str, accounts: &dyn Accounts) -> bool {
             .is_some_and(|g| accounts.in_group(user, g))
 }
 
-fn unreachable(args: &Args, q: &LoginQuery, phase: &str, err: &str) -> Outcome {
+fn unreachable(args: &Args, q: &LoginQuery, phase: Phase, err: &str) -> Outcome {
+    let label = phase.label();
     match args.fail {
-        FailMode::Closed => Outcome::new(if phase == "account" {
-            PamCode::AuthInfoUnavail
-        } else {
-            PamCode::SessionErr
-        })
+        FailMode::Closed => Outcome::new(phase.unavailable())
         .tell("Access control (elevate) is unavailable right now, so this login is refused. Try again shortly or contact an administrator.")
-        .log(true, format!("{phase}: {} via {}: refused, the daemon cannot be asked (fail=closed): {err}", q.user, q.service)),
+        .log(true, format!("{label}: {} via {}: refused, the daemon cannot be asked (fail=closed): {err}", q.user, q.service)),
         FailMode::Open => Outcome::new(PamCode::Ignore).log(
             true,
-            format!("{phase}: {} via {}: the daemon cannot be asked, stepping aside (fail=open): {err}", q.user, q.service),
+            format!("{label}: {} via {}: the daemon cannot be asked, stepping aside (fail=open): {err}", q.user, q.service),
         ),
     }
 }
@@ -98,25 +136,49 @@ fn unreachable(args: &Args, q: &LoginQuery, phase: &str, err: &str) -> Outcome {
 /// with something that does not answer the question. `fail=open` is for a daemon that
 /// cannot be asked at all; one that answers and cannot decide means no — except when it
 /// says it is too busy, which is being unavailable.
-fn daemon_error(args: &Args, q: &LoginQuery, phase: &str, e: &ErrorReply) -> Outcome {
+fn daemon_error(args: &Args, q: &LoginQuery, phase: Phase, e: &ErrorReply) -> Outcome {
     if e.kind == ErrorKind::Busy {
         return unreachable(args, q, phase, &e.message);
     }
-    Outcome::new(if phase == "account" {
-        PamCode::AuthInfoUnavail
-    } else {
-        PamCode::SessionErr
-    })
+    Outcome::new(phase.unavailable())
     .tell("Access control (elevate) could not decide this login, so it is refused. Try again shortly or contact an administrator.")
-    .log(true, format!("{phase}: {} via {}: refused, the daemon could not decide: {}", q.user, q.service, e.message))
+    .log(true, format!("{}: {} via {}: refused, the daemon could not decide: {}", phase.label(), q.user, q.service, e.message))
 }
 
-fn odd_answer(args: &Args, q: &LoginQuery, phase: &str, r: &Response) -> Outcome {
-    let e = ErrorReply {
-        kind: ErrorKind::Internal,
-        message: format!("unexpected answer {r:?}"),
-    };
-    daemon_error(args, q, phase, &e)
+/// What the daemon answered, when it is not the answer the phase expects.
+fn daemon_failure(
+    args: &Args,
+    q: &LoginQuery,
+    phase: Phase,
+    r: Result<Response, String>,
+) -> Outcome {
+    match r {
+        Ok(Response::Error(e)) => daemon_error(args, q, phase, &e),
+        Ok(other) => {
+            let e = ErrorReply {
+                kind: ErrorKind::Internal,
+                message: format!("unexpected answer {other:?}"),
+            };
+            daemon_error(args, q, phase, &e)
+        }
+        Err(e) => unreachable(args, q, phase, &e),
+    }
+}
+
+/// The policy's refusal: the daemon's message (or `fallback`) to the user and the log.
+fn refused(q: &LoginQuery, phase: Phase, message: Option<String>, fallback: &str) -> Outcome {
+    let msg = message.unwrap_or_else(|| fallback.to_string());
+    Outcome::new(phase.denied())
+        .log(
+            false,
+            format!(
+                "{}: {} via {}: denied: {msg}",
+                phase.label(),
+                q.user,
+                q.service
+            ),
+        )
+        .tell(msg)
 }
 
 /// `pam_sm_acct_mgmt`: may this user log in through this service now?
@@ -143,17 +205,12 @@ pub fn account(
                     format!("account: {} via {}: allowed{lease}", q.user, q.service),
                 )
             }
-            LoginDecision::Deny => {
-                let msg = v
-                    .message
-                    .unwrap_or_else(|| "Login refused by elevate policy.".into());
-                Outcome::new(PamCode::PermDenied)
-                    .log(
-                        false,
-                        format!("account: {} via {}: denied: {msg}", q.user, q.service),
-                    )
-                    .tell(msg)
-            }
+            LoginDecision::Deny => refused(
+                q,
+                Phase::Account,
+                v.message,
+                "Login refused by elevate policy.",
+            ),
             LoginDecision::Ignore => {
                 let o = Outcome::new(PamCode::Ignore);
                 if args.debug {
@@ -166,9 +223,7 @@ pub fn account(
                 }
             }
         },
-        Ok(Response::Error(e)) => daemon_error(args, q, "account", &e),
-        Ok(other) => odd_answer(args, q, "account", &other),
-        Err(e) => unreachable(args, q, "account", &e),
+        other => daemon_failure(args, q, Phase::Account, other),
     }
 }
 
@@ -200,20 +255,13 @@ pub fn open_session(
         Ok(Response::Login(v)) if v.decision == LoginDecision::Ignore => {
             Outcome::new(PamCode::Ignore)
         }
-        Ok(Response::Login(v)) if v.decision == LoginDecision::Deny => {
-            let msg = v
-                .message
-                .unwrap_or_else(|| "Session refused by elevate policy.".into());
-            Outcome::new(PamCode::SessionErr)
-                .log(
-                    false,
-                    format!("session for {} via {}: refused: {msg}", q.user, q.service),
-                )
-                .tell(msg)
-        }
-        Ok(Response::Error(e)) => daemon_error(args, q, "session", &e),
-        Ok(other) => odd_answer(args, q, "session", &other),
-        Err(e) => unreachable(args, q, "session", &e),
+        Ok(Response::Login(v)) if v.decision == LoginDecision::Deny => refused(
+            q,
+            Phase::OpenSession,
+            v.message,
+            "Session refused by elevate policy.",
+        ),
+        other => daemon_failure(args, q, Phase::OpenSession, other),
     }
 }
 
@@ -240,7 +288,7 @@ pub fn close_session(args: &Args, id: Option<u64>, daemon: &mut dyn Daemon) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use elevate_proto::{ErrorKind, ErrorReply, LoginVerdict};
+    use elevate_proto::LoginVerdict;
 
     struct Groups(&'static [(&'static str, &'static str)]);
     impl Accounts for Groups {

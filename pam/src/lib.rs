@@ -10,5 +10,5 @@ pub mod flow;
 
 pub use args::{Args, FailMode};
 pub use flow::{
-    account, close_session, open_session, Accounts, Daemon, Outcome, PamCode, SocketDaemon,
+    account, close_session, open_session, Accounts, Daemon, Outcome, PamCode, Phase, SocketDaemon,
 };
