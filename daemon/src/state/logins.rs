@@ -12,6 +12,7 @@ use crate::leases::sessions::{Session, MAX_SESSIONS};
 use elevate_policy::{LoginAccess, Subject};
 use elevate_proto::{ErrorKind, ErrorReply, LoginDecision, LoginQuery, LoginVerdict, Response};
 use serde_json::json;
+use std::collections::btree_map::Entry;
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -90,22 +91,17 @@ impl State {
             access: None,
             rule: None,
         };
-        // Unknown to NSS: not ours to judge (the rest of the stack will refuse it).
-        let Some((pw, _)) = self.identities.by_name(&q.user) else {
-            if peer.uid != 0 {
-                return Err(reply(
-                    ErrorKind::BadRequest,
-                    "only root may ask about another user's login",
-                ));
-            }
-            return Ok(ignore(u32::MAX, &q.user));
-        };
-        if peer.uid != 0 && peer.uid != pw.uid {
+        let known = self.identities.by_name(&q.user);
+        if peer.uid != 0 && known.as_ref().map(|(pw, _)| pw.uid) != Some(peer.uid) {
             return Err(reply(
                 ErrorKind::BadRequest,
                 "only root may ask about another user's login",
             ));
         }
+        // Unknown to NSS: not ours to judge (the rest of the stack will refuse it).
+        let Some((pw, _)) = known else {
+            return Ok(ignore(u32::MAX, &q.user));
+        };
         let Some((_, by_uid)) = self.identities.by_uid(pw.uid) else {
             return Ok(ignore(pw.uid, &q.user));
         };
@@ -269,10 +265,8 @@ impl State {
             logind: None,
         };
         self.sessions.table.insert(id, s);
-        let book = &self.sessions;
-        if let Err(e) = tokio::task::block_in_place(|| book.save()) {
+        if let Err(e) = self.save_sessions() {
             self.sessions.table.remove(&id);
-            tracing::error!("cannot save sessions: {e}");
             return err(ErrorKind::Internal, format!("session state not saved: {e}"));
         }
         let mut rec = self.login_record(peer, q, &d);
@@ -296,26 +290,26 @@ impl State {
             return;
         };
         s.logind = Some(logind_id);
-        if let Err(e) = tokio::task::block_in_place(|| self.sessions.save()) {
+        let _ = self.save_sessions();
+    }
+
+    /// `sessions.json`, durably, off the async worker (it fsyncs). Errors are logged and
+    /// returned; callers that promised nothing yet may ignore them.
+    fn save_sessions(&self) -> std::io::Result<()> {
+        let r = tokio::task::block_in_place(|| self.sessions.save());
+        if let Err(e) = &r {
             tracing::error!("cannot save sessions: {e}");
         }
+        r
     }
 
     fn session_close(&mut self, peer: &Peer, id: u64) -> Response {
-        let visible = self
-            .sessions
-            .table
-            .get(&id)
-            .is_some_and(|s| peer.uid == 0 || peer.uid == s.uid);
-        if !visible {
-            return err(ErrorKind::NotFound, format!("no session {id}"));
-        }
-        let Some(s) = self.sessions.table.remove(&id) else {
-            return err(ErrorKind::NotFound, format!("no session {id}"));
+        // Someone else's session is as invisible as a missing one.
+        let s = match self.sessions.table.entry(id) {
+            Entry::Occupied(e) if peer.uid == 0 || peer.uid == e.get().uid => e.remove(),
+            _ => return err(ErrorKind::NotFound, format!("no session {id}")),
         };
-        if let Err(e) = self.sessions.save() {
-            tracing::error!("cannot save sessions: {e}");
-        }
+        let _ = self.save_sessions();
         self.audit.post(
             "session.closed",
             fields(
@@ -368,18 +362,14 @@ impl State {
                 ),
             );
         }
-        if let Err(e) = tokio::task::block_in_place(|| self.sessions.save()) {
-            tracing::error!("cannot save sessions: {e}");
-        }
+        let _ = self.save_sessions();
     }
 
     /// At start-up and periodically: sessions whose lease is no longer active end now (a
     /// lease that ended while the daemon was down), and vanished leaders are forgotten.
     pub(super) fn reconcile_sessions(&mut self) {
         if self.sessions.prune() {
-            if let Err(e) = self.sessions.save() {
-                tracing::error!("cannot save sessions: {e}");
-            }
+            let _ = self.save_sessions();
         }
         let stale: Vec<u64> = self
             .sessions

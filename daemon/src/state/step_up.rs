@@ -8,7 +8,7 @@ use elevate_policy::Profile;
 use std::collections::HashMap;
 use std::time::Duration;
 
-type Key = (u32, Option<String>, Option<i32>);
+type Key = (u32, String, i32);
 
 #[derive(Default)]
 pub struct AuthCache {
@@ -41,8 +41,11 @@ impl AuthCache {
     }
 }
 
-fn key(peer: &Peer) -> Key {
-    (peer.uid, peer.tty.clone(), peer.sid)
+/// Only a request with both a terminal and a process session has a key: without them there
+/// is nothing to tie a remembered authentication to (D-Bus callers have no session id, so
+/// they never share a terminal's cache).
+fn key(peer: &Peer) -> Option<Key> {
+    Some((peer.uid, peer.tty.clone()?, peer.sid?))
 }
 
 impl State {
@@ -57,16 +60,17 @@ impl State {
             return !peer.stepped_up;
         };
         if peer.stepped_up {
-            self.auth_cache.remember(key(peer), now);
+            if let Some(k) = key(peer) {
+                self.auth_cache.remember(k, now);
+            }
             return false;
         }
-        // Without a terminal there is nothing to key a cache on safely.
-        if peer.tty.is_none() {
+        let Some(k) = key(peer) else {
             return true;
-        }
+        };
         !profile
             .auth_cache
-            .is_some_and(|ttl| self.auth_cache.fresh(&key(peer), ttl, now))
+            .is_some_and(|ttl| self.auth_cache.fresh(&k, ttl, now))
     }
 }
 
@@ -77,7 +81,7 @@ mod tests {
     #[test]
     fn entries_expire_and_keys_are_exact() {
         let mut c = AuthCache::default();
-        let k = (1000, Some("/dev/pts/1".to_string()), Some(42));
+        let k = (1000, "/dev/pts/1".to_string(), 42);
         c.remember(k.clone(), Duration::from_secs(100));
         let ttl = Duration::from_secs(300);
         assert!(c.fresh(&k, ttl, Duration::from_secs(399)));
@@ -87,19 +91,34 @@ mod tests {
             "a clock before the entry is not fresh"
         );
         assert!(!c.fresh(
-            &(1000, Some("/dev/pts/2".into()), Some(42)),
+            &(1000, "/dev/pts/2".into(), 42),
             ttl,
             Duration::from_secs(101)
         ));
         assert!(!c.fresh(
-            &(1000, Some("/dev/pts/1".into()), Some(43)),
+            &(1000, "/dev/pts/1".into(), 43),
             ttl,
             Duration::from_secs(101)
         ));
         assert!(!c.fresh(
-            &(1001, Some("/dev/pts/1".into()), Some(42)),
+            &(1001, "/dev/pts/1".into(), 42),
             ttl,
             Duration::from_secs(101)
         ));
+    }
+
+    #[test]
+    fn no_key_without_a_terminal_and_a_session() {
+        let peer = |tty: Option<&str>, sid| Peer {
+            tty: tty.map(String::from),
+            sid,
+            ..Peer::from_bus(1000, None)
+        };
+        assert_eq!(
+            key(&peer(Some("/dev/pts/1"), Some(7))),
+            Some((1000, "/dev/pts/1".into(), 7))
+        );
+        assert_eq!(key(&peer(Some("/dev/pts/1"), None)), None, "a D-Bus caller");
+        assert_eq!(key(&peer(None, Some(7))), None);
     }
 }
