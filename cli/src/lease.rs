@@ -544,8 +544,7 @@ pub fn revoke_all(socket: &Path, reason: Option<String>) -> Result<i32, Failure>
         // Not an admin: one's own (the list also shows requests one may approve).
         _ => match ask(socket, &Request::Leases { all: false }, Some(OP_TIMEOUT))? {
             Response::Leases { leases } => {
-                // SAFETY: getuid has no preconditions.
-                let me = unsafe { libc::getuid() };
+                let me = crate::sys::getuid();
                 leases.into_iter().filter(|l| l.uid == me).collect()
             }
             other => return Err(lease_refusal(other)),

@@ -130,25 +130,15 @@ struct EchoOff {
 impl EchoOff {
     fn new(tty: &File) -> Option<EchoOff> {
         let fd = tty.as_raw_fd();
-        // SAFETY: termios is plain data, filled by tcgetattr on an open terminal fd.
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: valid fd and buffer.
-        if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
-            return None;
-        }
-        let saved = t;
+        let saved = sys::tcgetattr(fd)?;
+        let mut t = saved;
         t.c_lflag &= !(libc::ECHO | libc::ECHONL);
-        // SAFETY: valid fd and modes derived from the current ones.
-        if unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &t) } != 0 {
-            return None;
-        }
-        Some(EchoOff { fd, saved })
+        sys::tcsetattr(fd, libc::TCSAFLUSH, &t).then_some(EchoOff { fd, saved })
     }
 }
 
 impl Drop for EchoOff {
     fn drop(&mut self) {
-        // SAFETY: restoring the modes read from the same, still open, fd.
-        unsafe { libc::tcsetattr(self.fd, libc::TCSADRAIN, &self.saved) };
+        sys::tcsetattr(self.fd, libc::TCSADRAIN, &self.saved);
     }
 }

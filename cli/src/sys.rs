@@ -130,13 +130,23 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<
 /// the terminal) exits — including when it was killed mid-way through changing them.
 pub struct SavedTermios(Option<libc::termios>);
 
+/// The terminal modes of `fd`; `None` when it is not a terminal.
+pub fn tcgetattr(fd: RawFd) -> Option<libc::termios> {
+    // SAFETY: termios is plain data; all zeroes is a valid value for tcgetattr to overwrite.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid termios buffer; a bad or non-terminal fd is an error return.
+    (unsafe { libc::tcgetattr(fd, &mut t) } == 0).then_some(t)
+}
+
+/// Set the terminal modes of `fd` (`when`: TCSANOW, TCSADRAIN or TCSAFLUSH).
+pub fn tcsetattr(fd: RawFd, when: libc::c_int, t: &libc::termios) -> bool {
+    // SAFETY: a valid termios value; a bad fd is an error return.
+    unsafe { libc::tcsetattr(fd, when, t) == 0 }
+}
+
 impl SavedTermios {
     pub fn save() -> SavedTermios {
-        // SAFETY: termios is plain data; tcgetattr fills it or fails (not a tty).
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: fd 0 and a valid termios buffer.
-        let ok = unsafe { libc::tcgetattr(0, &mut t) } == 0;
-        SavedTermios(ok.then_some(t))
+        SavedTermios(tcgetattr(0))
     }
 
     /// Only from the terminal's foreground process group: from the background (`elevate
@@ -147,8 +157,7 @@ impl SavedTermios {
             // SAFETY: tcgetpgrp and getpgrp only query; fd 0 is open (ensure_stdio_open).
             let foreground = unsafe { libc::tcgetpgrp(0) == libc::getpgrp() };
             if foreground {
-                // SAFETY: restoring modes previously read from the same fd.
-                unsafe { libc::tcsetattr(0, libc::TCSADRAIN, t) };
+                tcsetattr(0, libc::TCSADRAIN, t);
             }
         }
     }
