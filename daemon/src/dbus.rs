@@ -374,11 +374,15 @@ pub async fn serve(
                 }
                 tracing::warn!("D-Bus: lost the system bus; looking for it again");
             }
-            Err(e) if !said_missing => {
-                tracing::info!("D-Bus: no system bus ({e}); the socket serves alone");
-                said_missing = true;
+            Err(e) => {
+                // Not listening while there is no bus: the state loop then skips building
+                // announcements altogether.
+                drop(rx);
+                if !said_missing {
+                    tracing::info!("D-Bus: no system bus ({e}); the socket serves alone");
+                    said_missing = true;
+                }
             }
-            Err(_) => {}
         }
         tokio::select! {
             _ = tokio::time::sleep(RETRY) => {}

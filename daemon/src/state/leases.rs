@@ -1162,11 +1162,19 @@ impl State {
     /// crash the daemon.
     /// Also the D-Bus signals.
     fn notify(&self, event: &str, id: u64) {
+        // Nobody on the bus and no hook (the common case): nothing to build.
+        let listening = self.bus.receiver_count() > 0;
+        if !listening && self.settings.notify_command.is_none() {
+            return;
+        }
         let Some(l) = self.leases.table.get(&id) else {
             return;
         };
         let lease = info(l, now_ms(), &self.policy);
-        if let Some(signal) = crate::dbus::BusEvent::for_lease(event, &lease) {
+        if let Some(signal) = listening
+            .then(|| crate::dbus::BusEvent::for_lease(event, &lease))
+            .flatten()
+        {
             let _ = self.bus.send(signal);
         }
         let Some(cmd) = self.settings.notify_command.clone() else {
