@@ -234,7 +234,7 @@ pub(crate) fn check_record(rec: &Map<String, Value>) -> Result<RecordHead, Strin
         None => return Err("missing `seq`".into()),
     };
     match rec.get("time") {
-        Some(Value::String(t)) if crate::time::is_record_time(t) => {}
+        Some(Value::String(t)) if elevate_base::time::is_record_time(t) => {}
         Some(v) => return Err(format!("`time` is not a UTC RFC 3339 timestamp: {v}")),
         None => return Err("missing `time`".into()),
     }

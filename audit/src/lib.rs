@@ -152,7 +152,6 @@
 
 mod anchor;
 pub mod chain;
-mod time;
 mod verify;
 mod writer;
 
@@ -161,7 +160,6 @@ pub use chain::{
     canonical_json, record_hash, sha256_hex, FORMAT_VERSION, GENESIS_PREV, MAX_RECORD_LEN,
     MAX_SAFE_INTEGER, RESERVED_KEYS,
 };
-pub use time::{format_rfc3339_utc, is_record_time};
 pub use verify::{verify_files, AnchorCheck, Problem, ProblemKind, Verifier, VerifyReport};
 pub use writer::{AnchorStatus, AuditLog, AuditOptions, Entry, Recovery};
 

@@ -5,7 +5,7 @@ use crate::chain::{
     check_value, parse_record, record_hash, record_line, to_hex, FORMAT_VERSION, GENESIS_PREV,
     MAX_FIELD_DEPTH, MAX_RECORD_LEN, MAX_SAFE_INTEGER, RESERVED_KEYS,
 };
-use crate::time::format_rfc3339_utc;
+use elevate_base::time::format_rfc3339_utc;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::fmt;

@@ -133,7 +133,7 @@ pub enum Command {
 
 /// `--for` and `--by`; clap reports a bad value as a usage error (exit 2) with this message.
 fn parse_dur(s: &str) -> Result<Duration, String> {
-    elevate_policy::parse_duration(s)
+    elevate_base::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[derive(Args, Debug)]

@@ -7,6 +7,8 @@
 use crate::args::{BreakGlassArgs, RequestArgs, WithArgs};
 use crate::run::{caller_env, exec, refusal, request_argv};
 use crate::{connect, fail, Failure};
+use elevate_base::duration::human;
+use elevate_base::time::parse_rfc3339;
 use elevate_proto::{exit, ErrorKind, LeaseInfo, LeaseRequest, Request, Response, WithRequest};
 use std::ffi::OsStr;
 use std::io::Write;
@@ -94,17 +96,6 @@ fn show(l: &LeaseInfo, json: bool) {
 // ---------------------------------------------------------------------------------------------
 // Formatting (pure)
 
-/// A duration for people, rounded down to two units at most: `45s`, `4m30s`, `14m`, `1h29m`,
-/// `2d3h`.
-pub fn human(secs: u64) -> String {
-    let unit = match secs {
-        0..600 => 1,
-        600..86_400 => 60,
-        _ => 3600,
-    };
-    elevate_policy::format_duration(Duration::from_secs(secs - secs % unit))
-}
-
 /// Text someone else typed, made safe for a terminal: control characters and bidi overrides
 /// are shown escaped instead of being interpreted.
 pub fn clean(s: &str) -> String {
@@ -129,66 +120,6 @@ fn truncate(s: &str, max: usize) -> String {
         t.push('…');
         t
     }
-}
-
-/// Seconds since the epoch of an RFC 3339 timestamp as the daemon writes them
-/// (`2024-05-01T12:00:00.123Z`; an explicit `+HH:MM`/`-HH:MM` offset is also accepted).
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let t = s.get(r)?;
-        if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        t.parse().ok()
-    };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-    }
-    let offset = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
-            let o = oh * 3600 + om * 60;
-            if *sign == b'+' {
-                o
-            } else {
-                -o
-            }
-        }
-        _ => return None,
-    };
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset)
-}
-
-/// Days from 1970-01-01 to the proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// `2024-05-01T12:00:00Z` (whole seconds), or the text as given if it does not parse.
@@ -712,55 +643,15 @@ mod tests {
     }
 
     #[test]
-    fn human_durations() {
-        let cases = [
-            (0, "0s"),
-            (45, "45s"),
-            (270, "4m30s"),
-            (899, "14m"),
-            (3600, "1h"),
-            (5399, "1h29m"),
-            (3700, "1h1m"),
-            (86_400 + 3 * 3600 + 59, "1d3h"),
-        ];
-        for (secs, want) in cases {
-            assert_eq!(human(secs), want, "{secs}");
-        }
-    }
-
-    #[test]
-    fn rfc3339() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2024-05-01T12:00:00.123Z"), Some(NOW));
-        assert_eq!(parse_rfc3339("2024-05-01T14:00:00+02:00"), Some(NOW));
-        assert_eq!(parse_rfc3339("2000-03-01T00:00:00Z"), Some(951_868_800));
-        for bad in [
-            "",
-            "2024-05-01",
-            "2024-05-01T12:00:00",
-            "2024-13-01T12:00:00Z",
-            "2024-05-01T12:00:00.Z",
-            "2024-05-01T12:00:00Zjunk",
-            "2024-05-01T12:00:00+0200",
-            "+024-05-01T12:00:00Z",
-            "2024-05-01T1é:00:00Z",
-        ] {
-            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
-        }
+    fn short_times() {
         assert_eq!(
             short_time("2024-05-01T12:00:00.123Z"),
             "2024-05-01T12:00:00Z"
         );
-        // Never panics: every prefix, and every position replaced by awkward characters.
+        assert_eq!(short_time("not a time\u{1b}"), "not a time\\u{1b}");
         let good = "2024-05-01T14:00:00.5+02:00";
         for (i, _) in good.char_indices() {
-            let _ = parse_rfc3339(&good[..i]);
-            for c in ['é', ':', '9', '-', 'Z', '\0'] {
-                let mut m = good.to_string();
-                m.replace_range(i..i + 1, &c.to_string());
-                let _ = parse_rfc3339(&m);
-                let _ = short_time(&m);
-            }
+            let _ = short_time(&good[..i]);
         }
     }
 

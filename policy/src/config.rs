@@ -87,7 +87,8 @@ impl Config {
     pub fn request_timeout(&self) -> Result<std::time::Duration, String> {
         match &self.request_timeout {
             None => Ok(std::time::Duration::from_secs(3600)),
-            Some(s) => crate::parse_duration(s).map_err(|e| format!("request_timeout: {e}")),
+            Some(s) => elevate_base::duration::parse_duration(s)
+                .map_err(|e| format!("request_timeout: {e}")),
         }
     }
 

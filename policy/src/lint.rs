@@ -4,8 +4,9 @@
 //! just-in-time access back into standing access.
 
 use crate::diag::{Diagnostic, Severity};
-use crate::lease::{format_duration, OnExpiry, MAX_DURATION};
+use crate::lease::OnExpiry;
 use crate::model::{Access, ArgPattern, CommandRule, Profile, Rest};
+use elevate_base::duration::{format_duration, MAX_DURATION};
 use std::path::Path;
 use std::time::Duration;
 

@@ -1254,7 +1254,7 @@ fn validate_auth_cache(
         );
         return None;
     }
-    match crate::lease::parse_duration(&v.get_ref().0) {
+    match elevate_base::duration::parse_duration(&v.get_ref().0) {
         Ok(d) if d > MAX_AUTH_CACHE => {
             ctx.error(
                 &v.span(),
@@ -1336,10 +1336,10 @@ fn validate_lease_keys(ctx: &mut Ctx, raw: &RawProfile, access: Access) -> Lease
     }
     let dur = |ctx: &mut Ctx, v: &Option<Spanned<RawDuration>>| -> Option<std::time::Duration> {
         let v = v.as_ref()?;
-        match crate::lease::parse_duration(&v.get_ref().0) {
+        match elevate_base::duration::parse_duration(&v.get_ref().0) {
             Ok(d) => Some(d),
             Err(e) => {
-                ctx.error(&v.span(), e);
+                ctx.error(&v.span(), e.to_string());
                 None
             }
         }
@@ -1356,8 +1356,8 @@ fn validate_lease_keys(ctx: &mut Ctx, raw: &RawProfile, access: Access) -> Lease
                 &sp.span(),
                 format!(
                     "default_duration {} is longer than max_duration {}",
-                    crate::lease::format_duration(d),
-                    crate::lease::format_duration(m)
+                    elevate_base::duration::format_duration(d),
+                    elevate_base::duration::format_duration(m)
                 ),
             );
         }

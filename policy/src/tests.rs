@@ -1537,7 +1537,7 @@ fn exercise(text: &str) {
             }
         }
     }
-    let _ = crate::lease::parse_duration(text);
+    let _ = elevate_base::duration::parse_duration(text);
     let (profiles, _) = parse(text);
     let policy = Policy {
         profiles,

@@ -10,7 +10,6 @@ use crate::leases::model::{Bound, EndReason, Grant, Lease, LeaseState};
 use crate::leases::procs::{self, ProcId};
 use crate::leases::rules::{self, LeaseRules, NewRequest, Refusal, Requester};
 use crate::state::Event;
-use elevate_audit::format_rfc3339_utc;
 use elevate_groupdb::{Change, Outcome};
 use elevate_policy::{Access, Profile, Subject};
 use elevate_proto::{
@@ -30,9 +29,7 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn rfc3339(ms: u64) -> String {
-    format_rfc3339_utc(UNIX_EPOCH + Duration::from_millis(ms))
-}
+use elevate_base::time::rfc3339_from_ms as rfc3339;
 
 /// One lease operation from a client.
 pub enum LeaseOp {

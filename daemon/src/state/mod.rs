@@ -19,7 +19,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// How often expiries and pending KILLs are checked.
 const TICK: Duration = Duration::from_millis(250);
@@ -574,9 +574,7 @@ fn busy(msg: &str) -> ErrorReply {
     }
 }
 
-pub fn now_rfc3339() -> String {
-    elevate_audit::format_rfc3339_utc(SystemTime::now())
-}
+pub use elevate_base::time::now_rfc3339;
 
 /// Translate a decision for `Check` requests.
 pub fn checked(decision: &Decision) -> Response {

@@ -1,6 +1,7 @@
-//! UTC timestamps in the one shape the log uses: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+//! UTC timestamps in the one shape elevate writes everywhere (the audit log, the wire, the
+//! lease journal): `YYYY-MM-DDTHH:MM:SS.mmmZ`; and the parser the CLI reads them back with.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const MS_PER_DAY: i128 = 86_400_000;
 /// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z, in ms since the epoch: the range
@@ -89,6 +90,83 @@ pub fn is_record_time(s: &str) -> bool {
     (1..=12).contains(&mo) && d >= 1 && d <= days_in_month(y, mo) && h < 24 && mi < 60 && sec < 60
 }
 
+/// Milliseconds since the epoch as [`format_rfc3339_utc`] writes them.
+pub fn rfc3339_from_ms(ms: u64) -> String {
+    format_rfc3339_utc(UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+/// The wall clock now, as an RFC 3339 string.
+pub fn now_rfc3339() -> String {
+    format_rfc3339_utc(SystemTime::now())
+}
+
+/// The wall clock in milliseconds since the epoch (0 before 1970: a clock that far off is
+/// treated as the epoch, not as a panic).
+pub fn wall_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Seconds since the epoch of an RFC 3339 timestamp as the daemon writes them
+/// (`2024-05-01T12:00:00.123Z`; an explicit `+HH:MM`/`-HH:MM` offset is also accepted).
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        t.parse().ok()
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+    }
+    let offset = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            let o = oh * 3600 + om * 60;
+            if *sign == b'+' {
+                o
+            } else {
+                -o
+            }
+        }
+        _ => return None,
+    };
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset)
+}
+
+/// Days from 1970-01-01 to the proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +252,47 @@ mod tests {
         assert!(!is_record_time("2024-01-01 00:00:00.000Z"));
         assert!(!is_record_time("2024-01-01T00:00:00Z"));
         assert!(!is_record_time("２024-01-01T00:00:00.000"));
+    }
+
+    #[test]
+    fn parses_what_the_daemon_writes_and_offsets() {
+        const NOW: i64 = 1_714_564_800;
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2024-05-01T12:00:00.123Z"), Some(NOW));
+        assert_eq!(parse_rfc3339("2024-05-01T14:00:00+02:00"), Some(NOW));
+        assert_eq!(parse_rfc3339("2000-03-01T00:00:00Z"), Some(951_868_800));
+        assert_eq!(
+            parse_rfc3339(&rfc3339_from_ms(1_714_564_800_123)),
+            Some(NOW)
+        );
+        for bad in [
+            "",
+            "2024-05-01",
+            "2024-05-01T12:00:00",
+            "2024-13-01T12:00:00Z",
+            "2024-05-01T12:00:00.Z",
+            "2024-05-01T12:00:00Zjunk",
+            "2024-05-01T12:00:00+0200",
+            "+024-05-01T12:00:00Z",
+            "2024-05-01T1é:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
+        // Never panics: every prefix, and every position replaced by awkward characters.
+        let good = "2024-05-01T14:00:00.5+02:00";
+        for (i, _) in good.char_indices() {
+            let _ = parse_rfc3339(&good[..i]);
+            for c in ['é', ':', '9', '-', 'Z', '\0'] {
+                let mut m = good.to_string();
+                m.replace_range(i..i + 1, &c.to_string());
+                let _ = parse_rfc3339(&m);
+            }
+        }
+    }
+
+    #[test]
+    fn wall_clock_before_the_epoch_is_the_epoch() {
+        assert_eq!(wall_ms(UNIX_EPOCH - Duration::from_secs(5)), 0);
+        assert_eq!(wall_ms(UNIX_EPOCH + Duration::from_millis(1500)), 1500);
     }
 }
