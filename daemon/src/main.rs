@@ -1,20 +1,17 @@
 //! `elevated`: the root daemon and the only authority in elevate. See the README's security
 //! model: identity from the kernel, policy from root-owned files, every decision audited.
 
-mod audit_writer;
-mod conn;
-mod conversation;
-mod dbus;
+mod api;
+mod core;
+mod effects;
 mod exec;
-mod identity;
-mod leases;
-mod limits;
+mod lease;
 mod logging;
-mod pam_auth;
+mod login;
+mod os;
+mod peer;
 mod server;
 mod settings;
-mod state;
-mod sys;
 mod systemd;
 
 use clap::Parser;
@@ -41,7 +38,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(77);
     }
-    sys::ensure_stdio_open();
+    os::ensure_stdio_open();
     // Before any thread exists: this also clears the activation variables.
     let activated = match systemd::activated_listener() {
         Ok(l) => l,

@@ -1,9 +1,9 @@
 //! Start-up, the listening socket, signals and shutdown.
 
-use crate::audit_writer::{fields, AuditHandle};
-use crate::conn::{self, Ctx};
+use crate::api::socket::{self, Ctx};
+use crate::core::{Event, State};
+use crate::effects::audit::{fields, AuditHandle};
 use crate::settings::Settings;
-use crate::state::{Event, State};
 use crate::systemd;
 use elevate_audit::AuditLog;
 use elevate_policy::{LoadOptions, RealSystem, Severity};
@@ -99,7 +99,7 @@ pub async fn run(
 
     // Leases that fell due while we were down end before anyone is served.
     state.start().await;
-    crate::sys::trim_heap();
+    crate::os::trim_heap();
     let owns_socket = activated.is_none();
     let listener = match activated {
         Some(l) => UnixListener::from_std(l).map_err(|e| format!("activated socket: {e}"))?,
@@ -107,7 +107,11 @@ pub async fn run(
     };
     tokio::spawn(state.run(rx));
     let (shutdown_tx, shutdown) = watch::channel(false);
-    tokio::spawn(crate::dbus::serve(events.clone(), bus, shutdown.clone()));
+    tokio::spawn(crate::api::dbus::serve(
+        events.clone(),
+        bus,
+        shutdown.clone(),
+    ));
     systemd::notify("READY=1");
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
@@ -128,7 +132,7 @@ pub async fn run(
                         settings: Arc::clone(&settings),
                         shutdown: shutdown.clone(),
                     };
-                    tokio::spawn(conn::serve(stream, ctx));
+                    tokio::spawn(socket::serve(stream, ctx));
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
@@ -168,7 +172,7 @@ pub async fn run(
         match rx.await {
             Ok(Response::Status(s))
                 if s.running_commands > 0
-                    || conn::PENDING_GROUP_KILLS.load(Ordering::SeqCst) > 0 =>
+                    || socket::PENDING_GROUP_KILLS.load(Ordering::SeqCst) > 0 =>
             {
                 tokio::time::sleep(Duration::from_millis(50)).await
             }

@@ -3,12 +3,12 @@
 
 use super::leases::now_ms;
 use super::State;
-use crate::audit_writer::fields;
-use crate::dbus::BusEvent;
-use crate::identity::Peer;
-use crate::leases::model::LeaseState;
-use crate::leases::procs::{self, ProcId};
-use crate::leases::sessions::{Session, MAX_SESSIONS};
+use crate::api::dbus::BusEvent;
+use crate::effects::audit::fields;
+use crate::effects::procs::{self, ProcId};
+use crate::lease::model::LeaseState;
+use crate::login::sessions::{Session, MAX_SESSIONS};
+use crate::peer::Peer;
 use elevate_policy::{LoginAccess, Subject};
 use elevate_proto::{ErrorKind, ErrorReply, LoginDecision, LoginQuery, LoginVerdict, Response};
 use serde_json::json;

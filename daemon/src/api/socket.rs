@@ -1,13 +1,13 @@
 //! One client connection: read requests, ask the state loop, answer, and for `run`, supervise
 //! the command until it exits. Handlers hold no shared state; all they know arrives in replies.
 
-use crate::audit_writer::{fields, AuditHandle};
-use crate::conversation::step_up;
+use crate::api::step_up::step_up;
+use crate::core::{checked, Decision, Event, LeaseOp, LoginOp, Plan};
+use crate::effects::audit::{fields, AuditHandle};
 use crate::exec::open_checked_executable;
-use crate::identity::Peer;
+use crate::os::{self, ChildExit, Exe, ExecPlan};
+use crate::peer::Peer;
 use crate::settings::Settings;
-use crate::state::{checked, Decision, Event, LeaseOp, LoginOp, Plan};
-use crate::sys::{self, ChildExit, Exe, ExecPlan};
 use elevate_proto::fdpass::{self, MAX_FDS};
 use elevate_proto::frame::{self, FrameBuf, FrameError};
 use elevate_proto::{
@@ -322,7 +322,7 @@ async fn handle_run(conn: &mut Conn, ctx: &Ctx, peer: Peer, what: ExecRequest, f
             .await;
         return;
     };
-    match sys::fstat(cwd.as_fd()) {
+    match os::fstat(cwd.as_fd()) {
         Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {}
         _ => {
             let _ = conn
@@ -450,7 +450,7 @@ async fn handle_run(conn: &mut Conn, ctx: &Ctx, peer: Peer, what: ExecRequest, f
         }
     };
     tracing::info!(uid = peer.uid, user = %peer.user, profile = %plan.profile, "running {:?} as {}", plan.argv, plan.run_as);
-    let spawned = match tokio::task::spawn_blocking(move || sys::spawn(&exec)).await {
+    let spawned = match tokio::task::spawn_blocking(move || os::spawn(&exec)).await {
         Ok(Ok(s)) => s,
         Ok(Err((stage, e))) => {
             let what = stage.map_or("cannot start the command", |s| s.describe());
@@ -567,14 +567,14 @@ pub static PENDING_GROUP_KILLS: AtomicUsize = AtomicUsize::new(0);
 async fn supervise(
     conn: &mut Conn,
     ctx: &Ctx,
-    spawned: sys::Spawned,
+    spawned: os::Spawned,
 ) -> (Option<ChildExit>, &'static str) {
     let pid = spawned.pid;
-    let pidfd = match sys::async_fd(spawned.pidfd) {
+    let pidfd = match os::async_fd(spawned.pidfd) {
         Ok(fd) => fd,
         Err(e) => {
             tracing::error!("cannot watch pid {pid}: {e}; killing it");
-            let _ = sys::kill_group(pid, libc::SIGKILL);
+            let _ = os::kill_group(pid, libc::SIGKILL);
             return (None, "daemon_error");
         }
     };
@@ -589,8 +589,8 @@ async fn supervise(
                      kill_at: &mut Option<tokio::time::Instant>| {
         if kill_at.is_none() {
             *ended_by = why;
-            let _ = sys::kill_group(pid, libc::SIGTERM);
-            let _ = sys::kill_group(pid, libc::SIGCONT);
+            let _ = os::kill_group(pid, libc::SIGTERM);
+            let _ = os::kill_group(pid, libc::SIGCONT);
             *kill_at = Some(tokio::time::Instant::now() + grace);
         }
     };
@@ -598,7 +598,7 @@ async fn supervise(
         tokio::select! {
             guard = pidfd.readable() => {
                 match guard {
-                    Ok(mut g) => match sys::waitid_pidfd(g.get_inner().as_fd()) {
+                    Ok(mut g) => match os::waitid_pidfd(g.get_inner().as_fd()) {
                         Ok(Some(exit)) => {
                             if let Some(at) = kill_at {
                                 // The leader obeyed TERM but members of its group may not
@@ -607,7 +607,7 @@ async fn supervise(
                                 PENDING_GROUP_KILLS.fetch_add(1, Ordering::SeqCst);
                                 tokio::spawn(async move {
                                     tokio::time::sleep_until(at).await;
-                                    let _ = sys::kill_group(pid, libc::SIGKILL);
+                                    let _ = os::kill_group(pid, libc::SIGKILL);
                                     PENDING_GROUP_KILLS.fetch_sub(1, Ordering::SeqCst);
                                 });
                             }
@@ -621,7 +621,7 @@ async fn supervise(
                     },
                     Err(e) => {
                         tracing::error!("polling pid {pid}: {e}");
-                        let _ = sys::kill_group(pid, libc::SIGKILL);
+                        let _ = os::kill_group(pid, libc::SIGKILL);
                         return (None, "daemon_error");
                     }
                 }
@@ -631,7 +631,7 @@ async fn supervise(
                 match frame {
                     Ok(Some(payload)) => match frame::decode::<Request>(&payload) {
                         Ok(Request::Signal { signal }) => match forwardable(signal) {
-                            Some(sig) => { let _ = sys::kill_group(pid, sig); }
+                            Some(sig) => { let _ = os::kill_group(pid, sig); }
                             None => tracing::debug!("ignoring signal {signal} from client"),
                         },
                         _ => tracing::debug!("ignoring unexpected request while a command runs"),
@@ -648,7 +648,7 @@ async fn supervise(
                 terminate("daemon_shutdown", &mut ended_by, &mut kill_at);
             }
             _ = async { tokio::time::sleep_until(kill_at.unwrap_or_else(tokio::time::Instant::now)).await }, if kill_at.is_some() => {
-                let _ = sys::kill_group(pid, libc::SIGKILL);
+                let _ = os::kill_group(pid, libc::SIGKILL);
                 kill_at = None;
             }
         }

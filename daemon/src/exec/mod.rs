@@ -5,7 +5,7 @@
 //! hold, and the child execs *that descriptor* (`execveat(AT_EMPTY_PATH)`). Nothing is looked
 //! up by name twice, so there is no window between check and use.
 
-use crate::sys;
+use crate::os;
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path};
@@ -37,7 +37,7 @@ pub fn open_checked_executable(path: &Path) -> Result<(OwnedFd, bool), String> {
         walked.push('/');
         walked.push_str(&d.to_string_lossy());
         let name = cstring(d.as_encoded_bytes(), &shown)?;
-        dir = sys::openat(
+        dir = os::openat(
             dir.as_fd(),
             &name,
             libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
@@ -49,7 +49,7 @@ pub fn open_checked_executable(path: &Path) -> Result<(OwnedFd, bool), String> {
     }
     let name = cstring(file.as_encoded_bytes(), &shown)?;
     // O_RDONLY rather than O_PATH so we can peek for "#!" (root can read any file).
-    let fd = sys::openat(
+    let fd = os::openat(
         dir.as_fd(),
         &name,
         libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NOCTTY,
@@ -57,7 +57,7 @@ pub fn open_checked_executable(path: &Path) -> Result<(OwnedFd, bool), String> {
     .map_err(|e| format!("{shown}: {e}"))?;
     check_owner_mode(&fd, &shown.to_string(), false)?;
     let mut magic = [0u8; 2];
-    let n = sys::pread_start(fd.as_fd(), &mut magic).map_err(|e| format!("{shown}: {e}"))?;
+    let n = os::pread_start(fd.as_fd(), &mut magic).map_err(|e| format!("{shown}: {e}"))?;
     Ok((fd, n == 2 && &magic == b"#!"))
 }
 
@@ -66,7 +66,7 @@ fn cstring(bytes: &[u8], shown: &std::path::Display<'_>) -> Result<CString, Stri
 }
 
 fn check_owner_mode(fd: &OwnedFd, what: &str, is_dir: bool) -> Result<(), String> {
-    let st = sys::fstat(fd.as_fd()).map_err(|e| format!("{what}: {e}"))?;
+    let st = os::fstat(fd.as_fd()).map_err(|e| format!("{what}: {e}"))?;
     let kind = st.st_mode & libc::S_IFMT;
     if is_dir && kind != libc::S_IFDIR {
         return Err(format!("{what}: not a directory"));

@@ -129,7 +129,7 @@ fn rewrite<'a>(path: &Path, leases: impl Iterator<Item = &'a Lease>) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::leases::model::{Lease, LeaseState};
+    use crate::lease::model::{Lease, LeaseState};
 
     fn lease(id: u64, state: LeaseState) -> Lease {
         Lease {

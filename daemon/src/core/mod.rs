@@ -3,10 +3,10 @@
 //! microseconds of pure computation, so a single owner costs nothing and removes every
 //! question of lock ordering or a decision seeing half a reload.
 
-use crate::audit_writer::{fields, AuditHandle};
+use crate::core::limits::RateLimiter;
+use crate::effects::audit::{fields, AuditHandle};
 use crate::exec::{build_env, EnvContext};
-use crate::identity::Peer;
-use crate::limits::RateLimiter;
+use crate::peer::Peer;
 use crate::settings::Settings;
 use elevate_groupdb::GroupDb;
 use elevate_policy::{Access, HostInfo, LoadOptions, Policy, Query, RealSystem, Verdict};
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 /// How often expiries and pending KILLs are checked.
 const TICK: Duration = Duration::from_millis(250);
-use crate::dbus::BusEvent;
+use crate::api::dbus::BusEvent;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub enum Event {
@@ -128,6 +128,7 @@ pub enum Decision {
 
 mod identity_cache;
 mod leases;
+pub mod limits;
 mod logins;
 mod step_up;
 
@@ -151,7 +152,7 @@ pub struct State {
     running: usize,
     audit: AuditHandle,
     leases: LeaseBook,
-    sessions: crate::leases::sessions::SessionBook,
+    sessions: crate::login::sessions::SessionBook,
     auth_cache: step_up::AuthCache,
     groupdb: GroupDb,
     events: mpsc::UnboundedSender<Event>,
@@ -169,9 +170,9 @@ impl State {
         events: mpsc::UnboundedSender<Event>,
         bus: broadcast::Sender<BusEvent>,
     ) -> Result<State, String> {
-        let (journal, table) = crate::leases::journal::Journal::open(&settings.state_dir)
+        let (journal, table) = crate::lease::journal::Journal::open(&settings.state_dir)
             .map_err(|e| format!("lease journal in {}: {e}", settings.state_dir.display()))?;
-        let sessions = crate::leases::sessions::SessionBook::open(&settings.state_dir)
+        let sessions = crate::login::sessions::SessionBook::open(&settings.state_dir)
             .map_err(|e| format!("login sessions in {}: {e}", settings.state_dir.display()))?;
         let mut st = State {
             host: settings.host.clone(),

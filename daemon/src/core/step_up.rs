@@ -3,7 +3,7 @@
 //! clock so that neither a suspend nor a wall-clock change stretches it.
 
 use super::State;
-use crate::identity::Peer;
+use crate::peer::Peer;
 use elevate_policy::Profile;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -55,7 +55,7 @@ impl State {
         if !profile.authenticate {
             return false;
         }
-        let Some(now) = crate::sys::boottime() else {
+        let Some(now) = crate::os::boottime() else {
             // No clock, no cache: ask (fail closed).
             return !peer.stepped_up;
         };

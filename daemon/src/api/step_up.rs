@@ -2,10 +2,10 @@
 //! each conversation turn comes back here, goes to the client as a `Prompt` and waits for
 //! its `PromptReply`. The answer never reaches a log or the audit trail.
 
-use crate::audit_writer::fields;
-use crate::conn::{Conn, Ctx};
-use crate::identity::Peer;
-use crate::pam_auth;
+use crate::api::socket::{Conn, Ctx};
+use crate::effects::audit::fields;
+use crate::os::pam_auth;
+use crate::peer::Peer;
 use elevate_proto::{frame, Denial, PromptStyle, Request, Response, MAX_PROMPT_REPLY};
 use serde_json::json;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! admitted it, kept in `sessions.json` in the state directory so that a restarted daemon
 //! still ends them when their lease ends.
 
-use super::procs::{self, ProcId};
+use crate::effects::procs::{self, ProcId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

@@ -13,9 +13,9 @@
 //! prints, so a script handles both the same way. Signals carry only ids and names; the
 //! details (reason, ticket) are for callers the policy lets see them, through the methods.
 
-use crate::identity::Peer;
-use crate::leases::procs::{self, ProcId};
-use crate::state::{Event, LeaseOp};
+use crate::core::{Event, LeaseOp};
+use crate::effects::procs::{self, ProcId};
+use crate::peer::Peer;
 use elevate_proto::{ErrorKind, LeaseInfo, LeaseRequest, Response};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};

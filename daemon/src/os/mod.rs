@@ -6,6 +6,8 @@
 //! functions that broadcast to other threads (glibc's setuid does; the raw syscall does not,
 //! and credentials are per-thread in the kernel, so in the single-threaded child it is exact).
 
+pub mod pam_auth;
+
 use std::ffi::CString;
 use std::io;
 use std::mem;

@@ -4,12 +4,12 @@
 //! no acknowledged lease is lost, and no membership outlives its deadline.
 
 use super::State;
-use crate::audit_writer::fields;
-use crate::identity::Peer;
-use crate::leases::model::{Bound, EndReason, Grant, Lease, LeaseState};
-use crate::leases::procs::{self, ProcId};
-use crate::leases::rules::{self, LeaseRules, NewRequest, Refusal, Requester};
-use crate::state::Event;
+use crate::core::Event;
+use crate::effects::audit::fields;
+use crate::effects::procs::{self, ProcId};
+use crate::lease::model::{Bound, EndReason, Grant, Lease, LeaseState};
+use crate::lease::rules::{self, LeaseRules, NewRequest, Refusal, Requester};
+use crate::peer::Peer;
 use elevate_groupdb::{Change, Outcome};
 use elevate_policy::{Access, Profile, Subject};
 use elevate_proto::{
@@ -44,7 +44,7 @@ pub enum LeaseOp {
 /// The lease table and what hangs off it.
 pub struct LeaseBook {
     pub table: BTreeMap<u64, Lease>,
-    pub journal: crate::leases::journal::Journal,
+    pub journal: crate::lease::journal::Journal,
     pub next_id: u64,
     /// `elevate request --wait` callers, woken when their lease leaves `pending`.
     pub waiters: HashMap<u64, Vec<oneshot::Sender<Response>>>,
@@ -56,7 +56,7 @@ pub struct LeaseBook {
 }
 
 impl LeaseBook {
-    pub fn new(journal: crate::leases::journal::Journal, table: BTreeMap<u64, Lease>) -> LeaseBook {
+    pub fn new(journal: crate::lease::journal::Journal, table: BTreeMap<u64, Lease>) -> LeaseBook {
         let next_id = table.keys().next_back().map_or(1, |k| k + 1);
         LeaseBook {
             table,
@@ -1097,7 +1097,7 @@ impl State {
         let events = self.events.clone();
         // Checked after opening: if the start time still matches, the pidfd is that process
         // (a pid recycled before pidfd_open would show another start time).
-        let fd = match crate::sys::pidfd_open(b.pid) {
+        let fd = match crate::os::pidfd_open(b.pid) {
             Ok(fd) if procs::start_time(b.pid) == Some(b.start_time) => fd,
             _ => {
                 let _ = events.send(Event::BoundExited { id });
@@ -1105,7 +1105,7 @@ impl State {
             }
         };
         tokio::spawn(async move {
-            if let Ok(afd) = crate::sys::async_fd(fd) {
+            if let Ok(afd) = crate::os::async_fd(fd) {
                 let _ = afd.readable().await;
             }
             let _ = events.send(Event::BoundExited { id });
@@ -1151,7 +1151,7 @@ impl State {
                     .is_some_and(|(_, s)| policy.is_admin(&s))
             })
             .collect();
-        crate::leases::wall::notify_terminals(&admins, &format!("\r\n*** elevate: {msg} ***\r\n"));
+        crate::effects::wall::notify_terminals(&admins, &format!("\r\n*** elevate: {msg} ***\r\n"));
         self.notify("lease.break_glass", l.id);
     }
 
@@ -1169,7 +1169,7 @@ impl State {
         };
         let lease = info(l, now_ms(), &self.policy);
         if let Some(signal) = listening
-            .then(|| crate::dbus::BusEvent::for_lease(event, &lease))
+            .then(|| crate::api::dbus::BusEvent::for_lease(event, &lease))
             .flatten()
         {
             let _ = self.bus.send(signal);
@@ -1178,7 +1178,7 @@ impl State {
             return;
         };
         let payload = json!({"event": event, "host": self.host.name, "lease": lease});
-        crate::leases::notify::spawn(cmd, payload);
+        crate::effects::notify::spawn(cmd, payload);
     }
 }
 

@@ -1,0 +1,3 @@
+//! PAM login sessions: which process leads each one and which lease admitted it.
+
+pub mod sessions;
