@@ -1,11 +1,20 @@
 //! Start-up, the listening socket, signals and shutdown.
 
 use crate::api::socket::{self, Ctx};
-use crate::core::{Event, State};
-use crate::effects::audit::{fields, AuditHandle};
+use crate::core::{Core, World};
+use crate::effects::accounts::Nss;
+use crate::effects::audit::{fields, AuditEvent, AuditHandle};
+use crate::effects::clock::SystemClock;
+use crate::effects::policy_files::PolicyDir;
+use crate::effects::procs::Proc;
+use crate::effects::wall::Pts;
+use crate::exec::supervise::PENDING_GROUP_KILLS;
+use crate::lease::journal::Journal;
+use crate::login::sessions::SessionBook;
 use crate::settings::Settings;
 use crate::systemd;
 use elevate_audit::AuditLog;
+use elevate_groupdb::GroupDb;
 use elevate_policy::{LoadOptions, RealSystem, Severity};
 use elevate_proto::Response;
 use serde_json::json;
@@ -17,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, watch};
 
 /// `elevated --check`: validate the policy as the daemon would and say what is wrong.
 pub fn check(settings: &Settings) -> ExitCode {
@@ -76,39 +85,38 @@ pub async fn run(
         log.append(&entries, true)
             .map_err(|e| format!("audit log {}: {e}", settings.audit_log.display()))?;
     }
-    let audit = AuditHandle::start(log);
-    let (events, rx) = mpsc::unbounded_channel();
+    let audit =
+        AuditHandle::start(log).map_err(|e| format!("cannot start the audit writer: {e}"))?;
     // 1024 announcements of slack for a slow bus; with no bus nobody subscribes.
     let (bus, _) = broadcast::channel(1024);
-    let mut state = State::new(
+    let (mut core, handle) = Core::new(
         Arc::clone(&settings),
-        audit.clone(),
-        events.clone(),
+        real_world(&settings, &audit)?,
         bus.clone(),
-    )?;
+    );
     audit
         .write_durable(
-            "daemon.start",
+            AuditEvent::DaemonStart,
             fields(json!({
                 "host": settings.host.name, "version": env!("CARGO_PKG_VERSION"), "pid": std::process::id(),
-                "policy_digest": state.policy_digest(),
+                "policy_digest": core.policy_digest(),
             })),
         )
         .await
         .map_err(|e| format!("audit log {}: {e}", settings.audit_log.display()))?;
 
     // Leases that fell due while we were down end before anyone is served.
-    state.start().await;
+    core.start().await;
     crate::os::trim_heap();
     let owns_socket = activated.is_none();
     let listener = match activated {
         Some(l) => UnixListener::from_std(l).map_err(|e| format!("activated socket: {e}"))?,
         None => bind(&settings.socket)?,
     };
-    tokio::spawn(state.run(rx));
+    tokio::spawn(core.run());
     let (shutdown_tx, shutdown) = watch::channel(false);
     tokio::spawn(crate::api::dbus::serve(
-        events.clone(),
+        handle.clone(),
         bus,
         shutdown.clone(),
     ));
@@ -127,7 +135,7 @@ pub async fn run(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let ctx = Ctx {
-                        events: events.clone(),
+                        core: handle.clone(),
                         audit: audit.clone(),
                         settings: Arc::clone(&settings),
                         shutdown: shutdown.clone(),
@@ -143,10 +151,9 @@ pub async fn run(
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading policy");
                 systemd::reloading();
-                let (tx, done) = oneshot::channel();
-                let _ = events.send(Event::Reload { reply: Some(tx) });
+                let core = handle.clone();
                 tokio::spawn(async move {
-                    let _ = done.await;
+                    let _ = core.reload().await;
                     systemd::notify("READY=1");
                 });
             }
@@ -167,12 +174,9 @@ pub async fn run(
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(settings.limits.kill_grace_ms + 1000);
     while tokio::time::Instant::now() < deadline {
-        let (tx, rx) = oneshot::channel();
-        let _ = events.send(Event::Status { reply: tx });
-        match rx.await {
+        match handle.status().await {
             Ok(Response::Status(s))
-                if s.running_commands > 0
-                    || socket::PENDING_GROUP_KILLS.load(Ordering::SeqCst) > 0 =>
+                if s.running_commands > 0 || PENDING_GROUP_KILLS.load(Ordering::SeqCst) > 0 =>
             {
                 tokio::time::sleep(Duration::from_millis(50)).await
             }
@@ -181,7 +185,7 @@ pub async fn run(
     }
     let _ = audit
         .write_durable(
-            "daemon.stop",
+            AuditEvent::DaemonStop,
             fields(json!({"host": settings.host.name, "pid": std::process::id()})),
         )
         .await;
@@ -190,6 +194,27 @@ pub async fn run(
 
 /// Create the socket: its directory root-owned and not writable by others (so nobody can swap
 /// the socket), a stale socket replaced, a live daemon never displaced.
+/// The seams over the real machine.
+fn real_world(settings: &Settings, audit: &AuditHandle) -> Result<World, String> {
+    let procs = Arc::new(Proc);
+    let (journal, leases) = Journal::open(&settings.state_dir)
+        .map_err(|e| format!("lease journal in {}: {e}", settings.state_dir.display()))?;
+    let sessions = SessionBook::open(&settings.state_dir, procs.as_ref())
+        .map_err(|e| format!("login sessions in {}: {e}", settings.state_dir.display()))?;
+    Ok(World {
+        clock: Arc::new(SystemClock),
+        accounts: Box::new(Nss),
+        groups: Box::new(GroupDb::system()),
+        procs,
+        audit: Arc::new(audit.clone()),
+        policy: Box::new(PolicyDir(settings.policy_dir.clone())),
+        terminals: Box::new(Pts),
+        journal: Box::new(journal),
+        leases,
+        sessions,
+    })
+}
+
 fn bind(path: &Path) -> Result<UnixListener, String> {
     let shown = path.display();
     let dir = path

@@ -13,12 +13,12 @@
 //! prints, so a script handles both the same way. Signals carry only ids and names; the
 //! details (reason, ticket) are for callers the policy lets see them, through the methods.
 
-use crate::core::{Event, LeaseOp};
+use crate::core::{BusEvent, Gone, Handle, LeaseOp};
 use crate::effects::procs::{self, ProcId};
 use crate::peer::Peer;
 use elevate_proto::{ErrorKind, LeaseInfo, LeaseRequest, Response};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, watch};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::Connection;
@@ -31,64 +31,6 @@ const LOGIND_MANAGER: &str = "org.freedesktop.login1.Manager";
 
 /// How often a missing bus is looked for again, and a present one checked.
 const RETRY: Duration = Duration::from_secs(30);
-
-/// What the state loop tells the bus side. Sent on a broadcast channel: with no bus, nobody
-/// listens and nothing piles up.
-#[derive(Debug, Clone)]
-pub enum BusEvent {
-    RequestPending {
-        id: u64,
-        user: String,
-        profile: String,
-        approvers: Vec<String>,
-    },
-    LeaseActive {
-        id: u64,
-        user: String,
-        profile: String,
-        expires_at: String,
-    },
-    LeaseEnded {
-        id: u64,
-        user: String,
-        profile: String,
-        reason: String,
-    },
-    /// A PAM session was registered: find its logind session, if any.
-    SessionOpened { session: u64, leader: ProcId },
-    /// A session's lease ended: ask logind to end the whole session (its cgroup, so processes
-    /// that left the session's process tree end too). The signals from the PAM issue's
-    /// process-based termination are sent regardless.
-    TerminateSession { logind_id: String },
-}
-
-impl BusEvent {
-    /// The signal for a lease event of the state loop (`lease.pending`, …), if it has one.
-    pub fn for_lease(event: &str, l: &LeaseInfo) -> Option<BusEvent> {
-        let (id, user, profile) = (l.id, l.user.clone(), l.profile.clone());
-        Some(match event {
-            "lease.pending" => BusEvent::RequestPending {
-                id,
-                user,
-                profile,
-                approvers: l.approvers.clone(),
-            },
-            "lease.activated" | "lease.break_glass" => BusEvent::LeaseActive {
-                id,
-                user,
-                profile,
-                expires_at: l.expires_at.clone().unwrap_or_default(),
-            },
-            "lease.ended" => BusEvent::LeaseEnded {
-                id,
-                user,
-                profile,
-                reason: l.end_reason.clone().unwrap_or_default(),
-            },
-            _ => return None,
-        })
-    }
-}
 
 /// The errors callers see, as `org.elevate.Elevated1.Error.<Name>`.
 #[derive(Debug, zbus::DBusError)]
@@ -136,7 +78,7 @@ impl ApiError {
 }
 
 struct Api {
-    events: mpsc::UnboundedSender<Event>,
+    core: Handle,
 }
 
 impl Api {
@@ -160,16 +102,8 @@ impl Api {
         Ok(Peer::from_bus(uid, creds.process_id()))
     }
 
-    async fn ask(&self, make: impl FnOnce(oneshot::Sender<Response>) -> Event) -> Response {
-        let (tx, rx) = oneshot::channel();
-        if self.events.send(make(tx)).is_err() {
-            return shutting_down();
-        }
-        rx.await.unwrap_or_else(|_| shutting_down())
-    }
-
     async fn lease(&self, peer: Peer, op: LeaseOp) -> Response {
-        self.ask(|reply| Event::Lease { peer, op, reply }).await
+        self.core.lease(peer, op).await
     }
 
     /// A lease operation by the caller; the lease as it is afterwards.
@@ -189,13 +123,6 @@ impl Api {
             other => Err(ApiError::from_response(other)),
         }
     }
-}
-
-fn shutting_down() -> Response {
-    Response::Error(elevate_proto::ErrorReply {
-        kind: ErrorKind::Internal,
-        message: "the daemon is shutting down".into(),
-    })
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
@@ -222,7 +149,7 @@ fn lease_state(r: Response) -> Result<LeaseInfo, ApiError> {
 impl Api {
     /// The daemon's status as JSON (what `elevate status --json` prints).
     async fn status(&self) -> Result<String, ApiError> {
-        match self.ask(|reply| Event::Status { reply }).await {
+        match self.core.status().await.unwrap_or_else(Gone::response) {
             Response::Status(s) => to_json(&s),
             other => Err(ApiError::from_response(other)),
         }
@@ -356,7 +283,7 @@ impl Api {
 /// Own the name while a system bus exists; look for one again every [`RETRY`] when it does
 /// not. Says once that there is none, then stays quiet until that changes.
 pub async fn serve(
-    events: mpsc::UnboundedSender<Event>,
+    core: Handle,
     bus: broadcast::Sender<BusEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -364,11 +291,11 @@ pub async fn serve(
     loop {
         // Subscribe before connecting: nothing announced meanwhile is lost.
         let rx = bus.subscribe();
-        match connect(events.clone()).await {
+        match connect(core.clone()).await {
             Ok(conn) => {
                 tracing::info!("D-Bus: serving {NAME} on the system bus");
                 said_missing = false;
-                relay(&conn, rx, &events, &mut shutdown).await;
+                relay(&conn, rx, &core, &mut shutdown).await;
                 if *shutdown.borrow() {
                     return;
                 }
@@ -392,10 +319,10 @@ pub async fn serve(
 }
 
 /// The bus from DBUS_SYSTEM_BUS_ADDRESS, else the standard system socket.
-async fn connect(events: mpsc::UnboundedSender<Event>) -> zbus::Result<Connection> {
+async fn connect(core: Handle) -> zbus::Result<Connection> {
     zbus::connection::Builder::system()?
         .name(NAME)?
-        .serve_at(PATH, Api { events })?
+        .serve_at(PATH, Api { core })?
         .build()
         .await
 }
@@ -405,7 +332,7 @@ async fn connect(events: mpsc::UnboundedSender<Event>) -> zbus::Result<Connectio
 async fn relay(
     conn: &Connection,
     mut rx: broadcast::Receiver<BusEvent>,
-    events: &mpsc::UnboundedSender<Event>,
+    core: &Handle,
     shutdown: &mut watch::Receiver<bool>,
 ) {
     let Ok(emitter) = SignalEmitter::new(conn, PATH) else {
@@ -456,11 +383,11 @@ async fn relay(
                 reason,
             } => Api::lease_ended(&emitter, id, &user, &profile, &reason).await,
             BusEvent::SessionOpened { session, leader } => {
-                let (conn, events) = (conn.clone(), events.clone());
+                let (conn, core) = (conn.clone(), core.clone());
                 tokio::spawn(async move {
                     match logind_session(&conn, leader).await {
                         Ok(Some(logind_id)) => {
-                            let _ = events.send(Event::LogindSession { session, logind_id });
+                            core.logind_session(session, logind_id);
                         }
                         Ok(None) => {}
                         Err(e) => tracing::debug!("logind: session of pid {}: {e}", leader.pid),

@@ -2,5 +2,7 @@
 //! request into a question for the core, and its answer into a reply; they own no state.
 
 pub mod dbus;
+pub mod run;
 pub mod socket;
 pub mod step_up;
+pub mod transport;

@@ -2,8 +2,10 @@
 //! each conversation turn comes back here, goes to the client as a `Prompt` and waits for
 //! its `PromptReply`. The answer never reaches a log or the audit trail.
 
-use crate::api::socket::{Conn, Ctx};
+use super::socket::Ctx;
+use super::transport::Conn;
 use crate::effects::audit::fields;
+use crate::effects::audit::AuditEvent;
 use crate::os::pam_auth;
 use crate::peer::Peer;
 use elevate_proto::{frame, Denial, PromptStyle, Request, Response, MAX_PROMPT_REPLY};
@@ -60,7 +62,7 @@ pub async fn step_up(
             // Fail closed: no record, no step-up.
             if let Err(e) = ctx
                 .audit
-                .write_durable("auth.succeeded", fields(record("success", None)))
+                .write_durable(AuditEvent::AuthSucceeded, fields(record("success", None)))
                 .await
             {
                 tracing::error!("step-up for uid {}: audit write failed: {e}", peer.uid);
@@ -76,7 +78,7 @@ pub async fn step_up(
         Err(e) => {
             tracing::info!(uid = peer.uid, user = %peer.user, "step-up authentication failed for {profile}: {e}");
             ctx.audit
-                .post("auth.failed", fields(record("failure", Some(&e))));
+                .post(AuditEvent::AuthFailed, fields(record("failure", Some(&e))));
             Err(Response::Denied(Denial {
                 reason: format!("authentication failed ({e}); profile {profile} requires it"),
                 hint: None,

@@ -1,16 +1,16 @@
 //! NSS answers cached briefly: a burst of requests from one user costs one lookup, and any
 //! edit of /etc/passwd or /etc/group (a lease's group change, useradd) is seen at once.
 
-use elevate_policy::system::Passwd;
-use elevate_policy::{RealSystem, Subject};
+use crate::effects::accounts::Accounts;
+use elevate_policy::{Passwd, Subject, System};
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 /// A cached NSS answer: when it was looked up, and what it was (`None`: no such account).
 type Cached<T> = (Instant, Option<T>);
 
-#[derive(Default)]
 pub struct IdentityCache {
+    accounts: Box<dyn Accounts>,
     by_uid: HashMap<u32, Cached<(Passwd, Subject)>>,
     by_name: HashMap<String, Cached<(Passwd, Vec<u32>)>>,
     stamp: Option<(SystemTime, SystemTime)>,
@@ -19,6 +19,25 @@ pub struct IdentityCache {
 const IDENTITY_TTL: Duration = Duration::from_secs(2);
 
 impl IdentityCache {
+    pub fn new(accounts: Box<dyn Accounts>) -> IdentityCache {
+        IdentityCache {
+            accounts,
+            by_uid: HashMap::new(),
+            by_name: HashMap::new(),
+            stamp: None,
+        }
+    }
+
+    /// Paths, for resolving commands (never cached: a changed binary is seen at once).
+    pub fn system(&self) -> &dyn System {
+        self.accounts.system()
+    }
+
+    /// A group's gid (not cached: asked once per run with `run_as_group`).
+    pub fn group_gid(&self, name: &str) -> Option<u32> {
+        self.accounts.group_gid(name)
+    }
+
     pub fn clear(&mut self) {
         self.by_uid.clear();
         self.by_name.clear();
@@ -26,12 +45,7 @@ impl IdentityCache {
 
     /// Drop everything if the account files changed since we last looked.
     fn revalidate(&mut self) {
-        let mtime = |p: &str| {
-            std::fs::metadata(p)
-                .and_then(|m| m.modified())
-                .unwrap_or(SystemTime::UNIX_EPOCH)
-        };
-        let now = Some((mtime("/etc/passwd"), mtime("/etc/group")));
+        let now = Some(self.accounts.stamp());
         if now != self.stamp {
             self.clear();
             self.stamp = now;
@@ -49,8 +63,8 @@ impl IdentityCache {
                 return v.clone();
             }
         }
-        let v = RealSystem.passwd_by_uid(uid).map(|pw| {
-            let s = RealSystem.subject_for(&pw);
+        let v = self.accounts.passwd_by_uid(uid).map(|pw| {
+            let s = self.accounts.subject_for(&pw);
             (pw, s)
         });
         self.by_uid.insert(uid, (now, v.clone()));
@@ -65,8 +79,8 @@ impl IdentityCache {
                 return v.clone();
             }
         }
-        let v = RealSystem.passwd_by_name(name).map(|pw| {
-            let gids = RealSystem.gids_for(&pw);
+        let v = self.accounts.passwd_by_name(name).map(|pw| {
+            let gids = self.accounts.gids_for(&pw);
             (pw, gids)
         });
         self.by_name.insert(name.to_string(), (now, v.clone()));

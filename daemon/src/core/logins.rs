@@ -1,11 +1,11 @@
 //! PAM logins: the account question (may this user log in through this service now?) and the
 //! sessions pam_elevate.so registers, which end when the lease that admitted them ends.
 
-use super::leases::now_ms;
+use super::announce::BusEvent;
 use super::State;
-use crate::api::dbus::BusEvent;
 use crate::effects::audit::fields;
-use crate::effects::procs::{self, ProcId};
+use crate::effects::audit::AuditEvent;
+use crate::effects::procs::ProcId;
 use crate::lease::model::LeaseState;
 use crate::login::sessions::{Session, MAX_SESSIONS};
 use crate::peer::Peer;
@@ -13,7 +13,7 @@ use elevate_policy::{LoginAccess, Subject};
 use elevate_proto::{ErrorKind, ErrorReply, LoginDecision, LoginQuery, LoginVerdict, Response};
 use serde_json::json;
 use std::collections::btree_map::Entry;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug)]
 pub enum LoginOp {
@@ -54,12 +54,11 @@ struct Decided {
 }
 
 impl State {
-    pub async fn login_op(&mut self, peer: &mut Peer, op: LoginOp) -> Response {
-        if peer.uid != 0 && !self.limiter.allow(peer.uid, Instant::now()) {
-            return err(
-                ErrorKind::RateLimited,
-                "too many requests from your user; slow down and retry",
-            );
+    pub(super) async fn login_op(&mut self, peer: &mut Peer, op: LoginOp) -> Response {
+        if peer.uid != 0 {
+            if let Some(e) = self.rate_limited(peer.uid) {
+                return Response::Error(e);
+            }
         }
         if let Some((pw, _)) = self.identities.by_uid(peer.uid) {
             peer.user = pw.name;
@@ -199,10 +198,14 @@ impl State {
         let rec = self.login_record(peer, q, &d);
         match d.verdict.decision {
             LoginDecision::Ignore => {}
-            LoginDecision::Deny => self.audit.post("login.denied", fields(rec)),
+            LoginDecision::Deny => self.audit.post(AuditEvent::LoginDenied, fields(rec)),
             // Fail closed: an allowed login is on disk before the answer goes out.
             LoginDecision::Allow => {
-                if let Err(e) = self.audit.write_durable("login.allowed", fields(rec)).await {
+                if let Err(e) = self
+                    .audit
+                    .durable(vec![(AuditEvent::LoginAllowed, fields(rec))])
+                    .await
+                {
                     tracing::error!("refusing a login: audit write failed: {e}");
                     return err(
                         ErrorKind::AuditFailed,
@@ -230,7 +233,7 @@ impl State {
                 "cannot identify the session's process",
             );
         };
-        let Some(start_time) = procs::start_time(pid) else {
+        let Some(start_time) = self.procs.start_time(pid) else {
             return err(ErrorKind::BadRequest, "the session's process is gone");
         };
         if self.sessions.table.len() >= MAX_SESSIONS {
@@ -261,7 +264,7 @@ impl State {
             lease: d.verdict.lease,
             pid,
             start_time,
-            opened_at_ms: now_ms(),
+            opened_at_ms: self.clock.wall_ms(),
             logind: None,
         };
         self.sessions.table.insert(id, s);
@@ -272,7 +275,7 @@ impl State {
         let mut rec = self.login_record(peer, q, &d);
         rec["session"] = json!(id);
         rec["leader_pid"] = json!(pid);
-        self.audit.post("session.opened", fields(rec));
+        self.audit.post(AuditEvent::SessionOpened, fields(rec));
         let leader = ProcId { pid, start_time };
         let _ = self.bus.send(BusEvent::SessionOpened {
             session: id,
@@ -293,10 +296,10 @@ impl State {
         let _ = self.save_sessions();
     }
 
-    /// `sessions.json`, durably, off the async worker (it fsyncs). Errors are logged and
-    /// returned; callers that promised nothing yet may ignore them.
+    /// `sessions.json`, durably. Errors are logged and returned; callers that promised
+    /// nothing yet may ignore them.
     fn save_sessions(&self) -> std::io::Result<()> {
-        let r = tokio::task::block_in_place(|| self.sessions.save());
+        let r = self.sessions.save();
         if let Err(e) = &r {
             tracing::error!("cannot save sessions: {e}");
         }
@@ -311,7 +314,7 @@ impl State {
         };
         let _ = self.save_sessions();
         self.audit.post(
-            "session.closed",
+            AuditEvent::SessionClosed,
             fields(
                 json!({"requester": peer.audit_json(), "host": self.host.name, "session": id,
                 "user": s.user, "uid": s.uid, "service": s.service, "lease": s.lease}),
@@ -342,9 +345,9 @@ impl State {
             if let Some(logind_id) = s.logind.clone() {
                 let _ = self.bus.send(BusEvent::TerminateSession { logind_id });
             }
-            let procs = tokio::task::block_in_place(|| procs::tree(s.leader()));
+            let procs = self.procs.tree(s.leader());
             for p in &procs {
-                procs::signal(*p, libc::SIGHUP);
+                self.procs.signal(*p, libc::SIGHUP);
                 self.leases.pending_terms.push((s.uid, *p));
             }
             tracing::info!(
@@ -354,7 +357,7 @@ impl State {
                 s.lease
             );
             self.audit.post(
-                "session.terminated",
+                AuditEvent::SessionTerminated,
                 fields(
                     json!({"host": self.host.name, "session": id, "user": s.user, "uid": s.uid,
                     "service": s.service, "tty": s.tty, "rhost": s.rhost, "lease": s.lease, "logind": s.logind,
@@ -368,7 +371,7 @@ impl State {
     /// At start-up and periodically: sessions whose lease is no longer active end now (a
     /// lease that ended while the daemon was down), and vanished leaders are forgotten.
     pub(super) fn reconcile_sessions(&mut self) {
-        if self.sessions.prune() {
+        if self.sessions.prune(self.procs.as_ref()) {
             let _ = self.save_sessions();
         }
         let stale: Vec<u64> = self
@@ -389,8 +392,9 @@ impl State {
     }
 
     pub(super) fn maybe_prune_sessions(&mut self) {
-        if self.sessions.last_check.elapsed() >= PRUNE_EVERY {
-            self.sessions.last_check = Instant::now();
+        let now = self.clock.now();
+        if now.saturating_duration_since(self.sessions.last_check) >= PRUNE_EVERY {
+            self.sessions.last_check = now;
             self.reconcile_sessions();
         }
     }

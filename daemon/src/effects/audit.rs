@@ -1,23 +1,130 @@
-//! The one thread that writes the audit log. Records arrive over a channel; whatever has
-//! queued up is written with one write(2) and, if any of it must be durable, one fdatasync
-//! (group commit), so concurrent commands do not each pay for their own disk flush while the
-//! chain stays in one total order.
+//! The audit sink: every event name the daemon records, and the one thread that writes the
+//! log. Records arrive over a channel; whatever has queued up is written with one write(2)
+//! and, if any of it must be durable, one fdatasync (group commit), so concurrent commands do
+//! not each pay for their own disk flush while the chain stays in one total order.
 
 use elevate_audit::{AuditLog, Entry};
 use serde_json::{Map, Value};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
+
+macro_rules! audit_events {
+    ($($(#[$attr:meta])* $variant:ident = $name:literal,)*) => {
+        /// Every audit event the daemon writes. The names are the `event` field of the
+        /// records and never change; elevated(8) lists them (a test keeps the two in step).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum AuditEvent {
+            $($(#[$attr])* $variant,)*
+        }
+
+        impl AuditEvent {
+            #[cfg(test)]
+            pub const ALL: &'static [AuditEvent] = &[$(AuditEvent::$variant,)*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(AuditEvent::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+audit_events! {
+    DaemonStart = "daemon.start",
+    DaemonStop = "daemon.stop",
+    PolicyReload = "policy.reload",
+    /// Written at start-up by `elevate_audit` itself (`Recovery::to_entry`); listed here so
+    /// that this enum names every event in the log.
+    #[allow(dead_code)]
+    AuditRecovered = "audit.recovered",
+    RunAllowed = "run.allowed",
+    RunDenied = "run.denied",
+    RunRefused = "run.refused",
+    RunExit = "run.exit",
+    AuthSucceeded = "auth.succeeded",
+    AuthFailed = "auth.failed",
+    LeaseRequested = "lease.requested",
+    LeaseApproved = "lease.approved",
+    LeaseActivated = "lease.activated",
+    LeaseBreakGlass = "lease.break_glass",
+    LeaseDenied = "lease.denied",
+    LeaseRevoked = "lease.revoked",
+    LeaseExpired = "lease.expired",
+    LeaseEnded = "lease.ended",
+    LeaseExtended = "lease.extended",
+    LeaseExtensionRequested = "lease.extension_requested",
+    LeaseExtensionApproved = "lease.extension_approved",
+    LeaseNotSaved = "lease.not_saved",
+    GroupAdded = "group.added",
+    GroupRemoved = "group.removed",
+    GroupError = "group.error",
+    ProcessTerminated = "process.terminated",
+    ProcessKept = "process.kept",
+    LoginAllowed = "login.allowed",
+    LoginDenied = "login.denied",
+    SessionOpened = "session.opened",
+    SessionClosed = "session.closed",
+    SessionTerminated = "session.terminated",
+}
+
+impl fmt::Display for AuditEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a record is not known to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditError {
+    /// The writer thread is gone (start-up failed or the daemon is stopping).
+    NotRunning,
+    /// The writer stopped before it answered.
+    Stopped,
+    /// The writer answered for fewer records than it was given.
+    LostRecord,
+    /// The log could not be written or flushed.
+    Write(String),
+}
+
+impl fmt::Display for AuditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditError::NotRunning => f.write_str("audit writer is not running"),
+            AuditError::Stopped => f.write_str("audit writer stopped"),
+            AuditError::LostRecord => f.write_str("audit writer lost a record"),
+            AuditError::Write(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for AuditError {}
+
+/// A durable write under way: resolves with the last record's sequence number once every
+/// record is on disk.
+pub type Durable = Pin<Box<dyn Future<Output = Result<u64, AuditError>> + Send>>;
+
+/// The audit log as the core sees it.
+pub trait AuditSink: Send + Sync {
+    /// Queue a record without waiting (denials, informational events).
+    fn post(&self, event: AuditEvent, fields: Map<String, Value>);
+    /// Queue records together (one fdatasync for all) and wait until all are on disk.
+    fn durable(&self, records: Vec<(AuditEvent, Map<String, Value>)>) -> Durable;
+}
 
 struct Job {
     entry: Entry,
     durable: bool,
-    done: Option<oneshot::Sender<Result<u64, String>>>,
+    done: Option<oneshot::Sender<Result<u64, AuditError>>>,
 }
 
-type Waiter = oneshot::Receiver<Result<u64, String>>;
+type Waiter = oneshot::Receiver<Result<u64, AuditError>>;
 
-async fn wait(w: Waiter) -> Result<u64, String> {
-    w.await.map_err(|_| "audit writer stopped".to_string())?
+async fn wait(w: Waiter) -> Result<u64, AuditError> {
+    w.await.map_err(|_| AuditError::Stopped)?
 }
 
 #[derive(Clone)]
@@ -29,7 +136,7 @@ const MAX_BATCH: usize = 512;
 
 impl AuditHandle {
     /// Start the writer thread over an opened log.
-    pub fn start(mut log: AuditLog) -> AuditHandle {
+    pub fn start(mut log: AuditLog) -> std::io::Result<AuditHandle> {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("audit-writer".into())
@@ -58,32 +165,35 @@ impl AuditHandle {
                     for (i, job) in batch.into_iter().enumerate() {
                         if let Some(done) = job.done {
                             let r = match &result {
-                                Ok(seqs) => seqs.get(i).map(|(seq, _)| *seq).ok_or_else(|| "audit writer lost a record".to_string()),
-                                Err(e) => Err(e.to_string()),
+                                Ok(seqs) => seqs.get(i).map(|(seq, _)| *seq).ok_or(AuditError::LostRecord),
+                                Err(e) => Err(AuditError::Write(e.to_string())),
                             };
                             let _ = done.send(r);
                         }
                     }
                 }
             })
-            .expect("spawning the audit writer thread at startup");
-        AuditHandle { tx }
+            ?;
+        Ok(AuditHandle { tx })
     }
 
     fn enqueue(
         &self,
-        event: String,
+        event: AuditEvent,
         fields: Map<String, Value>,
         durable: bool,
-    ) -> Result<Waiter, String> {
+    ) -> Result<Waiter, AuditError> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Job {
-                entry: Entry { event, fields },
+                entry: Entry {
+                    event: event.as_str().to_string(),
+                    fields,
+                },
                 durable,
                 done: Some(done),
             })
-            .map_err(|_| "audit writer is not running".to_string())?;
+            .map_err(|_| AuditError::NotRunning)?;
         Ok(wait)
     }
 
@@ -91,43 +201,52 @@ impl AuditHandle {
     /// An error means the record is not known to be durable: the caller must not proceed.
     pub async fn write_durable(
         &self,
-        event: &str,
+        event: AuditEvent,
         fields: Map<String, Value>,
-    ) -> Result<u64, String> {
-        wait(self.enqueue(event.to_string(), fields, true)?).await
-    }
-
-    /// Write several records and wait until all are on disk. They are queued together, so the
-    /// writer thread commits them with one fdatasync instead of one each.
-    pub async fn write_durable_many(
-        &self,
-        records: Vec<(String, Map<String, Value>)>,
-    ) -> Result<(), String> {
-        let waiters: Vec<Waiter> = records
-            .into_iter()
-            .map(|(e, f)| self.enqueue(e, f, true))
-            .collect::<Result<_, _>>()?;
-        for w in waiters {
-            wait(w).await?;
-        }
-        Ok(())
+    ) -> Result<u64, AuditError> {
+        wait(self.enqueue(event, fields, true)?).await
     }
 
     /// Write a record and wait until it has been written (not necessarily flushed to disk).
-    pub async fn write(&self, event: &str, fields: Map<String, Value>) -> Result<u64, String> {
-        wait(self.enqueue(event.to_string(), fields, false)?).await
+    pub async fn write(
+        &self,
+        event: AuditEvent,
+        fields: Map<String, Value>,
+    ) -> Result<u64, AuditError> {
+        wait(self.enqueue(event, fields, false)?).await
     }
 
     /// Queue a record without waiting (denials, informational events).
-    pub fn post(&self, event: &str, fields: Map<String, Value>) {
+    pub fn post(&self, event: AuditEvent, fields: Map<String, Value>) {
         let _ = self.tx.send(Job {
             entry: Entry {
-                event: event.to_string(),
+                event: event.as_str().to_string(),
                 fields,
             },
             durable: false,
             done: None,
         });
+    }
+}
+
+impl AuditSink for AuditHandle {
+    fn post(&self, event: AuditEvent, fields: Map<String, Value>) {
+        AuditHandle::post(self, event, fields)
+    }
+
+    /// The records are queued together, so the writer thread commits them with one fdatasync.
+    fn durable(&self, records: Vec<(AuditEvent, Map<String, Value>)>) -> Durable {
+        let waiters: Result<Vec<Waiter>, AuditError> = records
+            .into_iter()
+            .map(|(e, f)| self.enqueue(e, f, true))
+            .collect();
+        Box::pin(async move {
+            let mut last = 0;
+            for w in waiters? {
+                last = wait(w).await?;
+            }
+            Ok(last)
+        })
     }
 }
 

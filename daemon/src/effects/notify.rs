@@ -27,7 +27,7 @@ pub fn spawn(cmd: PathBuf, payload: serde_json::Value) {
     };
     // The hook runs as root: it must be a file only root can change, reached through
     // directories only root can change — the same walk as an allowed command.
-    if let Err(e) = crate::exec::open_checked_executable(&cmd) {
+    if let Err(e) = crate::exec::check::open_checked_executable(&cmd) {
         tracing::error!("notify hook not run: {e}");
         return;
     }

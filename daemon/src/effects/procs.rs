@@ -4,6 +4,71 @@
 //! list still contains a revoked gid.
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+
+/// A future the core can hold without knowing what it waits on.
+pub type Waiting = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The process table as the core sees it.
+pub trait ProcessTable: Send + Sync {
+    /// For each uid, its processes whose groups include one of that uid's gids.
+    fn carrying_any(&self, targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)>;
+    /// The process's start time, `None` when there is no such process.
+    fn start_time(&self, pid: i32) -> Option<u64>;
+    /// The process's real uid.
+    fn owner(&self, pid: i32) -> Option<u32>;
+    /// `root` and its descendants.
+    fn tree(&self, root: ProcId) -> Vec<ProcId>;
+    /// Signal `p` if it is still the same process; whether it was sent.
+    fn signal(&self, p: ProcId, sig: libc::c_int) -> bool;
+    /// Resolves when `p` exits; `None` when it is already gone (or cannot be watched).
+    fn watch_exit(&self, p: ProcId) -> Option<Waiting>;
+}
+
+/// The machine's processes, through /proc, kill(2) and pidfds.
+pub struct Proc;
+
+impl ProcessTable for Proc {
+    fn carrying_any(&self, targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)> {
+        tokio::task::block_in_place(|| carrying_any(targets))
+    }
+
+    fn start_time(&self, pid: i32) -> Option<u64> {
+        start_time(pid)
+    }
+
+    fn owner(&self, pid: i32) -> Option<u32> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|v| v.parse::<u32>().ok())
+    }
+
+    fn tree(&self, root: ProcId) -> Vec<ProcId> {
+        tokio::task::block_in_place(|| tree(root))
+    }
+
+    fn signal(&self, p: ProcId, sig: libc::c_int) -> bool {
+        signal(p, sig)
+    }
+
+    /// Checked after opening: if the start time still matches, the pidfd is that process (a
+    /// pid recycled before pidfd_open would show another start time). The pidfd, not /proc,
+    /// then says when it exits (an unreaped zombie still shows its old start time in /proc).
+    fn watch_exit(&self, p: ProcId) -> Option<Waiting> {
+        let fd = crate::os::pidfd_open(p.pid).ok()?;
+        if start_time(p.pid) != Some(p.start_time) {
+            return None;
+        }
+        let afd = crate::os::async_fd(fd).ok()?;
+        Some(Box::pin(async move {
+            let _ = afd.readable().await;
+        }))
+    }
+}
 
 /// A process as identified for termination: pid plus start time, so a recycled pid is never
 /// signalled by mistake.
@@ -15,7 +80,7 @@ pub struct ProcId {
 
 /// In one pass over /proc: for each uid, its processes (real or effective uid) whose groups
 /// include any of that uid's gids. Each status file is parsed once, whatever the number of uids.
-pub fn carrying_any(targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)> {
+fn carrying_any(targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)> {
     let mut out = Vec::new();
     if targets.is_empty() {
         return out;
@@ -84,7 +149,7 @@ pub fn start_time(pid: i32) -> Option<u64> {
 /// `root` and every process descended from it (by parent pid), in one pass over /proc.
 /// A session's shell and its children; whatever double-forked away to init is not found here
 /// (the revoked-group scan catches those when the lease granted groups).
-pub fn tree(root: ProcId) -> Vec<ProcId> {
+fn tree(root: ProcId) -> Vec<ProcId> {
     let mut parent: HashMap<i32, Vec<i32>> = HashMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
@@ -131,7 +196,7 @@ fn ppid(pid: i32) -> Option<i32> {
 }
 
 /// Signal `p` only if it is still the same process.
-pub fn signal(p: ProcId, sig: libc::c_int) -> bool {
+fn signal(p: ProcId, sig: libc::c_int) -> bool {
     if start_time(p.pid) != Some(p.start_time) {
         return false;
     }

@@ -4,12 +4,33 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
 
-pub fn notify_terminals(uids: &BTreeSet<u32>, msg: &str) {
-    if uids.is_empty() {
-        return;
+/// The terminals of logged-in users, as the core sees them.
+pub trait Terminals: Send + Sync {
+    /// Users who own a pseudo-terminal now.
+    fn owners(&self) -> BTreeSet<u32>;
+    /// Write `msg` on every terminal of these users.
+    fn notify(&self, uids: &BTreeSet<u32>, msg: &str);
+}
+
+/// The machine's pseudo-terminals (/dev/pts).
+pub struct Pts;
+
+impl Terminals for Pts {
+    fn owners(&self) -> BTreeSet<u32> {
+        ptys()
+            .filter_map(|p| std::fs::metadata(p).ok().map(|m| m.uid()))
+            .collect()
     }
-    let ttys = std::fs::read_dir("/dev/pts")
+
+    fn notify(&self, uids: &BTreeSet<u32>, msg: &str) {
+        notify_terminals(uids, msg)
+    }
+}
+
+fn ptys() -> impl Iterator<Item = PathBuf> {
+    std::fs::read_dir("/dev/pts")
         .into_iter()
         .flatten()
         .flatten()
@@ -19,8 +40,14 @@ pub fn notify_terminals(uids: &BTreeSet<u32>, msg: &str) {
                 n.to_str()
                     .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
             })
-        });
-    for path in ttys {
+        })
+}
+
+fn notify_terminals(uids: &BTreeSet<u32>, msg: &str) {
+    if uids.is_empty() {
+        return;
+    }
+    for path in ptys() {
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };

@@ -13,6 +13,19 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+/// Where lease records go, as the core sees it: append durably, compact now and then.
+pub trait LeaseStore: Send + Sync {
+    /// Append these records durably. Only after this returns Ok may the change be
+    /// acknowledged or acted on.
+    fn commit(&mut self, records: &[Lease]) -> io::Result<()>;
+    /// Rewrite with only the current records once the store has grown well past them.
+    fn maybe_compact(
+        &mut self,
+        live: usize,
+        all: &mut dyn Iterator<Item = &Lease>,
+    ) -> io::Result<()>;
+}
+
 pub struct Journal {
     path: PathBuf,
     file: File,
@@ -64,8 +77,7 @@ impl Journal {
         ))
     }
 
-    /// Append these records and fdatasync. Only after this returns Ok may the change be
-    /// acknowledged or acted on.
+    /// Append these records and fdatasync.
     pub fn commit<'a>(&mut self, records: impl IntoIterator<Item = &'a Lease>) -> io::Result<()> {
         let mut buf = Vec::new();
         let mut n = 0;
@@ -95,6 +107,20 @@ impl Journal {
         self.file = rewrite(&self.path, all)?;
         self.lines = live;
         Ok(())
+    }
+}
+
+impl LeaseStore for Journal {
+    fn commit(&mut self, records: &[Lease]) -> io::Result<()> {
+        tokio::task::block_in_place(|| Journal::commit(self, records))
+    }
+
+    fn maybe_compact(
+        &mut self,
+        live: usize,
+        all: &mut dyn Iterator<Item = &Lease>,
+    ) -> io::Result<()> {
+        tokio::task::block_in_place(|| Journal::maybe_compact(self, live, all))
     }
 }
 

@@ -2,7 +2,7 @@
 //! admitted it, kept in `sessions.json` in the state directory so that a restarted daemon
 //! still ends them when their lease ends.
 
-use crate::effects::procs::{self, ProcId};
+use crate::effects::procs::{ProcId, ProcessTable};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -41,8 +41,8 @@ impl Session {
         }
     }
 
-    pub fn is_running(&self) -> bool {
-        procs::start_time(self.pid) == Some(self.start_time)
+    pub fn is_running(&self, procs: &dyn ProcessTable) -> bool {
+        procs.start_time(self.pid) == Some(self.start_time)
     }
 }
 
@@ -51,7 +51,8 @@ pub struct SessionBook {
     pub next_id: u64,
     /// When vanished leaders and stale leases were last looked for.
     pub last_check: Instant,
-    path: PathBuf,
+    /// `sessions.json`; `None` keeps the book in memory only (tests).
+    path: Option<PathBuf>,
 }
 
 /// At most this many sessions are tracked; beyond it new ones are refused (fail closed).
@@ -59,13 +60,13 @@ pub const MAX_SESSIONS: usize = 65_536;
 
 impl SessionBook {
     /// Load `sessions.json`; sessions whose leader is gone are dropped.
-    pub fn open(state_dir: &Path) -> io::Result<SessionBook> {
+    pub fn open(state_dir: &Path, procs: &dyn ProcessTable) -> io::Result<SessionBook> {
         let path = state_dir.join("sessions.json");
         let table: BTreeMap<u64, Session> = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice::<Vec<Session>>(&bytes)
                 .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?
                 .into_iter()
-                .filter(Session::is_running)
+                .filter(|s| s.is_running(procs))
                 .map(|s| (s.id, s))
                 .collect(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
@@ -76,13 +77,31 @@ impl SessionBook {
             table,
             next_id,
             last_check: Instant::now(),
-            path,
+            path: Some(path),
         })
     }
 
-    /// Write the table durably (temp, fsync, rename, directory fsync).
+    /// A book that is never saved (tests of the core).
+    #[cfg(test)]
+    pub fn in_memory() -> SessionBook {
+        SessionBook {
+            table: BTreeMap::new(),
+            next_id: 1,
+            last_check: Instant::now(),
+            path: None,
+        }
+    }
+
+    /// Write the table durably (temp, fsync, rename, directory fsync), off the async worker.
     pub fn save(&self) -> io::Result<()> {
-        let tmp = self.path.with_extension("json+");
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        tokio::task::block_in_place(|| self.write(path))
+    }
+
+    fn write(&self, path: &Path) -> io::Result<()> {
+        let tmp = path.with_extension("json+");
         {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -95,8 +114,8 @@ impl SessionBook {
             f.write_all(b"\n")?;
             f.sync_all()?;
         }
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
             File::open(dir)?.sync_all()?;
         }
         Ok(())
@@ -104,9 +123,9 @@ impl SessionBook {
 
     /// Forget sessions whose leader exited without close_session (a crashed sshd child).
     /// Returns whether anything changed.
-    pub fn prune(&mut self) -> bool {
+    pub fn prune(&mut self, procs: &dyn ProcessTable) -> bool {
         let before = self.table.len();
-        self.table.retain(|_, s| s.is_running());
+        self.table.retain(|_, s| s.is_running(procs));
         self.table.len() != before
     }
 }
@@ -114,13 +133,14 @@ impl SessionBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::effects::procs::Proc;
 
     #[test]
     fn saved_sessions_survive_a_restart_and_dead_ones_are_dropped() {
         let dir = std::env::temp_dir().join(format!("elevate-sessions-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let me = std::process::id() as i32;
-        let mut b = SessionBook::open(&dir).unwrap();
+        let mut b = SessionBook::open(&dir, &Proc).unwrap();
         assert!(b.table.is_empty());
         let live = Session {
             id: 1,
@@ -131,7 +151,7 @@ mod tests {
             rhost: None,
             lease: Some(7),
             pid: me,
-            start_time: procs::start_time(me).unwrap(),
+            start_time: Proc.start_time(me).unwrap(),
             opened_at_ms: 0,
             logind: Some("c3".into()),
         };
@@ -143,12 +163,12 @@ mod tests {
         b.table.insert(1, live.clone());
         b.table.insert(2, dead);
         b.save().unwrap();
-        let b2 = SessionBook::open(&dir).unwrap();
+        let b2 = SessionBook::open(&dir, &Proc).unwrap();
         assert_eq!(b2.table.values().collect::<Vec<_>>(), vec![&live]);
         assert_eq!(b2.next_id, 2);
         std::fs::write(dir.join("sessions.json"), "{garbage").unwrap();
         assert!(
-            SessionBook::open(&dir).is_err(),
+            SessionBook::open(&dir, &Proc).is_err(),
             "a corrupt file is an error, not an empty book"
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -1,0 +1,220 @@
+//! Endings: leases end in batches (one journal write, one group rewrite, one /proc scan), on
+//! the tick when due (wall clock), when a bound process exits, when a reload takes their
+//! profile away, and at start-up for whatever a crash or downtime left.
+
+use super::announce::Notice;
+use super::leases::LeaseBook;
+use super::Event;
+use super::State;
+use crate::effects::audit::{fields, AuditEvent};
+use crate::effects::procs::ProcId;
+use crate::lease::model::{Bound, EndReason, LeaseState};
+use crate::lease::rules;
+use elevate_policy::Access;
+use serde_json::json;
+use std::time::Duration;
+
+/// Ended leases stay listed (and in the journal) this long.
+const KEEP_ENDED: Duration = Duration::from_secs(7 * 24 * 3600);
+
+impl State {
+    /// End these leases together: one journal write, one /etc/group rewrite, one /proc scan.
+    pub(super) async fn end_batch(
+        &mut self,
+        ends: Vec<(u64, EndReason, Option<String>, Option<String>)>,
+    ) {
+        let now = self.clock.wall_ms();
+        let mut ended = Vec::new();
+        let mut events = Vec::new();
+        for (id, why, by, reason) in ends {
+            let Some(mut l) = self.leases.table.get(&id).cloned() else {
+                continue;
+            };
+            if l.state == LeaseState::Ended {
+                continue;
+            }
+            let was_active = l.state == LeaseState::Active;
+            rules::end(&mut l, why, by.as_deref(), now);
+            l.end_comment = reason
+                .clone()
+                .filter(|c| c.len() <= 1024 && !c.chars().any(char::is_control));
+            let ev = match why {
+                EndReason::Expired => AuditEvent::LeaseExpired,
+                EndReason::Revoked => AuditEvent::LeaseRevoked,
+                EndReason::Denied => AuditEvent::LeaseDenied,
+                _ => AuditEvent::LeaseEnded,
+            };
+            events.push((ev, self.lease_record(&l, json!({"end_reason": why.as_str(), "by": by, "comment": reason, "was_active": was_active}))));
+            ended.push(l);
+        }
+        if ended.is_empty() {
+            return;
+        }
+        if let Err(e) = self.commit(&ended, &events).await {
+            // The journal is the source of truth: reconcile will finish this on the next start,
+            // and the tick retries meanwhile. Never leave memberships on an error path silently.
+            tracing::error!("ending leases: {e}");
+        }
+        let ids: Vec<u64> = ended.iter().map(|l| l.id).collect();
+        self.remove_grants(&ids).await;
+        self.end_sessions(&ids, "lease ended");
+        for id in ids {
+            self.wake(id);
+            self.notify(Notice::Ended, id);
+        }
+    }
+
+    /// Every tick: end what is due (on the wall clock, so suspend and clock jumps are
+    /// honoured), KILL what ignored TERM, retry unfinished removals, prune old records.
+    pub(super) async fn tick(&mut self) {
+        self.terminate_pending();
+        let now = self.clock.wall_ms();
+        let due: Vec<_> = self
+            .leases
+            .table
+            .values()
+            .filter_map(|l| rules::due(l, now).map(|why| (l.id, why, None, None)))
+            .collect();
+        if !due.is_empty() {
+            self.end_batch(due).await;
+        }
+        self.retry_removals().await;
+        self.maybe_prune_sessions();
+        let t = self.clock.now();
+        let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.leases.pending_kills)
+            .into_iter()
+            .partition(|(at, _)| *at <= t);
+        self.leases.pending_kills = later;
+        for (_, ps) in ready {
+            let killed: Vec<i32> = ps
+                .into_iter()
+                .filter(|p| self.procs.signal(*p, libc::SIGKILL))
+                .map(|p| p.pid)
+                .collect();
+            if !killed.is_empty() {
+                self.audit.post(
+                    AuditEvent::ProcessTerminated,
+                    fields(json!({"host": self.host.name, "pids": killed, "signal": "KILL"})),
+                );
+            }
+        }
+        let horizon = now.saturating_sub(KEEP_ENDED.as_millis() as u64);
+        let before = self.leases.table.len();
+        self.leases.table.retain(|_, l| {
+            l.state != LeaseState::Ended
+                || l.ended_at_ms.unwrap_or(0) >= horizon
+                || l.applied_grants().next().is_some()
+        });
+        let live = self.leases.table.len();
+        if live != before {
+            let LeaseBook { journal, table, .. } = &mut self.leases;
+            if let Err(e) = journal.maybe_compact(live, &mut table.values()) {
+                tracing::warn!("lease journal compaction: {e}");
+            }
+        }
+    }
+
+    /// After a policy reload: a lease whose profile is gone, no longer leased, no longer for
+    /// this host, or whose holder is no longer eligible, ends now.
+    pub(super) async fn reevaluate_leases(&mut self) {
+        let policy = self.policy.clone();
+        let live: Vec<(u64, u32, String)> = self
+            .leases
+            .table
+            .values()
+            .filter(|l| l.is_live())
+            .map(|l| (l.id, l.uid, l.profile.clone()))
+            .collect();
+        let mut ends = Vec::new();
+        for (id, uid, profile) in live {
+            let subject = self.identities.by_uid(uid).map(|(_, s)| s);
+            let ok = policy.profile(&profile).is_some_and(|p| {
+                p.access == Access::Lease
+                    && p.applies_to_host(&self.host)
+                    && subject.as_ref().is_some_and(|s| p.is_eligible(s))
+            });
+            if !ok {
+                ends.push((
+                    id,
+                    EndReason::PolicyChanged,
+                    Some("policy".to_string()),
+                    None,
+                ));
+            }
+        }
+        if !ends.is_empty() {
+            tracing::info!("policy change ends {} lease(s)", ends.len());
+            self.end_batch(ends).await;
+        }
+    }
+
+    /// At start-up, before serving: finish whatever a crash interrupted.
+    pub(super) async fn reconcile_leases(&mut self) {
+        let now = self.clock.wall_ms();
+        let ids: Vec<u64> = self.leases.table.keys().copied().collect();
+        let mut ends = Vec::new();
+        for id in ids {
+            let l = &self.leases.table[&id];
+            match l.state {
+                LeaseState::Active if rules::due(l, now).is_none() => {
+                    if let Some(b) = l.bound {
+                        if self.procs.start_time(b.pid) != Some(b.start_time) {
+                            ends.push((id, EndReason::ProcessExited, None, None));
+                            continue;
+                        }
+                        self.watch_bound(id, b);
+                    }
+                    if l.grants.iter().any(|g| !g.standing && !g.applied) || l.grants.is_empty() {
+                        self.apply_grants(id).await;
+                    }
+                }
+                LeaseState::Pending if rules::due(l, now).is_none() => {}
+                LeaseState::Ended => {}
+                _ => ends.push((
+                    id,
+                    rules::due(l, now).unwrap_or(EndReason::Expired),
+                    None,
+                    None,
+                )),
+            }
+        }
+        if !ends.is_empty() {
+            tracing::info!(
+                "ending {} lease(s) that fell due while the daemon was down",
+                ends.len()
+            );
+            self.end_batch(ends).await;
+        }
+        self.retry_removals().await;
+    }
+
+    /// Watch a bound process; its exit ends the lease whatever time is left.
+    pub(super) fn watch_bound(&self, id: u64, b: Bound) {
+        let events = self.events.clone();
+        // Not watchable (already gone, or the pid now names another process): it ended.
+        let exited = self.procs.watch_exit(ProcId {
+            pid: b.pid,
+            start_time: b.start_time,
+        });
+        tokio::spawn(async move {
+            if let Some(exited) = exited {
+                exited.await;
+            }
+            let _ = events.send(Event::BoundExited { id }).await;
+        });
+    }
+
+    /// A bound process exited (the process table's watch, not /proc, is the authority: an
+    /// unreaped zombie still shows its old start time there).
+    pub(super) async fn bound_exited(&mut self, id: u64) {
+        let live = self
+            .leases
+            .table
+            .get(&id)
+            .is_some_and(|l| l.bound.is_some() && l.is_live());
+        if live {
+            self.end_batch(vec![(id, EndReason::ProcessExited, None, None)])
+                .await;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! In-memory fakes of every seam, with fault injection (filled in below).

@@ -1,0 +1,24 @@
+//! Where the policy comes from: the root-owned policy directory, read whole and validated
+//! (the core swaps it in only if all of it is good).
+
+use elevate_policy::{LoadOptions, LoadOutcome, RealSystem};
+use std::path::PathBuf;
+
+pub trait PolicySource: Send + Sync {
+    fn load(&self) -> LoadOutcome;
+}
+
+/// `policy.d` on disk, with the ownership and mode checks.
+pub struct PolicyDir(pub PathBuf);
+
+impl PolicySource for PolicyDir {
+    fn load(&self) -> LoadOutcome {
+        elevate_policy::load_dir(
+            &self.0,
+            &LoadOptions {
+                check_permissions: true,
+            },
+            &RealSystem,
+        )
+    }
+}

@@ -1,0 +1,204 @@
+//! The command's environment: an allow-list of the caller's terminal and locale settings
+//! (values checked), the profile's `env_keep`, and a fixed part that says who runs what.
+
+/// Names always taken from the caller when present, after sanitizing (sudo's `env_check` set):
+/// terminal and locale settings that commands need to behave, and that carry no code.
+const SAFE_FROM_CALLER: &[&str] = &["TERM", "COLORTERM", "LANG", "LANGUAGE", "LINGUAS", "TZ"];
+
+fn is_locale_var(name: &str) -> bool {
+    name.starts_with("LC_")
+        && name.len() > 3
+        && name[3..]
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'_')
+}
+
+/// Values of the safe set may not smuggle paths or format strings (terminfo/locale file
+/// lookups as root: the CVE-2001-era TERM and LC_* tricks). TZ may name a zone, not a file
+/// outside the zoneinfo tree.
+fn safe_value(name: &str, value: &str) -> bool {
+    if value.len() > 256 || value.chars().any(|c| c.is_control()) {
+        return false;
+    }
+    if name == "TZ" {
+        let v = value.strip_prefix(':').unwrap_or(value);
+        return !v.contains("..") && (!v.starts_with('/') || v.starts_with("/usr/share/zoneinfo/"));
+    }
+    !value.contains('/') && !value.contains('%')
+}
+
+/// Who the command runs as and on whose behalf, for the fixed part of the environment.
+pub struct EnvContext<'a> {
+    pub caller_user: &'a str,
+    pub caller_uid: u32,
+    pub profile: &'a str,
+    pub target_user: &'a str,
+    pub target_home: &'a str,
+    pub target_shell: &'a str,
+}
+
+/// The command's environment: built from an allow-list, never by removing bad names from the
+/// caller's environment (a deny-list always misses one).
+pub fn build_env(
+    caller_env: &[(String, String)],
+    env_keep: &[String],
+    ctx: &EnvContext<'_>,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in caller_env {
+        if !seen.insert(k.as_str()) || k.contains('=') || v.contains('\0') {
+            continue; // first occurrence wins; later duplicates are ignored, as getenv would
+        }
+        // A variable of the safe set keeps its value checks even when a profile lists it in
+        // env_keep: `env_keep = ["TERM"]` must not let a TERM with a path through.
+        let checked = SAFE_FROM_CALLER.contains(&k.as_str()) || is_locale_var(k);
+        let pass = if checked {
+            safe_value(k, v)
+        } else {
+            env_keep.iter().any(|e| e == k)
+        };
+        if pass {
+            out.push((k.clone(), v.clone()));
+        }
+    }
+    for (k, v) in [
+        ("PATH", elevate_proto::SECURE_PATH.to_string()),
+        ("HOME", ctx.target_home.to_string()),
+        ("USER", ctx.target_user.to_string()),
+        ("LOGNAME", ctx.target_user.to_string()),
+        ("SHELL", ctx.target_shell.to_string()),
+        ("ELEVATE_USER", ctx.caller_user.to_string()),
+        ("ELEVATE_UID", ctx.caller_uid.to_string()),
+        ("ELEVATE_PROFILE", ctx.profile.to_string()),
+        // Pagers a command may start (journalctl, systemctl, git, man) refuse shell escapes.
+        ("LESSSECURE", "1".to_string()),
+        ("SYSTEMD_PAGERSECURE", "1".to_string()),
+    ] {
+        out.retain(|(name, _)| name != k);
+        out.push((k.to_string(), v));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> EnvContext<'static> {
+        EnvContext {
+            caller_user: "alice",
+            caller_uid: 1000,
+            profile: "p",
+            target_user: "root",
+            target_home: "/root",
+            target_shell: "/bin/bash",
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    fn get<'a>(e: &'a [(String, String)], k: &str) -> Option<&'a str> {
+        e.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn dangerous_variables_never_pass() {
+        let caller = env(&[
+            ("LD_PRELOAD", "/tmp/evil.so"),
+            ("LD_LIBRARY_PATH", "/tmp"),
+            ("PATH", "/tmp:/usr/bin"),
+            ("BASH_ENV", "/tmp/x"),
+            ("PYTHONPATH", "/tmp"),
+            ("IFS", " "),
+            ("HOME", "/home/alice"),
+            ("ELEVATE_USER", "root"),
+            ("TERM", "xterm-256color"),
+        ]);
+        let e = build_env(&caller, &[], &ctx());
+        for bad in [
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+            "BASH_ENV",
+            "PYTHONPATH",
+            "IFS",
+        ] {
+            assert_eq!(get(&e, bad), None, "{bad}");
+        }
+        assert_eq!(get(&e, "PATH"), Some(elevate_proto::SECURE_PATH));
+        assert_eq!(get(&e, "HOME"), Some("/root"));
+        assert_eq!(get(&e, "ELEVATE_USER"), Some("alice"));
+        assert_eq!(get(&e, "TERM"), Some("xterm-256color"));
+        assert_eq!(e.iter().filter(|(k, _)| k == "PATH").count(), 1);
+    }
+
+    #[test]
+    fn safe_set_is_sanitized() {
+        let caller = env(&[
+            ("TERM", "../../tmp/terminfo"),
+            ("LANG", "C.UTF-8"),
+            ("LC_ALL", "%n%n"),
+            ("LC_TIME", "en_GB.UTF-8"),
+            ("TZ", "/etc/shadow"),
+            ("LC_", "x"),
+        ]);
+        let e = build_env(&caller, &[], &ctx());
+        assert_eq!(get(&e, "TERM"), None);
+        assert_eq!(get(&e, "LANG"), Some("C.UTF-8"));
+        assert_eq!(get(&e, "LC_ALL"), None);
+        assert_eq!(get(&e, "LC_TIME"), Some("en_GB.UTF-8"));
+        assert_eq!(get(&e, "TZ"), None);
+        assert_eq!(get(&e, "LC_"), None);
+        let e = build_env(&env(&[("TZ", "Europe/Berlin")]), &[], &ctx());
+        assert_eq!(
+            get(&e, "TZ"),
+            Some("Europe/Berlin"),
+            "relative names resolve inside zoneinfo"
+        );
+        let e = build_env(&env(&[("TZ", "../../../etc/shadow")]), &[], &ctx());
+        assert_eq!(get(&e, "TZ"), None);
+        let e = build_env(
+            &env(&[("TZ", ":/usr/share/zoneinfo/Europe/Berlin")]),
+            &[],
+            &ctx(),
+        );
+        assert!(get(&e, "TZ").is_some());
+    }
+
+    #[test]
+    fn env_keep_passes_named_variables_only() {
+        let caller = env(&[("HTTP_PROXY", "http://proxy:3128"), ("EDITOR", "vim")]);
+        let e = build_env(&caller, &["HTTP_PROXY".to_string()], &ctx());
+        assert_eq!(get(&e, "HTTP_PROXY"), Some("http://proxy:3128"));
+        assert_eq!(get(&e, "EDITOR"), None);
+        // Listing a safe-set variable does not switch off its value checks.
+        let caller = env(&[
+            ("TERM", "../../tmp/evil"),
+            ("LANG", "%n%n"),
+            ("TZ", "/tmp/tz"),
+        ]);
+        let keep = ["TERM", "LANG", "TZ"].map(String::from);
+        let e = build_env(&caller, &keep, &ctx());
+        assert_eq!(
+            (get(&e, "TERM"), get(&e, "LANG"), get(&e, "TZ")),
+            (None, None, None)
+        );
+        let caller = env(&[("TERM", "xterm-256color"), ("LANG", "C.UTF-8")]);
+        let e = build_env(&caller, &keep, &ctx());
+        assert_eq!(get(&e, "TERM"), Some("xterm-256color"));
+        assert_eq!(get(&e, "LANG"), Some("C.UTF-8"));
+    }
+
+    #[test]
+    fn first_duplicate_wins_and_fixed_values_override() {
+        let caller = env(&[("LANG", "C"), ("LANG", "../x"), ("USER", "root2")]);
+        let e = build_env(&caller, &[], &ctx());
+        assert_eq!(get(&e, "LANG"), Some("C"));
+        assert_eq!(get(&e, "USER"), Some("root"));
+    }
+}

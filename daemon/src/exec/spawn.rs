@@ -1,0 +1,56 @@
+//! From a decision to a process: the plan the core decided, turned into what the fork/exec in
+//! the OS layer needs.
+
+use super::check::open_checked_executable;
+use crate::os::{Exe, ExecPlan};
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+/// Everything needed to run an allowed command: what the core decided.
+#[derive(Debug)]
+pub struct Plan {
+    pub profile: String,
+    /// Canonical path of the executable.
+    pub path: PathBuf,
+    /// argv[0] is the rule's path as written (multi-call binaries dispatch on it).
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub run_as: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    /// `elevate with`: the caller's own command, exec'd by path after dropping to the caller
+    /// (the executable ownership check is for commands run with someone else's privileges).
+    pub as_caller: bool,
+}
+
+/// The exec plan for `plan`, with the client's descriptors: the executable opened and
+/// checked (a command run as someone else) or named by path (`elevate with`), every string
+/// NUL-free.
+pub fn prepare(plan: &Plan, stdio: [OwnedFd; 3], cwd: OwnedFd) -> Result<ExecPlan, String> {
+    let cs = |s: &str| {
+        CString::new(s)
+            .map_err(|_| "arguments and environment may not contain NUL bytes".to_string())
+    };
+    let exe = if plan.as_caller {
+        Exe::Path(cs(&plan.path.display().to_string())?)
+    } else {
+        let (fd, script) = open_checked_executable(&plan.path)?;
+        Exe::Checked { fd, script }
+    };
+    Ok(ExecPlan {
+        exe,
+        argv: plan.argv.iter().map(|a| cs(a)).collect::<Result<_, _>>()?,
+        envp: plan
+            .env
+            .iter()
+            .map(|(k, v)| cs(&format!("{k}={v}")))
+            .collect::<Result<_, _>>()?,
+        stdio,
+        cwd,
+        uid: plan.uid,
+        gid: plan.gid,
+        groups: plan.groups.clone(),
+    })
+}
