@@ -72,6 +72,24 @@ impl Peer {
         }
     }
 
+    /// A caller with nothing but a uid, as tests of the core use it.
+    #[cfg(test)]
+    pub fn for_uid(uid: u32) -> Peer {
+        Peer {
+            uid,
+            gid: uid,
+            pid: None,
+            user: String::new(),
+            exe: None,
+            tty: None,
+            loginuid: None,
+            session: None,
+            sid: None,
+            stepped_up: false,
+            via: "socket",
+        }
+    }
+
     /// The `requester` object of audit records.
     pub fn audit_json(&self) -> Value {
         json!({

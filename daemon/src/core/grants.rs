@@ -9,7 +9,7 @@ use crate::effects::procs::ProcId;
 use crate::lease::model::{Grant, Lease, LeaseState};
 use elevate_groupdb::{Change, Outcome};
 use serde_json::json;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 impl State {
@@ -152,21 +152,24 @@ impl State {
             let db = &self.groupdb;
             match db.apply(&list) {
                 Ok(_) => {
-                    let mut updated = Vec::new();
+                    // Every removal of a lease goes into one record of it: a lease granting
+                    // two groups is saved once, with both marked removed.
+                    let mut updated: BTreeMap<u64, Lease> = BTreeMap::new();
                     let mut recs = Vec::new();
                     for (id, change) in &changes {
                         let Change::Remove { user, group } = change else {
                             continue;
                         };
-                        if let Some(mut l) = self.leases.table.get(id).cloned() {
-                            for g in l.grants.iter_mut().filter(|g| &g.group == group) {
-                                g.applied = false;
-                            }
-                            recs.push((AuditEvent::GroupRemoved, json!({"host": self.host.name, "lease": id, "user": user, "group": group})));
-                            updated.retain(|x: &Lease| x.id != l.id);
-                            updated.push(l);
+                        let Some(l) = self.leases.table.get(id) else {
+                            continue;
+                        };
+                        let l = updated.entry(*id).or_insert_with(|| l.clone());
+                        for g in l.grants.iter_mut().filter(|g| &g.group == group) {
+                            g.applied = false;
                         }
+                        recs.push((AuditEvent::GroupRemoved, json!({"host": self.host.name, "lease": id, "user": user, "group": group})));
                     }
+                    let updated: Vec<Lease> = updated.into_values().collect();
                     if let Err(e) = self.commit(&updated, &recs).await {
                         tracing::error!("recording group removals: {e}");
                     }

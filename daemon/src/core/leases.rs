@@ -71,8 +71,7 @@ pub fn rules_of(p: &Profile) -> LeaseRules {
         default_duration: p.effective_default_duration(),
         max_duration: p.max_duration,
         require_reason: p.require_reason,
-        ticket: p.ticket.as_ref().map(|t| t.regex.clone()),
-        ticket_source: p.ticket.as_ref().map(|t| t.source.clone()),
+        ticket: p.ticket.clone(),
         approvals_needed: p.approval.as_ref().map_or(0, |a| a.count),
         break_glass: p.break_glass,
     }

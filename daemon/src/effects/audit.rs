@@ -257,3 +257,29 @@ pub fn fields(v: Value) -> Map<String, Value> {
         _ => Map::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::AuditEvent;
+    use std::collections::BTreeSet;
+
+    /// elevated(8) lists every event, and nothing else, under AUDIT EVENTS.
+    #[test]
+    fn the_man_page_lists_exactly_these_events() {
+        let page = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/man/elevated.8");
+        let text = std::fs::read_to_string(page).expect("elevated.8");
+        let section = text
+            .split("\n.SH ")
+            .find(|s| s.starts_with("AUDIT EVENTS"))
+            .expect("an AUDIT EVENTS section");
+        let lines: Vec<&str> = section.lines().collect();
+        let listed: BTreeSet<String> = lines
+            .windows(2)
+            .filter(|w| w[0] == ".TP")
+            .filter_map(|w| w[1].strip_prefix(".B "))
+            .map(|n| n.replace("\\-", "-"))
+            .collect();
+        let known: BTreeSet<String> = AuditEvent::ALL.iter().map(|e| e.to_string()).collect();
+        assert_eq!(listed, known);
+    }
+}

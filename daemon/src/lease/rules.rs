@@ -3,6 +3,8 @@
 //! write leaves nothing half-done in memory, and every rule here is testable with a fake clock.
 
 use super::model::{Approval, EndReason, Lease, LeaseState, PendingExtension};
+use elevate_base::duration::{format_duration, millis};
+use elevate_policy::TicketPattern;
 use std::time::Duration;
 
 /// What a profile says about leases on it (built from the policy in one place).
@@ -12,9 +14,8 @@ pub struct LeaseRules {
     pub default_duration: Duration,
     pub max_duration: Option<Duration>,
     pub require_reason: bool,
-    /// Whole-string ticket pattern, already compiled anchored.
-    pub ticket: Option<regex::Regex>,
-    pub ticket_source: Option<String>,
+    /// The whole-string ticket pattern, compiled by the policy.
+    pub ticket: Option<TicketPattern>,
     /// 0 = approved automatically.
     pub approvals_needed: u32,
     pub break_glass: bool,
@@ -36,26 +37,6 @@ fn denied(reason: impl Into<String>) -> Refusal {
         reason: reason.into(),
         hint: None,
     }
-}
-
-fn ms(d: Duration) -> u64 {
-    d.as_millis().min(u64::MAX as u128) as u64
-}
-
-pub fn fmt_dur(d: Duration) -> String {
-    let s = d.as_secs();
-    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if sec > 0 || out.is_empty() {
-        out.push_str(&format!("{sec}s"));
-    }
-    out
 }
 
 /// Who is asking to request: uid and name from the kernel and NSS.
@@ -113,14 +94,14 @@ pub fn new_lease(
             return Err(Refusal::Denied {
                 reason: format!(
                     "{} is longer than profile {}'s maximum of {}",
-                    fmt_dur(duration),
+                    format_duration(duration),
                     rules.profile,
-                    fmt_dur(max)
+                    format_duration(max)
                 ),
                 hint: Some(format!(
                     "ask for at most {}: --for {}",
-                    fmt_dur(max),
-                    fmt_dur(max)
+                    format_duration(max),
+                    format_duration(max)
                 )),
             });
         }
@@ -140,29 +121,17 @@ pub fn new_lease(
         }
     }
     let ticket = req.ticket.map(str::trim).filter(|t| !t.is_empty());
-    if let Some(re) = &rules.ticket {
+    if let Some(pattern) = &rules.ticket {
         match ticket {
             None => {
                 return Err(Refusal::Denied {
                     reason: format!("profile {} requires a ticket", rules.profile),
-                    hint: Some(format!(
-                        "add --ticket ID matching {}",
-                        rules
-                            .ticket_source
-                            .as_deref()
-                            .unwrap_or("the profile's pattern")
-                    )),
+                    hint: Some(format!("add --ticket ID matching {}", pattern.source)),
                 })
             }
-            Some(t) if !re.is_match(t) => {
+            Some(t) if !pattern.regex.is_match(t) => {
                 return Err(Refusal::Denied {
-                    reason: format!(
-                        "ticket {t:?} does not match {}",
-                        rules
-                            .ticket_source
-                            .as_deref()
-                            .unwrap_or("the required pattern")
-                    ),
+                    reason: format!("ticket {t:?} does not match {}", pattern.source),
                     hint: None,
                 })
             }
@@ -190,9 +159,9 @@ pub fn new_lease(
         state: LeaseState::Pending,
         reason: reason.map(String::from),
         ticket: ticket.map(String::from),
-        duration_ms: ms(duration),
+        duration_ms: millis(duration),
         requested_at_ms: now_ms,
-        pending_until_ms: Some(now_ms.saturating_add(ms(pending_ttl))),
+        pending_until_ms: Some(now_ms.saturating_add(millis(pending_ttl))),
         approvals_needed: needed,
         break_glass: req.break_glass,
         ..Lease::default()
@@ -280,18 +249,18 @@ pub fn extend(lease: &mut Lease, by: Duration, max: Option<Duration>) -> Result<
     let (Some(start), Some(exp)) = (lease.activated_at_ms, lease.expires_at_ms) else {
         return Err(Refusal::Invalid("lease has no activation time".into()));
     };
-    let new_exp = exp.saturating_add(ms(by));
+    let new_exp = exp.saturating_add(millis(by));
     if let Some(max) = max {
-        if new_exp.saturating_sub(start) > ms(max) {
-            let left = ms(max).saturating_sub(exp.saturating_sub(start));
+        if new_exp.saturating_sub(start) > millis(max) {
+            let left = millis(max).saturating_sub(exp.saturating_sub(start));
             return Err(Refusal::Denied {
                 reason: format!(
                     "that would exceed the profile's maximum of {} from activation",
-                    fmt_dur(max)
+                    format_duration(max)
                 ),
                 hint: Some(format!(
                     "you can extend by at most {}",
-                    fmt_dur(Duration::from_millis(left))
+                    format_duration(Duration::from_millis(left))
                 )),
             });
         }
@@ -317,7 +286,7 @@ pub fn request_extension(
     }
     extend(&mut lease.clone(), by, max)?;
     lease.extension = Some(PendingExtension {
-        by_ms: ms(by),
+        by_ms: millis(by),
         requested_at_ms: now_ms,
         approvals: vec![],
     });
@@ -394,14 +363,32 @@ pub fn due(lease: &Lease, now_ms: u64) -> Option<EndReason> {
 mod tests {
     use super::*;
 
+    /// A ticket pattern as the policy compiles it.
+    fn ticket_pattern(source: &str) -> TicketPattern {
+        let text = format!(
+            "[[profile]]\nname = \"p\"\nusers = [\"u\"]\naccess = \"lease\"\nticket = {source:?}\n[[profile.command]]\npath = \"/bin/true\"\n"
+        );
+        let sys = elevate_policy::FakeSystem::new()
+            .user("u")
+            .executable("/bin/true");
+        let (profiles, diags) =
+            elevate_policy::parse_str(std::path::Path::new("t.toml"), &text, &sys);
+        assert!(
+            diags
+                .iter()
+                .all(|d| d.severity != elevate_policy::Severity::Error),
+            "{diags:?}"
+        );
+        profiles[0].ticket.clone().expect("a ticket pattern")
+    }
+
     fn rules() -> LeaseRules {
         LeaseRules {
             profile: "db".into(),
             default_duration: Duration::from_secs(1800),
             max_duration: Some(Duration::from_secs(7200)),
             require_reason: true,
-            ticket: Some(regex::Regex::new("^(?:(INC|CHG)-[0-9]+)$").unwrap()),
-            ticket_source: Some("(INC|CHG)-[0-9]+".into()),
+            ticket: Some(ticket_pattern("(INC|CHG)-[0-9]+")),
             approvals_needed: 2,
             ..LeaseRules::default()
         }

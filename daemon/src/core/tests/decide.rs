@@ -1,0 +1,128 @@
+//! Deciding runs: standing access, leased access, run-as, host scoping, rate limits.
+
+use super::*;
+use crate::core::Decision;
+use elevate_proto::ErrorKind;
+
+fn allowed(d: Decision) -> Box<crate::exec::Plan> {
+    match d {
+        Decision::Allow(p) => p,
+        other => panic!("expected allow, got {other:?}"),
+    }
+}
+
+fn denied(d: Decision) -> String {
+    match d {
+        Decision::Deny { reason, .. } => reason,
+        other => panic!("expected deny, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn standing_profile_allows_its_exact_command_as_root() {
+    let w = machine();
+    let h = boot(&w).await;
+    let plan = allowed(run(&h, ALICE, &["systemctl", "restart", "nginx.service"]).await);
+    assert_eq!(plan.profile, "web");
+    assert_eq!((plan.run_as.as_str(), plan.uid, plan.gid), ("root", 0, 0));
+    assert_eq!(plan.path, PathBuf::from("/usr/bin/systemctl"));
+    assert_eq!(
+        plan.argv,
+        ["/usr/bin/systemctl", "restart", "nginx.service"]
+    );
+    let env: BTreeMap<_, _> = plan.env.iter().cloned().collect();
+    assert_eq!(env.get("ELEVATE_USER").map(String::as_str), Some("alice"));
+    assert_eq!(env.get("HOME").map(String::as_str), Some("/home/root"));
+}
+
+#[tokio::test]
+async fn other_arguments_other_users_and_unknown_commands_are_denied() {
+    let w = machine();
+    let h = boot(&w).await;
+    let why = denied(run(&h, ALICE, &["systemctl", "stop", "nginx.service"]).await);
+    assert!(!why.is_empty());
+    denied(run(&h, BOB, &["systemctl", "restart", "nginx.service"]).await);
+    let why = denied(run(&h, ALICE, &["no-such-command"]).await);
+    assert!(why.contains("no-such-command"), "{why}");
+}
+
+#[tokio::test]
+async fn a_profile_for_other_hosts_does_not_apply_here() {
+    let w = machine();
+    let h = boot(&w).await;
+    denied(run(&h, ALICE, &["uptime"]).await);
+}
+
+#[tokio::test]
+async fn a_lease_profile_allows_only_while_a_lease_is_active_and_runs_as_its_user() {
+    let w = machine();
+    let h = boot(&w).await;
+    denied(run(&h, ALICE, &["psql"]).await);
+    let id = lease(op(&h, ALICE, LeaseOp::Request(request("db"))).await).id;
+    denied(run(&h, ALICE, &["psql"]).await);
+    for approver in [CAROL, DAVE] {
+        let comment = None;
+        lease(op(&h, approver, LeaseOp::Approve { id, comment }).await);
+    }
+    let plan = allowed(run(&h, ALICE, &["psql"]).await);
+    assert_eq!((plan.run_as.as_str(), plan.uid), ("postgres", 70));
+    assert_eq!(plan.profile, "db");
+    // Bob is eligible but holds no lease.
+    denied(run(&h, BOB, &["psql"]).await);
+}
+
+#[tokio::test]
+async fn a_user_unknown_to_nss_is_refused_not_denied() {
+    let w = machine();
+    let h = boot(&w).await;
+    match run(&h, 4242, &["id"]).await {
+        Decision::Refuse(e) => {
+            assert_eq!(e.kind, ErrorKind::BadRequest);
+            assert_eq!(e.message, "uid 4242 has no user account on this host");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_per_user() {
+    let w = machine();
+    let mut s = (*settings()).clone();
+    s.limits.requests_per_second = 1;
+    s.limits.burst = 3;
+    let h = boot_with(&w, Arc::new(s)).await;
+    let argv = ["systemctl", "restart", "nginx.service"];
+    for _ in 0..3 {
+        allowed(run(&h, ALICE, &argv).await);
+    }
+    match run(&h, ALICE, &argv).await {
+        Decision::Refuse(e) => assert_eq!(e.kind, ErrorKind::RateLimited),
+        other => panic!("{other:?}"),
+    }
+    // Bob's bucket is his own; time refills Alice's.
+    denied(run(&h, BOB, &argv).await);
+    w.advance(Duration::from_secs(2));
+    allowed(run(&h, ALICE, &argv).await);
+}
+
+#[tokio::test]
+async fn a_dry_run_names_the_profile_and_path_without_a_plan() {
+    let w = machine();
+    let h = boot(&w).await;
+    let req = RunRequest {
+        argv: vec!["systemctl".into(), "restart".into(), "nginx.service".into()],
+        profile: None,
+        run_as: None,
+        env: vec![],
+    };
+    let (p, d) = h.decide(peer(ALICE), req, true).await.expect("core");
+    assert_eq!(p.user, "alice", "the peer comes back named");
+    match crate::core::checked(&d) {
+        Response::Checked(c) => {
+            assert!(c.allowed);
+            assert_eq!(c.profile.as_deref(), Some("web"));
+            assert_eq!(c.path.as_deref(), Some("/usr/bin/systemctl"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,0 +1,120 @@
+//! Endings in batches, reload re-evaluation, and what a core starting over a journal does.
+
+use super::*;
+use crate::lease::model::LeaseState;
+
+#[tokio::test]
+async fn a_thousand_leases_due_together_end_in_one_group_rewrite() {
+    let w = machine();
+    let users: Vec<String> = (0..1000).map(|i| format!("u{i}")).collect();
+    for (i, name) in users.iter().enumerate() {
+        w.user(name, 20_000 + i as u32);
+    }
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    w.group("staff", 4003, &names);
+    let h = boot(&w).await;
+    for i in 0..1000u32 {
+        let l = lease(op(&h, 20_000 + i, LeaseOp::Request(request("ops"))).await);
+        assert_eq!(l.state, "active");
+    }
+    assert_eq!(w.machine().members("pgadmin").len(), 1000);
+    let before = w.machine().group_rewrites;
+    w.advance(Duration::from_secs(601));
+    tick(&h).await;
+    let m = w.machine();
+    assert_eq!(
+        m.group_rewrites - before,
+        1,
+        "one rewrite for the whole batch"
+    );
+    assert!(m.members("pgadmin").is_empty() && m.members("ops").is_empty());
+    let expired = m.events().iter().filter(|e| **e == "lease.expired").count();
+    assert_eq!(expired, 1000);
+    assert!(m.journaled().values().all(|l| l.state == LeaseState::Ended));
+}
+
+#[tokio::test]
+async fn nothing_ends_before_its_time() {
+    let w = machine();
+    let h = boot(&w).await;
+    lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
+    w.advance(Duration::from_secs(599));
+    tick(&h).await;
+    assert_eq!(w.machine().members("ops"), ["alice"]);
+    w.advance(Duration::from_secs(1));
+    tick(&h).await;
+    assert!(w.machine().members("ops").is_empty());
+}
+
+#[tokio::test]
+async fn a_reload_that_takes_the_profile_away_ends_its_leases() {
+    let w = machine();
+    let h = boot(&w).await;
+    let id = lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await).id;
+    let without_ops = POLICY.replace("name = \"ops\"", "name = \"ops-renamed\"");
+    w.machine().policy = without_ops;
+    let report = h.reload().await.expect("core");
+    assert!(report.ok, "{:?}", report.errors);
+    let m = w.machine();
+    let l = &m.journaled()[&id];
+    assert_eq!(l.state, LeaseState::Ended);
+    assert_eq!(l.end_reason.map(|r| r.as_str()), Some("policy_changed"));
+    assert!(m.members("ops").is_empty());
+}
+
+#[tokio::test]
+async fn a_broken_reload_keeps_the_policy_and_the_leases() {
+    let w = machine();
+    let h = boot(&w).await;
+    lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
+    w.machine().policy = "[[profile]]\nname = ".into();
+    let report = h.reload().await.expect("core");
+    assert!(!report.ok && !report.errors.is_empty());
+    assert_eq!(w.machine().members("ops"), ["alice"]);
+}
+
+#[tokio::test]
+async fn a_core_starting_after_the_deadline_ends_the_lease_before_serving() {
+    let w = machine();
+    let h = boot(&w).await;
+    lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
+    drop(h);
+    w.advance(Duration::from_secs(3600));
+    let _h = boot(&w).await;
+    let m = w.machine();
+    assert!(m.members("ops").is_empty() && m.members("pgadmin").is_empty());
+    assert!(m.events().contains(&"lease.expired"));
+}
+
+#[tokio::test]
+async fn a_core_starting_over_an_unapplied_grant_applies_it() {
+    let w = machine();
+    let h = boot(&w).await;
+    lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
+    drop(h);
+    // As if the daemon stopped between journaling the grant and editing /etc/group.
+    {
+        let mut m = w.machine();
+        m.groups.get_mut("ops").expect("ops").1.clear();
+        m.groups.get_mut("pgadmin").expect("pgadmin").1.clear();
+        let mut l = m.journal.last().cloned().expect("a record");
+        for g in &mut l.grants {
+            g.applied = false;
+        }
+        m.journal.push(l);
+    }
+    let _h = boot(&w).await;
+    assert_eq!(w.machine().members("ops"), ["alice"]);
+    assert_eq!(w.machine().members("pgadmin"), ["alice"]);
+}
+
+#[tokio::test]
+async fn pending_requests_expire_after_the_pending_ttl() {
+    let w = machine();
+    let h = boot(&w).await;
+    let id = lease(op(&h, ALICE, LeaseOp::Request(request("db"))).await).id;
+    w.advance(Duration::from_secs(3601));
+    tick(&h).await;
+    let l = &w.machine().journaled()[&id];
+    assert_eq!(l.end_reason.map(|r| r.as_str()), Some("request_expired"));
+}
