@@ -15,9 +15,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// `elevate with`: the command was not found in the caller's PATH (as shells report it).
-pub const NOT_FOUND: i32 = 127;
-
 /// Lease operations journal and audit durably before answering: be patient, not forever.
 const OP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -532,7 +529,7 @@ pub fn with(socket: &Path, a: WithArgs) -> Result<i32, Failure> {
         let path = std::env::var_os("PATH");
         let found = find_in_path(first, path.as_deref(), cwd.as_deref()).ok_or_else(|| {
             fail(
-                NOT_FOUND,
+                exit::NOT_FOUND,
                 format!("{}: command not found in your PATH", clean(first)),
             )
         })?;

@@ -30,15 +30,10 @@ pub fn fail(code: i32, message: impl Into<String>) -> Failure {
     }
 }
 
-/// EX_TEMPFAIL: try again later.
-pub const TEMPFAIL: i32 = 75;
-/// EX_NOINPUT: a file given to an offline command could not be read.
-pub const NOINPUT: i32 = 66;
-
 pub fn exit_for_error(kind: ErrorKind) -> i32 {
     match kind {
         ErrorKind::BadRequest => exit::USAGE,
-        ErrorKind::RateLimited | ErrorKind::Busy => TEMPFAIL,
+        ErrorKind::RateLimited | ErrorKind::Busy => exit::TEMPFAIL,
         ErrorKind::SpawnFailed => exit::CANNOT_EXECUTE,
         ErrorKind::AuditFailed | ErrorKind::Internal => exit::SOFTWARE,
         ErrorKind::NotFound => exit::INVALID,

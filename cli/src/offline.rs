@@ -3,7 +3,7 @@
 
 use crate::args::{CheckArgs, ExplainArgs, HostArgs, VerifyArgs};
 use crate::run::request_argv;
-use crate::{fail, sys, Failure, NOINPUT};
+use crate::{fail, sys, Failure};
 use elevate_policy::config::Config;
 use elevate_policy::{HostInfo, LoadOptions, LoadOutcome, Query, RealSystem, Verdict};
 use elevate_proto::exit;
@@ -228,7 +228,7 @@ pub fn audit_verify(config: &Config, args: VerifyArgs) -> Result<i32, Failure> {
         .anchor
         .or_else(|| default_anchor.filter(|a| std::fs::File::open(a).is_ok()));
     let report = elevate_audit::verify_files(&files, anchor.as_deref())
-        .map_err(|e| fail(NOINPUT, format!("cannot read the audit log: {e}")))?;
+        .map_err(|e| fail(exit::NOINPUT, format!("cannot read the audit log: {e}")))?;
     let range = match (report.first_seq, report.last_seq) {
         (Some(a), Some(b)) => format!("seq {a}..{b}"),
         _ => "empty".to_string(),
