@@ -15,6 +15,7 @@ mod prompt;
 mod sys;
 
 use clap::Parser;
+use output::errln;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
     let code = match commands::dispatch(cli) {
         Ok(code) => code,
         Err(f) => {
-            eprintln!("elevate: {f}");
+            errln!("elevate: {f}");
             f.code()
         }
     };

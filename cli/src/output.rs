@@ -1,9 +1,52 @@
-//! What the CLI prints beyond plain text: JSON output, and text someone else typed made safe
-//! for a terminal ([`clean`], [`truncate`]).
+//! What the CLI prints: stdout and stderr writes that never panic, JSON output, and text
+//! someone else typed made safe for a terminal ([`clean`], [`truncate`]).
+//!
+//! `println!` panics when stdout is a closed pipe (`elevate leases | head -1`); the macros
+//! here drop the write instead: what the command did, and its exit status, stay as they are.
+
+use std::fmt;
+use std::io::Write;
+
+/// Write to stdout, ignoring errors (see the module docs).
+pub fn stdout(args: fmt::Arguments<'_>) {
+    let _ = std::io::stdout().write_fmt(args);
+}
+
+/// Write to stderr, ignoring errors (see the module docs).
+pub fn stderr(args: fmt::Arguments<'_>) {
+    let _ = std::io::stderr().write_fmt(args);
+}
+
+/// Flush stdout before something is written to stderr, so the two keep their order.
+pub fn flush() {
+    let _ = std::io::stdout().flush();
+}
+
+/// `print!` that does not panic.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::output::stdout(format_args!($($arg)*)) };
+}
+
+/// `println!` that does not panic.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::output::stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `eprint!` that does not panic.
+macro_rules! err {
+    ($($arg:tt)*) => { $crate::output::stderr(format_args!($($arg)*)) };
+}
+
+/// `eprintln!` that does not panic.
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::output::stderr(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+pub(crate) use {err, errln, out, outln};
 
 /// `--json` output: pretty-printed, one value, then a newline.
 pub fn print_json<T: serde::Serialize>(v: &T) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 /// Text someone else typed, made safe for a terminal: control characters and bidi overrides

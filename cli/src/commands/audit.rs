@@ -3,7 +3,7 @@
 
 use crate::args::VerifyArgs;
 use crate::error::Failure;
-use crate::output::print_json;
+use crate::output::{outln, print_json};
 use elevate_policy::config::Config;
 use elevate_proto::exit;
 use serde_json::json;
@@ -43,17 +43,18 @@ pub fn audit_verify(config: &Config, args: VerifyArgs) -> Result<i32, Failure> {
         });
         print_json(&out);
     } else if let Some(p) = &report.problem {
-        println!("audit log BROKEN: {p}");
-        println!("{} records verified before it ({range})", report.records);
+        outln!("audit log BROKEN: {p}");
+        outln!("{} records verified before it ({range})", report.records);
     } else {
         let anchor_note = if report.anchor_checked() {
             "anchor matches"
         } else {
             "no anchor checked: truncation at the end would go unnoticed"
         };
-        println!(
+        outln!(
             "audit log OK: {} records ({range}) in {} files, chain intact, {anchor_note}",
-            report.records, report.files
+            report.records,
+            report.files
         );
     }
     Ok(if report.is_ok() { 0 } else { exit::INVALID })

@@ -6,10 +6,9 @@ use crate::args::{BreakGlassArgs, RequestArgs};
 use crate::daemon::{ask, connect, refusal};
 use crate::error::Failure;
 use crate::format::lease::{break_glass_notice, now_unix, summary, table};
-use crate::output::print_json;
+use crate::output::{self, err, errln, out, outln, print_json};
 use crate::sys;
 use elevate_proto::{exit, ErrorKind, LeaseInfo, LeaseRequest, Request, Response};
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -34,7 +33,7 @@ fn show(l: &LeaseInfo, json: bool) {
     if json {
         print_json(l);
     } else {
-        print!("{}", summary(l, now_unix()));
+        out!("{}", summary(l, now_unix()));
     }
 }
 
@@ -56,7 +55,7 @@ pub fn request(socket: &Path, a: RequestArgs) -> Result<i32, Failure> {
     if !a.json {
         announce(&l, false);
     }
-    eprintln!(
+    errln!(
         "elevate: waiting for approval of request {} (Ctrl-C stops waiting; the request stays pending)",
         l.id
     );
@@ -77,8 +76,8 @@ pub fn break_glass(socket: &Path, a: BreakGlassArgs) -> Result<i32, Failure> {
     };
     let l = expect_lease(ask(socket, &Request::RequestLease(req))?)?;
     announce(&l, a.json);
-    let _ = std::io::stdout().flush();
-    eprint!("{}", break_glass_notice(&l));
+    output::flush();
+    err!("{}", break_glass_notice(&l));
     Ok(state_code(&l))
 }
 
@@ -88,10 +87,10 @@ fn announce(l: &LeaseInfo, json: bool) {
     if json {
         print_json(l);
     } else {
-        println!("{}", l.id);
-        print!("{}", summary(l, now_unix()));
+        outln!("{}", l.id);
+        out!("{}", summary(l, now_unix()));
     }
-    let _ = std::io::stdout().flush();
+    output::flush();
 }
 
 /// 0 while the lease is usable or still pending; 77 once it has been denied or has lapsed.
@@ -150,14 +149,14 @@ pub fn revoke_all(socket: &Path, reason: Option<String>) -> Result<i32, Failure>
         match ask(socket, &req).and_then(expect_lease) {
             Ok(_) => ended += 1,
             Err(f) => {
-                eprintln!("elevate: lease {}: {f}", l.id);
+                errln!("elevate: lease {}: {f}", l.id);
                 if code == 0 {
                     code = f.code();
                 }
             }
         }
     }
-    println!("{ended} leases and requests ended");
+    outln!("{ended} leases and requests ended");
     Ok(code)
 }
 
@@ -168,7 +167,7 @@ pub fn leases(socket: &Path, all: bool, json: bool) -> Result<i32, Failure> {
             if json {
                 print_json(&serde_json::json!({ "leases": leases }));
             } else {
-                print!("{}", table(&leases, now_unix()));
+                out!("{}", table(&leases, now_unix()));
             }
             Ok(0)
         }

@@ -5,7 +5,7 @@ use crate::argv::request_argv;
 use crate::daemon::{call, refusal};
 use crate::error::Failure;
 use crate::format::profiles::format_list;
-use crate::output::print_json;
+use crate::output::{out, outln, print_json};
 use elevate_proto::{exit, Request, Response, RunRequest};
 use std::path::Path;
 
@@ -22,7 +22,7 @@ pub fn list(socket: &Path, args: ListArgs) -> Result<i32, Failure> {
             if args.json {
                 print_json(&reply);
             } else {
-                print!("{}", format_list(&reply));
+                out!("{}", format_list(&reply));
             }
             Ok(0)
         }
@@ -47,7 +47,7 @@ fn check(socket: &Path, args: ListArgs) -> Result<i32, Failure> {
             }
             if c.allowed {
                 if !args.json {
-                    println!(
+                    outln!(
                         "allowed: {} as {} (profile {})",
                         c.path.unwrap_or_default(),
                         c.run_as.unwrap_or_default(),

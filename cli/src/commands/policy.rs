@@ -5,7 +5,7 @@
 use crate::args::{CheckArgs, ExplainArgs, HostArgs};
 use crate::argv::request_argv;
 use crate::error::Failure;
-use crate::output::print_json;
+use crate::output::{errln, outln, print_json};
 use crate::sys;
 use elevate_policy::config::Config;
 use elevate_policy::{HostInfo, LoadOptions, LoadOutcome, Passwd, Query, RealSystem, Verdict};
@@ -84,18 +84,18 @@ pub fn policy_check(config: &Config, args: CheckArgs) -> Result<i32, Failure> {
         print_json(&out);
     } else {
         for d in &outcome.diagnostics {
-            eprintln!("{d}");
+            errln!("{d}");
         }
         match &outcome.policy {
             Some(p) => {
-                println!(
+                outln!(
                     "policy OK: {} profiles in {} files, {} warnings",
                     p.profiles.len(),
                     p.files.len(),
                     warnings.len()
                 );
                 if show_host {
-                    println!(
+                    outln!(
                         "on host {}: {}",
                         host.name,
                         if applying.is_empty() {
@@ -106,7 +106,7 @@ pub fn policy_check(config: &Config, args: CheckArgs) -> Result<i32, Failure> {
                     );
                 }
             }
-            None => println!(
+            None => outln!(
                 "policy INVALID: {} errors, {} warnings",
                 errors.len(),
                 warnings.len()
@@ -131,7 +131,7 @@ pub fn policy_explain(config: &Config, args: ExplainArgs) -> Result<i32, Failure
     let outcome = load(&[], dir, args.host.no_permissions)?;
     let Some(policy) = outcome.policy else {
         for d in outcome.errors() {
-            eprintln!("{d}");
+            errln!("{d}");
         }
         return Err(Failure::PolicyInvalid);
     };
@@ -160,7 +160,7 @@ pub fn policy_explain(config: &Config, args: ExplainArgs) -> Result<i32, Failure
                 });
                 print_json(&out);
             } else {
-                println!(
+                outln!(
                     "ALLOWED for {} on {}: profile {} ({}), rule {}, runs as {}: {}",
                     subject.user,
                     host.name,
@@ -170,7 +170,7 @@ pub fn policy_explain(config: &Config, args: ExplainArgs) -> Result<i32, Failure
                     profile.run_as,
                     cmdline.join(" ")
                 );
-                println!("(assuming no active lease)");
+                outln!("(assuming no active lease)");
             }
             Ok(0)
         }
@@ -208,14 +208,14 @@ fn report_denied(json: bool, reason: &str, nearest: Option<String>, hint: Option
         let out = json!({"allowed": false, "reason": reason, "nearest": nearest, "hint": hint});
         print_json(&out);
     } else {
-        println!("DENIED: {reason}");
+        outln!("DENIED: {reason}");
         if let Some(n) = nearest {
-            println!("{n}");
+            outln!("{n}");
         }
         if let Some(h) = hint {
-            println!("hint: {h}");
+            outln!("hint: {h}");
         }
-        println!("(assuming no active lease)");
+        outln!("(assuming no active lease)");
     }
     exit::DENIED
 }

@@ -4,7 +4,7 @@
 use crate::daemon::{call, refusal};
 use crate::error::Failure;
 use crate::format::status::format_status;
-use crate::output::print_json;
+use crate::output::{errln, out, outln, print_json};
 use elevate_proto::{Request, Response};
 use std::path::Path;
 
@@ -15,7 +15,7 @@ pub fn status(socket: &Path, json: bool) -> Result<i32, Failure> {
             if json {
                 print_json(&s);
             } else {
-                print!("{}", format_status(&s));
+                out!("{}", format_status(&s));
             }
             Ok(0)
         }
@@ -33,12 +33,12 @@ pub fn reload(socket: &Path, json: bool) -> Result<i32, Failure> {
             } else {
                 // Each line already reads `file:line:col: error|warning: …`.
                 for line in r.warnings.iter().chain(&r.errors) {
-                    eprintln!("{line}");
+                    errln!("{line}");
                 }
                 if r.ok {
-                    println!("policy reloaded ({} warnings)", r.warnings.len());
+                    outln!("policy reloaded ({} warnings)", r.warnings.len());
                 } else {
-                    println!(
+                    outln!(
                         "policy NOT reloaded: {} errors; the previous policy stays in force",
                         r.errors.len()
                     );
