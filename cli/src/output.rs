@@ -49,6 +49,15 @@ pub fn print_json<T: serde::Serialize>(v: &T) {
     outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
+/// A reply as JSON with `--json`, else as the text `for_people` makes of it.
+pub fn show<T: serde::Serialize>(json: bool, v: &T, for_people: impl FnOnce(&T) -> String) {
+    if json {
+        print_json(v);
+    } else {
+        out!("{}", for_people(v));
+    }
+}
+
 /// Text someone else typed, made safe for a terminal: control characters and bidi overrides
 /// are shown escaped instead of being interpreted.
 pub fn clean(s: &str) -> String {

@@ -30,11 +30,7 @@ fn expect_lease(resp: Response) -> Result<LeaseInfo, Failure> {
 
 /// The lease as JSON, or its summary.
 fn show(l: &LeaseInfo, json: bool) {
-    if json {
-        print_json(l);
-    } else {
-        out!("{}", summary(l, now_unix()));
-    }
+    output::show(json, l, |l| summary(l, now_unix()));
 }
 
 /// `elevate request`.

@@ -5,7 +5,7 @@ use crate::argv::request_argv;
 use crate::daemon::{call, refusal};
 use crate::error::Failure;
 use crate::format::profiles::format_list;
-use crate::output::{out, outln, print_json};
+use crate::output::{outln, print_json, show};
 use elevate_proto::{exit, Request, Response, RunRequest};
 use std::path::Path;
 
@@ -19,11 +19,7 @@ pub fn list(socket: &Path, args: ListArgs) -> Result<i32, Failure> {
             if let Some(p) = &args.profile {
                 reply.profiles.retain(|x| &x.name == p);
             }
-            if args.json {
-                print_json(&reply);
-            } else {
-                out!("{}", format_list(&reply));
-            }
+            show(args.json, &reply, format_list);
             Ok(0)
         }
         other => Err(refusal(other)),

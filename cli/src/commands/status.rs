@@ -4,7 +4,7 @@
 use crate::daemon::{call, refusal};
 use crate::error::Failure;
 use crate::format::status::format_status;
-use crate::output::{errln, out, outln, print_json};
+use crate::output::{errln, outln, print_json, show};
 use elevate_proto::{Request, Response};
 use std::path::Path;
 
@@ -12,11 +12,7 @@ use std::path::Path;
 pub fn status(socket: &Path, json: bool) -> Result<i32, Failure> {
     match call(socket, &Request::Status {})? {
         Response::Status(s) => {
-            if json {
-                print_json(&s);
-            } else {
-                out!("{}", format_status(&s));
-            }
+            show(json, &s, format_status);
             Ok(0)
         }
         other => Err(refusal(other)),
