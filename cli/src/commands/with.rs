@@ -1,6 +1,7 @@
 //! `elevate with ID -- CMD`: run a command as yourself with an active lease's groups added.
 //! CMD runs as you, so a bare name is found through your own PATH and sent as an absolute
-//! path; the daemon runs exactly that, the way `elevate run` runs its commands.
+//! path; the daemon runs exactly that, and from there on it goes as in `elevate run` (our
+//! stdio and cwd handed over, signals relayed, its exit status ours).
 
 use crate::args::WithArgs;
 use crate::argv::{caller_env, request_argv};

@@ -1,4 +1,5 @@
-//! `elevate status` for people: the daemon's version, policy, last reload and load.
+//! `elevate status` for people: the daemon's version, uptime, policy, last reload, and how
+//! many commands it is running.
 
 use elevate_proto::StatusReply;
 
