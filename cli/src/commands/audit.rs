@@ -9,7 +9,7 @@ use elevate_proto::exit;
 use serde_json::json;
 
 /// `elevate audit verify`: 0 when the chain is intact, 1 at the first broken record.
-pub fn audit_verify(config: &Config, args: VerifyArgs) -> Result<i32, Failure> {
+pub fn verify(config: &Config, args: VerifyArgs) -> Result<i32, Failure> {
     // The state dir's anchor belongs to the configured log: apply it by default only there.
     let (files, default_anchor) = if args.files.is_empty() {
         (

@@ -48,9 +48,9 @@ pub fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::List(a) => list::list(socket, a),
         Command::Status { json } => status::status(socket, json),
         Command::Reload { json } => status::reload(socket, json),
-        Command::Policy(PolicyCommand::Check(a)) => policy::policy_check(&config()?, a),
-        Command::Policy(PolicyCommand::Explain(a)) => policy::policy_explain(&config()?, a),
-        Command::Audit(AuditCommand::Verify(a)) => audit::audit_verify(&config()?, a),
+        Command::Policy(PolicyCommand::Check(a)) => policy::check(&config()?, a),
+        Command::Policy(PolicyCommand::Explain(a)) => policy::explain(&config()?, a),
+        Command::Audit(AuditCommand::Verify(a)) => audit::verify(&config()?, a),
         Command::Request(a) => lease::request(socket, a),
         Command::BreakGlass(a) => lease::break_glass(socket, a),
         Command::Approve { id, comment, json } => {

@@ -55,7 +55,7 @@ fn load(
 }
 
 /// `elevate policy check`: 0 when the policy is valid, 1 when not; diagnostics on stderr.
-pub fn policy_check(config: &Config, args: CheckArgs) -> Result<i32, Failure> {
+pub fn check(config: &Config, args: CheckArgs) -> Result<i32, Failure> {
     let host = host_for(config, &args.host)?;
     let outcome = load(&args.paths, config.policy_dir(), args.host.no_permissions)?;
     let errors: Vec<String> = outcome.errors().map(|d| d.to_string()).collect();
@@ -122,7 +122,7 @@ pub fn policy_check(config: &Config, args: CheckArgs) -> Result<i32, Failure> {
 
 /// `elevate policy explain`: which rule allows a command, or why none does (0 or 77),
 /// assuming no active lease.
-pub fn policy_explain(config: &Config, args: ExplainArgs) -> Result<i32, Failure> {
+pub fn explain(config: &Config, args: ExplainArgs) -> Result<i32, Failure> {
     let host = host_for(config, &args.host)?;
     let dir = args
         .policy_dir
