@@ -2,6 +2,9 @@
 //! not a subcommand, as with sudo; [`expand_shorthand`] rewrites it before clap sees it.
 
 use clap::{Args, Parser, Subcommand};
+// `--for` and `--by`: clap reports a bad value as a usage error (exit 2) with the
+// `DurationError`'s sentence.
+use elevate_base::duration::parse_duration;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -109,7 +112,7 @@ pub enum Command {
         /// The lease's id (see `elevate leases`).
         id: u64,
         /// How much longer: 90s, 15m, 1h30m, 2h, 1d.
-        #[arg(long, value_name = "DUR", value_parser = parse_dur)]
+        #[arg(long, value_name = "DUR", value_parser = parse_duration)]
         by: Duration,
         /// Print the resulting lease as JSON.
         #[arg(long)]
@@ -131,17 +134,12 @@ pub enum Command {
     BreakGlass(BreakGlassArgs),
 }
 
-/// `--for` and `--by`; clap reports a bad value as a usage error (exit 2) with this message.
-fn parse_dur(s: &str) -> Result<Duration, String> {
-    elevate_base::duration::parse_duration(s).map_err(|e| e.to_string())
-}
-
 #[derive(Args, Debug)]
 pub struct RequestArgs {
     /// The lease profile (see `elevate list`).
     pub profile: String,
     /// How long: 90s, 15m, 1h30m, 2h, 1d (default: the profile's).
-    #[arg(long = "for", value_name = "DUR", value_parser = parse_dur)]
+    #[arg(long = "for", value_name = "DUR", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Why you need it (some profiles require one).
     #[arg(long, value_name = "TEXT")]
@@ -168,7 +166,7 @@ pub struct BreakGlassArgs {
     #[arg(long, value_name = "TEXT", required = true)]
     pub reason: String,
     /// How long: 90s, 15m, 1h30m, 2h, 1d (default: the profile's).
-    #[arg(long = "for", value_name = "DUR", value_parser = parse_dur)]
+    #[arg(long = "for", value_name = "DUR", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Print the lease as JSON instead.
     #[arg(long)]

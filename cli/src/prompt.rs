@@ -2,6 +2,7 @@
 //! (/dev/tty, never stdin: the command's input may be a pipe). Secrets are read with echo
 //! off, and the terminal is restored on every path, Ctrl-C included.
 
+use crate::output::errln;
 use crate::sys;
 use elevate_proto::{PromptStyle, MAX_PROMPT_REPLY};
 use std::fs::{File, OpenOptions};
@@ -51,7 +52,7 @@ pub fn answer(
         .open("/dev/tty");
     let Ok(mut tty) = tty else {
         if !style.wants_reply() {
-            eprintln!("{}", text.trim_end());
+            errln!("{}", text.trim_end());
             return Ok(None);
         }
         return Err(NoAnswer::Unanswerable);

@@ -1,6 +1,8 @@
 //! The CLI's system calls that std does not wrap: descriptor hygiene, the signal self-pipe,
-//! poll, and terminal modes. Thin wrappers; the rest of the CLI has no `unsafe`.
+//! poll, terminal modes and the caller's uid. Thin wrappers: every `unsafe` block and libc
+//! call of the CLI is here, failures read through `elevate_base::os::cerr`.
 
+use elevate_base::os::{cerr, cerr_retry};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -10,28 +12,25 @@ use std::sync::atomic::{AtomicI32, Ordering};
 pub fn ensure_stdio_open() {
     for fd in 0..3 {
         // SAFETY: F_GETFD only queries the descriptor table.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        if cerr(unsafe { libc::fcntl(fd, libc::F_GETFD) }).is_err() {
             // SAFETY: static NUL-terminated path; the new fd (the lowest free one) is kept for
-            // the life of the process on purpose.
-            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            // the life of the process on purpose. If even this fails, there is nothing better
+            // to do than to go on.
+            let _ = cerr(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) });
         }
     }
 }
 
 /// A descriptor for the current directory, to hand to the daemon as the command's cwd.
+/// Opened for reading if we may, else as `O_PATH` (a directory we may only search).
 pub fn open_cwd() -> io::Result<OwnedFd> {
-    for flags in [
-        libc::O_RDONLY | libc::O_DIRECTORY,
-        libc::O_PATH | libc::O_DIRECTORY,
-    ] {
-        // SAFETY: static NUL-terminated path; the result is checked below.
-        let fd = unsafe { libc::open(c".".as_ptr(), flags | libc::O_CLOEXEC) };
-        if fd >= 0 {
-            // SAFETY: open returned a fresh descriptor owned by nobody else.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-    }
-    Err(io::Error::last_os_error())
+    let open = |flags: libc::c_int| {
+        // SAFETY: static NUL-terminated path; cerr checks the result.
+        let fd = cerr(unsafe { libc::open(c".".as_ptr(), flags | libc::O_CLOEXEC) })?;
+        // SAFETY: open returned a fresh descriptor owned by nobody else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    open(libc::O_RDONLY | libc::O_DIRECTORY).or_else(|_| open(libc::O_PATH | libc::O_DIRECTORY))
 }
 
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
@@ -40,7 +39,8 @@ extern "C" fn on_signal(sig: libc::c_int) {
     let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
     if fd >= 0 {
         let b = sig as u8;
-        // SAFETY: write(2) is async-signal-safe; a full pipe just drops the byte.
+        // SAFETY: write(2) is async-signal-safe. Its result is ignored on purpose, so cerr has
+        // nothing to do here: a full pipe just drops the byte, and a handler has no one to tell.
         unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
     }
 }
@@ -49,9 +49,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
 pub fn signal_pipe(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: pipe2 writes two descriptors into the array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    cerr(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
     // SAFETY: fresh descriptors from pipe2. The write end is intentionally leaked: the signal
     // handler may use it until the process exits.
     let read = unsafe { OwnedFd::from_raw_fd(fds[0]) };
@@ -75,9 +73,7 @@ fn set_handler(sig: libc::c_int, handler: libc::sighandler_t) -> io::Result<()> 
     sa.sa_sigaction = handler;
     sa.sa_flags = libc::SA_RESTART;
     // SAFETY: installs a handler that only calls async-signal-safe write(2), or a default.
-    if unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    cerr(unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) })?;
     Ok(())
 }
 
@@ -85,6 +81,7 @@ fn set_handler(sig: libc::c_int, handler: libc::sighandler_t) -> io::Result<()> 
 /// returns when the shell continues us.
 pub fn stop_self() {
     // SAFETY: raise with a constant signal; SIGSTOP cannot be caught, we resume on SIGCONT.
+    // raise(3) cannot fail for a valid signal number, and returns no errno to read.
     unsafe { libc::raise(libc::SIGSTOP) };
 }
 
@@ -92,10 +89,11 @@ pub fn stop_self() {
 pub fn read_signals(pipe: BorrowedFd<'_>) -> Vec<libc::c_int> {
     let mut buf = [0u8; 64];
     // SAFETY: reading into a local buffer from a non-blocking pipe.
-    let n = unsafe { libc::read(pipe.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n <= 0 {
+    let n = cerr(unsafe { libc::read(pipe.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) });
+    // Nothing to read (EAGAIN) or an error: no signals.
+    let Ok(n @ 1..) = n else {
         return vec![];
-    }
+    };
     buf[..n as usize]
         .iter()
         .map(|&b| b as libc::c_int)
@@ -113,17 +111,11 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<
             revents: 0,
         })
         .collect();
-    loop {
+    cerr_retry(|| {
         // SAFETY: pfds is a valid array of pollfd of the given length.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
-        if n >= 0 {
-            return Ok(pfds.iter().map(|p| p.revents != 0).collect());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+        unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) }
+    })?;
+    Ok(pfds.iter().map(|p| p.revents != 0).collect())
 }
 
 /// Terminal modes of stdin, saved so they can be restored after the command (which shares
@@ -135,13 +127,13 @@ pub fn tcgetattr(fd: RawFd) -> Option<libc::termios> {
     // SAFETY: termios is plain data; all zeroes is a valid value for tcgetattr to overwrite.
     let mut t: libc::termios = unsafe { std::mem::zeroed() };
     // SAFETY: a valid termios buffer; a bad or non-terminal fd is an error return.
-    (unsafe { libc::tcgetattr(fd, &mut t) } == 0).then_some(t)
+    cerr(unsafe { libc::tcgetattr(fd, &mut t) }).ok().map(|_| t)
 }
 
 /// Set the terminal modes of `fd` (`when`: TCSANOW, TCSADRAIN or TCSAFLUSH).
 pub fn tcsetattr(fd: RawFd, when: libc::c_int, t: &libc::termios) -> bool {
     // SAFETY: a valid termios value; a bad fd is an error return.
-    unsafe { libc::tcsetattr(fd, when, t) == 0 }
+    cerr(unsafe { libc::tcsetattr(fd, when, t) }).is_ok()
 }
 
 impl SavedTermios {
@@ -154,8 +146,10 @@ impl SavedTermios {
     /// then belongs to another job whose modes are not ours to change.
     pub fn restore(&self) {
         if let Some(t) = &self.0 {
-            // SAFETY: tcgetpgrp and getpgrp only query; fd 0 is open (ensure_stdio_open).
-            let foreground = unsafe { libc::tcgetpgrp(0) == libc::getpgrp() };
+            // SAFETY: getpgrp only queries, and cannot fail.
+            let ours = unsafe { libc::getpgrp() };
+            // SAFETY: tcgetpgrp only queries; fd 0 is open (ensure_stdio_open).
+            let foreground = cerr(unsafe { libc::tcgetpgrp(0) }).is_ok_and(|g| g == ours);
             if foreground {
                 tcsetattr(0, libc::TCSADRAIN, t);
             }
@@ -163,6 +157,7 @@ impl SavedTermios {
     }
 }
 
+/// The caller's real uid.
 pub fn getuid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }

@@ -805,3 +805,38 @@ fn help_documents_exit_codes_and_version_works() {
         out.all()
     );
 }
+
+// ---------------------------------------------------------------- output
+
+#[test]
+fn a_closed_stdout_changes_nothing() {
+    // `elevate policy check ... | true`: the reader may be gone before anything is written.
+    // That is no crash, and the exit status is still the verdict's.
+    use std::os::fd::OwnedFd;
+    use std::process::{Command, Stdio};
+    let t = Offline::new("closed-stdout");
+    let good = t.dir.write("good.toml", &good_policy(&current_user()));
+    let bad = t.dir.write("bad.toml", &bad_policy(&current_user()));
+    for (file, want) in [(&good, 0), (&bad, 1)] {
+        let (reader, writer) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(reader);
+        let cfg = t.dir.no_config();
+        let out = Command::new(common::BIN)
+            .args([
+                "--config",
+                Offline::s(&cfg),
+                "policy",
+                "check",
+                "--no-permissions",
+            ])
+            .arg(file)
+            .env_remove("ELEVATE_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(OwnedFd::from(writer)))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(want), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

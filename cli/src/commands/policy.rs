@@ -1,15 +1,20 @@
-//! Commands that need no daemon and no privileges: `policy check`, `policy explain` and
-//! `audit verify`. They use the same crates the daemon uses, so they are its test oracle.
+//! `elevate policy check` and `elevate policy explain`: offline, with no daemon and no
+//! privileges. They load the policy with the same crate the daemon uses, so they are its
+//! test oracle.
 
-use crate::args::{CheckArgs, ExplainArgs, HostArgs, VerifyArgs};
-use crate::run::request_argv;
-use crate::{fail, sys, Failure, NOINPUT};
+use crate::args::{CheckArgs, ExplainArgs, HostArgs};
+use crate::argv::request_argv;
+use crate::error::Failure;
+use crate::output::{errln, outln, print_json};
+use crate::sys;
 use elevate_policy::config::Config;
-use elevate_policy::{HostInfo, LoadOptions, LoadOutcome, Query, RealSystem, Verdict};
+use elevate_policy::{HostInfo, LoadOptions, LoadOutcome, Passwd, Query, RealSystem, Verdict};
 use elevate_proto::exit;
 use serde_json::json;
 use std::path::PathBuf;
 
+/// The host to evaluate `hosts` against: as elevated would see it, or as `--host` and
+/// `--labels` say.
 fn host_for(config: &Config, args: &HostArgs) -> Result<HostInfo, Failure> {
     let mut host = config.host();
     if let Some(h) = &args.host {
@@ -20,7 +25,7 @@ fn host_for(config: &Config, args: &HostArgs) -> Result<HostInfo, Failure> {
         for pair in labels.split(',').filter(|p| !p.is_empty()) {
             let (k, v) = pair
                 .split_once('=')
-                .ok_or_else(|| fail(exit::USAGE, format!("--labels: {pair:?} is not key=value")))?;
+                .ok_or_else(|| Failure::BadLabel(pair.to_string()))?;
             host.labels
                 .insert(k.trim().to_string(), v.trim().to_string());
         }
@@ -28,6 +33,7 @@ fn host_for(config: &Config, args: &HostArgs) -> Result<HostInfo, Failure> {
     Ok(host)
 }
 
+/// The policy in `paths` (one directory, or files), or in `default_dir` when none is given.
 fn load(
     paths: &[PathBuf],
     default_dir: PathBuf,
@@ -41,17 +47,15 @@ fn load(
         [one] if one.is_dir() => Ok(elevate_policy::load_dir(one, &opts, &RealSystem)),
         many => {
             if let Some(d) = many.iter().find(|p| p.is_dir()) {
-                return Err(fail(
-                    exit::USAGE,
-                    format!("{}: give either one directory or files", d.display()),
-                ));
+                return Err(Failure::DirAmongFiles(d.clone()));
             }
             Ok(elevate_policy::load_files(many, &opts, &RealSystem))
         }
     }
 }
 
-pub fn policy_check(config: &Config, args: CheckArgs) -> Result<i32, Failure> {
+/// `elevate policy check`: 0 when the policy is valid, 1 when not; diagnostics on stderr.
+pub fn check(config: &Config, args: CheckArgs) -> Result<i32, Failure> {
     let host = host_for(config, &args.host)?;
     let outcome = load(&args.paths, config.policy_dir(), args.host.no_permissions)?;
     let errors: Vec<String> = outcome.errors().map(|d| d.to_string()).collect();
@@ -77,21 +81,21 @@ pub fn policy_check(config: &Config, args: CheckArgs) -> Result<i32, Failure> {
             "digest": p.map(|p| p.digest.clone()),
             "host": show_host.then(|| json!({"name": host.name, "labels": host.labels, "profiles": applying})),
         });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        print_json(&out);
     } else {
         for d in &outcome.diagnostics {
-            eprintln!("{d}");
+            errln!("{d}");
         }
         match &outcome.policy {
             Some(p) => {
-                println!(
+                outln!(
                     "policy OK: {} profiles in {} files, {} warnings",
                     p.profiles.len(),
                     p.files.len(),
                     warnings.len()
                 );
                 if show_host {
-                    println!(
+                    outln!(
                         "on host {}: {}",
                         host.name,
                         if applying.is_empty() {
@@ -102,7 +106,7 @@ pub fn policy_check(config: &Config, args: CheckArgs) -> Result<i32, Failure> {
                     );
                 }
             }
-            None => println!(
+            None => outln!(
                 "policy INVALID: {} errors, {} warnings",
                 errors.len(),
                 warnings.len()
@@ -116,7 +120,9 @@ pub fn policy_check(config: &Config, args: CheckArgs) -> Result<i32, Failure> {
     })
 }
 
-pub fn policy_explain(config: &Config, args: ExplainArgs) -> Result<i32, Failure> {
+/// `elevate policy explain`: which rule allows a command, or why none does (0 or 77),
+/// assuming no active lease.
+pub fn explain(config: &Config, args: ExplainArgs) -> Result<i32, Failure> {
     let host = host_for(config, &args.host)?;
     let dir = args
         .policy_dir
@@ -125,25 +131,11 @@ pub fn policy_explain(config: &Config, args: ExplainArgs) -> Result<i32, Failure
     let outcome = load(&[], dir, args.host.no_permissions)?;
     let Some(policy) = outcome.policy else {
         for d in outcome.errors() {
-            eprintln!("{d}");
+            errln!("{d}");
         }
-        return Err(fail(
-            exit::INVALID,
-            "the policy is invalid; fix the errors above (elevate policy check)",
-        ));
+        return Err(Failure::PolicyInvalid);
     };
-    let passwd = match &args.user {
-        Some(u) => RealSystem
-            .passwd_by_name(u)
-            .ok_or_else(|| fail(exit::USAGE, format!("no such user: {u}")))?,
-        None => {
-            let uid = sys::getuid();
-            RealSystem
-                .passwd_by_uid(uid)
-                .ok_or_else(|| fail(exit::USAGE, format!("uid {uid} has no user account")))?
-        }
-    };
-    let subject = RealSystem.subject_for(&passwd);
+    let subject = RealSystem.subject_for(&account(args.user.as_deref())?);
     let argv = request_argv(&args.command)?;
     let path = match elevate_policy::resolve_command(&argv[0], &RealSystem) {
         Ok(p) => p,
@@ -166,9 +158,9 @@ pub fn policy_explain(config: &Config, args: ExplainArgs) -> Result<i32, Failure
                     "profile_location": profile.location.to_string(), "rule": rule.location.to_string(),
                     "run_as": profile.run_as, "path": path.display().to_string(), "argv": cmdline,
                 });
-                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+                print_json(&out);
             } else {
-                println!(
+                outln!(
                     "ALLOWED for {} on {}: profile {} ({}), rule {}, runs as {}: {}",
                     subject.user,
                     host.name,
@@ -178,7 +170,7 @@ pub fn policy_explain(config: &Config, args: ExplainArgs) -> Result<i32, Failure
                     profile.run_as,
                     cmdline.join(" ")
                 );
-                println!("(assuming no active lease)");
+                outln!("(assuming no active lease)");
             }
             Ok(0)
         }
@@ -197,69 +189,33 @@ pub fn policy_explain(config: &Config, args: ExplainArgs) -> Result<i32, Failure
     }
 }
 
+/// The account to decide for: `--user`'s, or the caller's.
+fn account(user: Option<&str>) -> Result<Passwd, Failure> {
+    match user {
+        Some(u) => RealSystem
+            .passwd_by_name(u)
+            .ok_or_else(|| Failure::NoSuchUser(u.to_string())),
+        None => {
+            let uid = sys::getuid();
+            RealSystem.passwd_by_uid(uid).ok_or(Failure::NoAccount(uid))
+        }
+    }
+}
+
+/// The verdict "denied", for people or as JSON; returns the exit status (77).
 fn report_denied(json: bool, reason: &str, nearest: Option<String>, hint: Option<String>) -> i32 {
     if json {
         let out = json!({"allowed": false, "reason": reason, "nearest": nearest, "hint": hint});
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        print_json(&out);
     } else {
-        println!("DENIED: {reason}");
+        outln!("DENIED: {reason}");
         if let Some(n) = nearest {
-            println!("{n}");
+            outln!("{n}");
         }
         if let Some(h) = hint {
-            println!("hint: {h}");
+            outln!("hint: {h}");
         }
-        println!("(assuming no active lease)");
+        outln!("(assuming no active lease)");
     }
     exit::DENIED
-}
-
-pub fn audit_verify(config: &Config, args: VerifyArgs) -> Result<i32, Failure> {
-    // The state dir's anchor belongs to the configured log: apply it by default only there.
-    let (files, default_anchor) = if args.files.is_empty() {
-        (
-            vec![config.audit_log()],
-            Some(config.state_dir().join(elevate_audit::ANCHOR_FILE)),
-        )
-    } else {
-        (args.files, None)
-    };
-    let anchor = args
-        .anchor
-        .or_else(|| default_anchor.filter(|a| std::fs::File::open(a).is_ok()));
-    let report = elevate_audit::verify_files(&files, anchor.as_deref())
-        .map_err(|e| fail(NOINPUT, format!("cannot read the audit log: {e}")))?;
-    let range = match (report.first_seq, report.last_seq) {
-        (Some(a), Some(b)) => format!("seq {a}..{b}"),
-        _ => "empty".to_string(),
-    };
-    if args.json {
-        let out = json!({
-            "ok": report.is_ok(),
-            "records": report.records,
-            "files": report.files,
-            "first_seq": report.first_seq,
-            "last_seq": report.last_seq,
-            "last_hash": report.last_hash,
-            "anchor_checked": report.anchor_checked(),
-            "problem": report.problem.as_ref().map(|p| json!({
-                "file": p.file.display().to_string(), "line": p.line, "seq": p.seq, "message": p.to_string(),
-            })),
-        });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-    } else if let Some(p) = &report.problem {
-        println!("audit log BROKEN: {p}");
-        println!("{} records verified before it ({range})", report.records);
-    } else {
-        let anchor_note = if report.anchor_checked() {
-            "anchor matches"
-        } else {
-            "no anchor checked: truncation at the end would go unnoticed"
-        };
-        println!(
-            "audit log OK: {} records ({range}) in {} files, chain intact, {anchor_note}",
-            report.records, report.files
-        );
-    }
-    Ok(if report.is_ok() { 0 } else { exit::INVALID })
 }
