@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Assertions and daemon control for the end-to-end suite. Sourced by run.sh inside the sandbox.
+# Assertions, JSON look-ups and daemon control for the end-to-end suite.
+# Sourced by run.sh inside the sandbox.
 
 PASSED=0
 FAILED=0
@@ -78,8 +79,8 @@ reload_daemon() {
   sandbox_daemon_reload "$SANDBOX/bin" "$SOCK" "$DPID" || { echo "# reload_daemon: no new reload reported" >&2; return 1; }
 }
 
-# status_field a.b: one field of `elevate status --json`.
-status_field() { sandbox_status_field "$SANDBOX/bin" "$SOCK" "$1"; }
+# status_field a.b: one field of `elevate status --json` (json_get .a.b: a missing field says so).
+status_field() { "$SANDBOX/bin/elevate" --socket "$SOCK" status --json | json_get ".$1"; }
 
 # Write a policy file (root-owned 0644) from stdin.
 policy_file() {
@@ -113,3 +114,17 @@ wait_file() {
   for i in $(seq $(($2 * 20))); do [ -s "$1" ] && return 0; sleep 0.05; done
   return 1
 }
+
+# --- JSON -------------------------------------------------------------------------------
+# JSON on stdin, a jq-like PATH (helpers/json_pick.py says it all): .key, [N], [], [key=value]
+# (the elements whose key is value; [k=a|b,k2=c] for either value and both keys), and a final
+# `| length` or `| keys`. When PATH does not fit, the error names the step (e.g. the missing
+# key and the keys there are) and shows the JSON.
+JSON_PICK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/helpers/json_pick.py
+# json_get [--json] PATH: each value PATH selects, one per line; strings bare and the rest as
+# JSON (--json: strings quoted too, so "false" and false differ). Fails if PATH selects nothing.
+json_get() { python3 "$JSON_PICK" get "$@"; }
+# json_count PATH: how many values PATH selects (0 is an answer; a missing key is an error).
+json_count() { python3 "$JSON_PICK" count "$@"; }
+# json_has PATH...: true when every PATH selects at least one value.
+json_has() { python3 "$JSON_PICK" has "$@"; }
