@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # What must never happen: orphaned root processes, a daemon killed by bad input, setuid bits.
 
+fixture_policy base   # alice runs $CMDS/sleeper (basic); carol runs id -un as svc (as-svc)
+
 # Commands for the client-killed cases; each records its pids under $SANDBOX/run.
 mkcmd with-child 0755 <<SH
 #!/bin/sh

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # SIGHUP reloads all-or-nothing: a bad file never replaces a good policy.
 
+fixture_policy base   # the good policy every reload is compared with
 start_daemon || return
 digest=$(status_field policy_digest)
 

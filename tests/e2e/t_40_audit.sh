@@ -1,7 +1,11 @@
 # shellcheck shell=bash
 # The audit trail: every decision recorded, tamper-evident, and no audit means no run.
 
+fixture_policy base
 start_daemon || return
+# One record of each kind the checks below look for, whatever ran before this file: a refusal
+# (ww-script is world-writable), then an allowed run with its exit, then a denial.
+as alice elevate "$CMDS/ww-script" >/dev/null 2>&1
 as alice elevate id -u >/dev/null
 as bob elevate id -u >/dev/null 2>&1
 stop_daemon   # daemon.stop is the last record

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # The CLI's other commands: list, status, policy check and explain.
 
+fixture_policy base   # list and explain show alice's profiles basic, as-svc, lease-only
 start_daemon || return
 expect "list shows alice's profiles" 0 'basic' as alice elevate list
 expect "list shows lease profiles as not active, with how to request" 0 'lease-only \(lease, not active' as alice elevate list

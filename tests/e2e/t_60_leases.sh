@@ -2,6 +2,8 @@
 # Just-in-time leases with real /etc/group: request, approve, expire, revoke — and when a
 # lease ends it really ends (membership gone, processes carrying the group terminated).
 
+fixture_policy base   # alice, bob; "basic" is a standing profile
+
 sandbox_user dave            # admin
 sandbox_user erin leads      # approvers
 sandbox_user frank leads

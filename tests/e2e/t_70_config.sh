@@ -2,6 +2,8 @@
 # elevated.toml: every path and the host identity from the config file alone; the default
 # socket (on the sandbox's private /run/elevate); hosts and host_labels against the daemon.
 
+fixture_users
+
 CFG=$SANDBOX/cfg
 install -d -m 0755 "$CFG" "$CFG/policy.d"
 cat >"$CFG/policy.d/70-hosts.toml" <<'TOML'

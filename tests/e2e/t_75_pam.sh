@@ -2,6 +2,8 @@
 # pam_elevate.so under real libpam (pamtester): logins gated by [[login]] rules and leases,
 # exempt users, an unreachable daemon (fail=closed / fail=open), bad arguments, a panic.
 
+fixture_users   # alice and carol in webops, bob, svc
+
 PAMLIB=$SANDBOX/lib
 install -d -m 0755 "$PAMLIB"
 install -m 0644 "$ELEVATE_PAM_MODULE" "$PAMLIB/pam_elevate.so"

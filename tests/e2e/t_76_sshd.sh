@@ -2,6 +2,8 @@
 # A real OpenSSH server on 127.0.0.1 whose PAM stack has pam_elevate.so: no lease, no login;
 # with a lease, a login; revoke the lease and the ssh session ends.
 
+fixture_users
+
 MOD=$SANDBOX/lib/pam_elevate.so
 [ -f "$MOD" ] || { install -d -m 0755 "$SANDBOX/lib"; install -m 0644 "$ELEVATE_PAM_MODULE" "$MOD"; }
 SSHD_DIR=$SANDBOX/ssh

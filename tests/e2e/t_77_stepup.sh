@@ -2,6 +2,8 @@
 # Step-up authentication: the daemon is the PAM application (service `elevate`) and the
 # conversation reaches the requester's terminal (a real pseudo-terminal here).
 
+fixture_users
+
 install -m 0644 "$repo/packaging/pam.d/elevate" /etc/pam.d/elevate
 echo 'alice:correct horse battery' | chpasswd
 mkcmd stepup-cmd 0755 <<'SH'

@@ -4,6 +4,8 @@
 # users, the signals, refusals identical to the socket's, and logind (a stand-in on the same
 # bus) asked to end a lease's login session.
 
+fixture_users
+
 sandbox_user busadmin
 sandbox_user bea busleads
 PAMLIB=$SANDBOX/lib

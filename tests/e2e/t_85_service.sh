@@ -3,6 +3,8 @@
 # $NOTIFY_SOCKET (Type=notify), socket activation (elevated.socket), and a socket that is
 # systemd's staying in place when the daemon stops.
 
+fixture_policy base   # the lease profile lease-only; $POL for the activated daemon
+
 # A stand-in for the service manager's notification socket: every datagram, one per line.
 python3 - "$SANDBOX/run/notify.sock" "$SANDBOX/run/notify.out" <<'PY' &
 import socket, sys
