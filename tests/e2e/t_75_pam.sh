@@ -69,9 +69,7 @@ expect "...and gives no allow of its own (stack B fails)" 1 '' pt pe-b svc acct_
 expect "exempt=root: passes without asking" 0 'management done' pt pe-a root acct_mgmt
 
 as alice elevate request shell-access --for 10m --reason "pam test" >/dev/null 2>&1
-LID=$(as alice elevate leases --json 2>/dev/null | python3 -c 'import json,sys
-for l in json.load(sys.stdin)["leases"]:
-    if l["profile"]=="shell-access" and l["state"]=="active": print(l["id"])' | head -1)
+LID=$(as alice elevate leases --json 2>/dev/null | json_get '.leases[profile=shell-access,state=active].id' | head -1)
 [ -n "$LID" ] && ok "alice holds an active shell-access lease ($LID)" || notok "alice holds an active shell-access lease"
 expect "with the lease: allowed" 0 'management done' pt pe-b alice acct_mgmt
 python3 - "$AUDIT" "$LID" <<'PY' && ok "login.allowed and login.denied are audited with service, user, rule and lease" || notok "login.allowed and login.denied are audited with service, user, rule and lease"

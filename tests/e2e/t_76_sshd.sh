@@ -65,9 +65,7 @@ grep -q "login.denied" "$AUDIT" && grep '"login.denied"' "$AUDIT" | tail -1 | gr
   && ok "...and audited as login.denied for sshd-elevate-test" || notok "...and audited as login.denied for sshd-elevate-test"
 
 as alice elevate request ssh-access --for 10m --reason "ssh test" >/dev/null 2>&1
-LID=$(as alice elevate leases --json 2>/dev/null | python3 -c 'import json,sys
-for l in json.load(sys.stdin)["leases"]:
-    if l["profile"]=="ssh-access" and l["state"]=="active": print(l["id"])' | head -1)
+LID=$(as alice elevate leases --json 2>/dev/null | json_get '.leases[profile=ssh-access,state=active].id' | head -1)
 expect "ssh with an active lease: logged in" 0 'logged-in' sshc echo logged-in
 
 sshc 'echo $$; exec sleep 120' >"$SANDBOX/run/ssh-hold.out" 2>&1 &

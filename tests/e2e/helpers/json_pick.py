@@ -21,6 +21,7 @@ strings are quoted too, so that `false` and "false" differ. When PATH does not f
 the message says which step failed and why, and shows the JSON.
 """
 import json
+import os
 import re
 import sys
 
@@ -180,8 +181,12 @@ def main(argv):
                   file=sys.stderr)
             return 1
         elif mode == "get":
-            for v, _ in vals:
-                print(text(v, as_json))
+            try:
+                sys.stdout.write("".join(text(v, as_json) + "\n" for v, _ in vals))
+                sys.stdout.flush()
+            except BrokenPipeError:
+                # The reader had enough (`| head -1`, `| grep -q`): that is not a failure.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
