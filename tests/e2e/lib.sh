@@ -10,9 +10,10 @@ FAILURES=()
 # report them if the suite is stopped by its time limit.
 counts() { [ -z "${E2E_COUNTS:-}" ] || echo "$PASSED $FAILED" >"$E2E_COUNTS"; }
 ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; counts; }
+# notok NAME DETAIL...: each DETAIL follows, every line of it indented.
 notok() {
   FAILED=$((FAILED + 1)); FAILURES+=("$1"); echo "not ok - $1"
-  shift; local l; for l in "$@"; do printf '    %s\n' "$l"; done
+  shift; local l; for l in "$@"; do printf '%s\n' "$l" | sed 's/^/    /'; done
   counts
 }
 
@@ -39,10 +40,15 @@ expect_not() {
   if grep -qE -- "$2" <<<"$OUT"$'\n'"$ERR"; then notok "$1" "unexpected match for $2" "stdout: ${OUT:0:600}"; else ok "$1"; fi
 }
 
-# assert NAME CMD...: CMD succeeds.
+# assert NAME CMD...: CMD succeeds. Its output is shown only if it fails, under the "not ok"
+# line (e.g. the AssertionError of a Python check given as a here-document: CMD gets assert's
+# stdin). Sets OUT, ERR and RC like capture.
 assert() {
   local name=$1; shift
-  if "$@"; then ok "$name"; else notok "$name" "failed: $*"; fi
+  capture "$@"
+  if [ "$RC" = 0 ]; then ok "$name"; else
+    notok "$name" "exit $RC: $*" ${OUT:+"stdout: ${OUT:0:1500}"} ${ERR:+"stderr: ${ERR:0:1500}"}
+  fi
 }
 
 # The CLI as USER, with the test socket and a clean environment (plus VAR=value words

@@ -59,11 +59,13 @@ rm -f "$SANDBOX/run/sleeper.pid"
 as alice elevate "$CMDS/sleeper" 30 & job=$!
 for _ in $(seq 100); do [ -s "$SANDBOX/run/sleeper.pid" ] && break; sleep 0.05; done
 cmdpid=$(cat "$SANDBOX/run/sleeper.pid" 2>/dev/null)
-python3 - "$AUDIT" "$cmdpid" <<'PY' && ok "run.allowed is on disk while the command runs" || notok "run.allowed is on disk while the command runs" "$(tail -2 "$AUDIT")"
+assert "run.allowed is on disk while the command runs" \
+  python3 - "$AUDIT" "$cmdpid" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
-assert any(r["event"] == "run.allowed" and r["argv"][0].endswith("/sleeper") for r in recs)
-assert not any(r["event"] == "run.exit" and r.get("pid") == int(sys.argv[2]) for r in recs)
+last = "the last two records: %s" % recs[-2:]
+assert any(r["event"] == "run.allowed" and r["argv"][0].endswith("/sleeper") for r in recs), "no run.allowed for sleeper; " + last
+assert not any(r["event"] == "run.exit" and r.get("pid") == int(sys.argv[2]) for r in recs), "sleeper's run.exit is already there; " + last
 PY
 client=$(pgrep -u alice -x elevate)
 kill -INT "$client"; wait "$job"; rc=$?
@@ -86,10 +88,10 @@ expect_not "a TERM with a path in it is dropped" '^TERM='
 expect_not "an LC_ variable with a % in it is dropped" '^LC_ALL='
 expect_not "a TZ naming a file outside zoneinfo is dropped" '^TZ='
 grep -qx 'LC_TIME=en_GB.UTF-8' <<<"$OUT" && grep -qx 'COLORTERM=truecolor' <<<"$OUT" && ok "clean LC_* and COLORTERM pass" || notok "clean LC_* and COLORTERM pass" "$OUT"
-[ "$(grep -c '^PATH=' <<<"$OUT")" = 1 ] && ok "exactly one PATH" || notok "exactly one PATH" "$OUT"
+[ "$(grep -c '^PATH=' <<<"$OUT")" = 1 ] && ok "the command gets exactly one PATH" || notok "the command gets exactly one PATH" "$OUT"
 grep -qx 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<<"$OUT" && ok "PATH is the fixed secure path" || notok "PATH is the fixed secure path" "$OUT"
 grep -qx 'KEEPME=kept' <<<"$OUT" && ok "env_keep passes the named variable" || notok "env_keep passes the named variable" "$OUT"
-grep -qx 'LANG=C.UTF-8' <<<"$OUT" && ok "LANG passes" || notok "LANG passes" "$OUT"
+grep -qx 'LANG=C.UTF-8' <<<"$OUT" && ok "LANG is passed through" || notok "LANG is passed through" "$OUT"
 grep -qx 'ELEVATE_USER=alice' <<<"$OUT" && grep -qx "ELEVATE_UID=$(id -u alice)" <<<"$OUT" && grep -qx 'ELEVATE_PROFILE=basic' <<<"$OUT" \
   && ok "ELEVATE_USER/UID/PROFILE are set" || notok "ELEVATE_USER/UID/PROFILE are set" "$OUT"
 grep -qx 'HOME=/root' <<<"$OUT" && grep -qx 'USER=root' <<<"$OUT" && grep -qx 'LOGNAME=root' <<<"$OUT" \

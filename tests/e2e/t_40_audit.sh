@@ -15,24 +15,26 @@ verify() { "$SANDBOX/bin/elevate" audit verify "$@"; }
 expect "audit verify passes on the daemon's log" 0 'audit log OK' verify "$AUDIT" --anchor "$ANCHOR"
 grep -q '"event":"run.allowed"' "$AUDIT" && grep -q '"event":"run.denied"' "$AUDIT" && grep -q '"event":"run.exit"' "$AUDIT" \
   && ok "allowed, denied and exit records are written" || notok "allowed, denied and exit records are written"
-python3 - "$AUDIT" <<'PY' && ok "records carry requester, argv, profile, decision and UTC time" || notok "records carry requester, argv, profile, decision and UTC time"
+assert "records carry requester, argv, profile, decision and UTC time" \
+  python3 - "$AUDIT" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 a = [r for r in recs if r["event"] == "run.allowed"][-1]
-assert a["requester"]["user"] == "alice" and a["requester"]["uid"] > 0 and a["requester"]["pid"] > 0
-assert a["argv"] == ["/usr/bin/id", "-u"] and a["profile"] == "basic" and a["decision"] == "allow"
-assert a["time"].endswith("Z") and a["run_as"] == "root"
+assert a["requester"]["user"] == "alice" and a["requester"]["uid"] > 0 and a["requester"]["pid"] > 0, ("last run.allowed", a)
+assert a["argv"] == ["/usr/bin/id", "-u"] and a["profile"] == "basic" and a["decision"] == "allow", ("last run.allowed", a)
+assert a["time"].endswith("Z") and a["run_as"] == "root", ("last run.allowed", a)
 d = [r for r in recs if r["event"] == "run.denied"][-1]
-assert d["requester"]["user"] == "bob" and d["reason"]
+assert d["requester"]["user"] == "bob" and d["reason"], ("last run.denied", d)
 e = [r for r in recs if r["event"] == "run.exit"][-1]
-assert e["status"] == {"code": 0} and e["allowed_seq"] == a["seq"]
+assert e["status"] == {"code": 0} and e["allowed_seq"] == a["seq"], ("last run.exit", e, "last run.allowed seq", a["seq"])
 PY
 
-python3 - "$AUDIT" <<'PY' && ok "every record has v, seq, time, event, prev, hash; seq counts up by one and prev links" || notok "every record has v, seq, time, event, prev, hash; seq counts up by one and prev links"
+assert "every record has v, seq, time, event, prev, hash; seq counts up by one and prev links" \
+  python3 - "$AUDIT" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 for i, r in enumerate(recs):
-    for k in ("seq", "time", "event", "prev", "hash"):
+    for k in ("v", "seq", "time", "event", "prev", "hash"):
         assert k in r, (i + 1, k, r)
     if i:
         assert r["seq"] == recs[i - 1]["seq"] + 1, (i + 1, r["seq"])
@@ -43,7 +45,8 @@ assert recs[-1]["event"] == "daemon.stop", recs[-1]["event"]
 known = {"daemon.start", "policy.reload", "run.allowed", "run.denied", "run.refused", "run.exit", "daemon.stop"}
 assert {r["event"] for r in recs} >= known, known - {r["event"] for r in recs}
 PY
-python3 - "$AUDIT" <<'PY' && ok "every run.* record names the requester (uid, user, pid, exe, tty, loginuid, session) and argv; allowed ones their profile" || notok "every run.* record names the requester (uid, user, pid, exe, tty, loginuid, session) and argv; allowed ones their profile"
+assert "every run.* record names the requester (uid, user, pid, exe, tty, loginuid, session) and argv; allowed ones their profile" \
+  python3 - "$AUDIT" <<'PY'
 import json, sys
 bad = []
 for n, l in enumerate(open(sys.argv[1]), 1):
@@ -60,10 +63,11 @@ for n, l in enumerate(open(sys.argv[1]), 1):
     if missing:
         why = r.get("error") or r.get("reason") or ""
         bad.append("line %d (%s): missing %s%s" % (n, r["event"], ", ".join(missing), " — " + why if why else ""))
-for b in bad: print("    " + b)
+for b in bad: print(b)
 sys.exit(1 if bad else 0)
 PY
-python3 - "$AUDIT" <<'PY' && ok "daemon.start and daemon.stop pair up across restarts" || notok "daemon.start and daemon.stop pair up across restarts"
+assert "daemon.start and daemon.stop pair up across restarts" \
+  python3 - "$AUDIT" <<'PY'
 import json, sys
 ev = [json.loads(l)["event"] for l in open(sys.argv[1])]
 d = [e for e in ev if e.startswith("daemon.")]
@@ -135,7 +139,7 @@ grep -q '"tiny-lease"' <<<"$OUT" && notok "...and no lease exists (nothing takes
 id -nG alice | grep -qw tinygrp && notok "...nor its membership" || ok "...nor its membership"
 rm -f "$SANDBOX/tinylog/filler"
 expect "once the log is writable again, commands run" 0 '' as alice elevate "$CMDS/marker"
-[ -e "$SANDBOX/run/marker-ran" ] && ok "...really" || notok "...really"
+[ -e "$SANDBOX/run/marker-ran" ] && ok "...and now it really ran (its marker file exists)" || notok "...and now it really ran (its marker file exists)"
 stop_daemon
 expect "after a full disk, the log still verifies (a failed append leaves no torn record)" 0 'audit log OK' \
   verify "$SANDBOX/tinylog/audit.jsonl" --anchor "$SANDBOX/state-tiny/audit-anchor.json"

@@ -101,7 +101,7 @@ grep -q 'approvers: group:leads' <<<"$OUT" && ok "the requester is told who may 
 expect "the requester cannot approve their own request (even in the approver group)" 77 'own' as alice elevate approve "$did"
 expect "a non-approver cannot even see the request (1, not found)" 1 'no lease or request' as bob elevate approve "$did"
 expect "an approver sees the real request (reason and ticket) in the list" 0 'INC-42' as erin elevate leases --json
-expect "first approval of two" 0 '' as erin elevate approve "$did" --comment "looks fine"
+expect "the first of two approvals is accepted" 0 '' as erin elevate approve "$did" --comment "looks fine"
 [ "$(lease_field "$did" state)" = pending ] && ok "one of two approvals keeps it pending" || notok "one of two approvals keeps it pending"
 expect "the same approver cannot count twice" 77 '' as erin elevate approve "$did"
 expect "second distinct approver activates it" 0 '' as frank elevate approve "$did"
@@ -112,10 +112,10 @@ expect "extending a profile that needs approval asks for it again" 0 '' as alice
 after=$(lease_field "$did" expires_at)
 [ -n "$before" ] && [ "$after" = "$before" ] && ok "...and changes nothing until approved" || notok "...and changes nothing until approved" "expires_at before: $before, now: $after"
 expect "the holder cannot approve their own extension" 77 'own' as alice elevate approve "$did"
-expect "first approver of the extension" 0 '' as erin elevate approve "$did"
+expect "the extension's first approval is accepted" 0 '' as erin elevate approve "$did"
 after=$(lease_field "$did" expires_at)
 [ -n "$before" ] && [ "$after" = "$before" ] && ok "one of two approvals does not extend yet" || notok "one of two approvals does not extend yet" "expires_at before: $before, now: $after"
-expect "second approver of the extension" 0 '' as frank elevate approve "$did"
+expect "the extension's second approval is accepted" 0 '' as frank elevate approve "$did"
 after=$(lease_field "$did" expires_at)
 [ -n "$after" ] && [ "$after" != "$before" ] && ok "two approvals extend the lease" || notok "two approvals extend the lease" "expires_at before: $before, now: $after"
 expect "someone else cannot revoke alice's lease" 1 '' as bob elevate revoke "$did"
@@ -140,12 +140,12 @@ pid2=$(head -1 <<<"$OUT")
 # --- extend and revoke by the holder
 capture as alice elevate request quick --for 1m --reason r
 eid=$(head -1 <<<"$OUT")
-expect "extend within the maximum" 0 '' as alice elevate extend "$eid" --by 1m
+expect "extending within the maximum is accepted" 0 '' as alice elevate extend "$eid" --by 1m
 expect "extend beyond the maximum is refused" 77 'maximum' as alice elevate extend "$eid" --by 10m
 # The holder's client started while the lease was active carries the group, and ending the
 # lease terminates such processes; the answer still arrives first.
 expect "the holder can revoke their own lease (the answer arrives before terminations)" 0 'revoked' as alice elevate revoke "$eid"
-! in_group alice quickgrp && ok "...and the group is gone" || notok "...and the group is gone"
+! in_group alice quickgrp && ok "...and alice's quickgrp membership is gone" || notok "...and alice's quickgrp membership is gone"
 
 # --- break-glass: no approval, loud
 expect "break-glass needs a reason" 2 '' as alice elevate break-glass fire
@@ -158,7 +158,7 @@ expect "break-glass on a normal profile is refused" 77 'break-glass' as alice el
 as alice elevate revoke "$bid" >/dev/null
 
 # --- process-bound lease
-as_user bob sleep 30 & sjob=$!
+as_user bob sleep 30 2>/dev/null & sjob=$!   # (its shell would report "Terminated")
 wait_for 3 pgrep -u bob -x sleep >/dev/null
 spid=$(pgrep -u bob -x sleep | head -1)
 capture as bob elevate request quick --bind-pid "$spid" --reason ci
@@ -183,7 +183,7 @@ reload_daemon
 # --- kill -9 of the daemon: nothing acknowledged is lost, nothing outlives its deadline
 capture as alice elevate request quick --for 2s --reason crash
 cid=$(head -1 <<<"$OUT")
-in_group alice quickgrp && ok "granted before the crash" || notok "granted before the crash"
+in_group alice quickgrp && ok "quickgrp is granted before the daemon is killed" || notok "quickgrp is granted before the daemon is killed"
 kill -KILL "$DPID"; wait "$DPID" 2>/dev/null; DPID=
 sleep 3
 CONFIG=$SANDBOX/lease.toml start_daemon || return
@@ -205,20 +205,20 @@ CONFIG=$SANDBOX/lease.toml start_daemon || return
 ! in_group alice quickgrp && ok "crash mid-revoke: start-up removes the membership the journal says ended" || notok "crash mid-revoke: start-up removes the membership"
 in_group bob quickgrp && ok "crash mid-grant: start-up completes the grant of an acknowledged lease" || notok "crash mid-grant: start-up completes the grant"
 expect "...and that lease is still revocable as usual" 0 '' as dave elevate revoke 9002
-! in_group bob quickgrp && ok "...which removes it" || notok "...which removes it"
+! in_group bob quickgrp && ok "...which removes bob's quickgrp membership" || notok "...which removes bob's quickgrp membership"
 expect "grpck -r is clean after all of it" 0 '' grpck -r
 in_group alice legacy && ok "the standing membership survived everything" || notok "the standing membership survived everything"
 
 # --- root ends everything (what uninstalling does); root is no approver
-expect "a live lease to end" 0 '' as alice elevate request quick --for 2m
-expect "a pending request to end" 0 '' as alice elevate request db-admin --reason "x" --ticket INC-5
+expect "alice requests a lease, to be ended by revoke --all" 0 '' as alice elevate request quick --for 2m
+expect "alice requests an approval lease that stays pending, to be ended by revoke --all" 0 '' as alice elevate request db-admin --reason "x" --ticket INC-5
 pid_req=$(as alice elevate leases --json | json_get '.leases[state=pending].id' | head -1)
 R() { "$SANDBOX/bin/elevate" --socket "$SOCK" "$@"; }
 expect "root may not approve (approval is a person's decision)" 77 'approver' R approve "$pid_req"
 live=$(R leases --all --json | json_count '.leases[state=active|pending]')
-[ "$live" -ge 2 ] && ok "...both are live" || notok "...both are live" "$live"
+[ "$live" -ge 2 ] && ok "...both are live (active or pending) before revoke --all" || notok "...both are live (active or pending) before revoke --all" "$live"
 expect "root: revoke --all ends every lease and request" 0 "^$live leases and requests ended" R revoke --all --reason "elevate is being removed"
-! in_group alice quickgrp && ok "...memberships gone" || notok "...memberships gone"
+! in_group alice quickgrp && ok "...alice's quickgrp membership is gone" || notok "...alice's quickgrp membership is gone"
 expect "...nothing live remains" 0 '' sh -c "! '$SANDBOX/bin/elevate' --socket '$SOCK' leases --all --json | grep -qE '\"state\": *\"(active|pending)\"'"
 expect "a user's revoke --all ends only their own" 0 '0 leases and requests ended' as bob elevate revoke --all
 expect "the audit chain verifies after all of it" 0 'audit log OK' "$SANDBOX/bin/elevate" audit verify "$AUDIT" --anchor "$STATE/audit-anchor.json"

@@ -54,9 +54,10 @@ SH
 chmod 0755 "$CMDS/notify-hook"
 printf 'notify_command = "%s"\n' "$CMDS/notify-hook" >"$SANDBOX/hook.toml"
 CONFIG=$SANDBOX/hook.toml start_daemon
-expect "a lease to announce" 0 '' as alice elevate request lease-only --for 1m
+expect "a lease to announce is granted (lease-only)" 0 '' as alice elevate request lease-only --for 1m
 for _ in $(seq 40); do grep -q lease.activated "$SANDBOX/run/hook.out" 2>/dev/null && break; sleep 0.05; done
-python3 - "$SANDBOX/run/hook.out" <<'PY' && ok "the notify hook gets the event as JSON" || notok "the notify hook gets the event as JSON" "$(cat "$SANDBOX/run/hook.out" 2>&1)"
+assert "the notify hook gets the lease.activated event as JSON" \
+  python3 - "$SANDBOX/run/hook.out" <<'PY'
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1])]
 assert any(e["event"] == "lease.activated" and e["lease"]["profile"] == "lease-only" for e in ev), ev
@@ -68,7 +69,7 @@ install -m 0755 "$CMDS/notify-hook" "$SANDBOX/run/anyone/hook"
 printf 'notify_command = "%s"\n' "$SANDBOX/run/anyone/hook" >"$SANDBOX/hook.toml"
 rm -f "$SANDBOX/run/hook.out"
 CONFIG=$SANDBOX/hook.toml start_daemon
-expect "another lease" 0 '' as alice elevate request lease-only --for 1m
+expect "a second lease is granted (the hook now in a world-writable dir)" 0 '' as alice elevate request lease-only --for 1m
 sleep 0.5
 [ ! -e "$SANDBOX/run/hook.out" ] && grep -q "notify hook not run: .*writable" "$DLOG" && ok "a hook in a world-writable directory is not run, and the log says why" \
   || notok "a hook in a world-writable directory is not run, and the log says why" "$(tail -3 "$DLOG")"
