@@ -45,7 +45,7 @@ expect "run_as gets the target's groups, not the caller's" 0 '^svc$' as alice el
 capture as_user alice env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bin" sh -c 'echo hello-through-stdin | elevate cat'
 [ "$OUT" = hello-through-stdin ] && ok "stdin is the caller's stdin" || notok "stdin is the caller's stdin" "got: $OUT $ERR"
 as_user alice env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bin" sh -c "elevate id -u > /home/alice/out.txt"
-[ "$(cat /home/alice/out.txt 2>/dev/null)" = 0 ] && ok "stdout is the caller's stdout (a file)" || notok "stdout is the caller's stdout (a file)"
+[ "$(cat /home/alice/out.txt 2>/dev/null)" = 0 ] && ok "stdout is the caller's stdout (a file)" || notok "stdout is the caller's stdout (a file)" "out.txt: $(cat /home/alice/out.txt 2>&1)"
 head -c 3000000 /dev/urandom >"$SANDBOX/big.bin"; chmod 0644 "$SANDBOX/big.bin"
 want=$(sha256sum <"$SANDBOX/big.bin"); capture as_sh alice "elevate cat <$SANDBOX/big.bin | sha256sum"
 [ "$OUT" = "$want" ] && ok "3 MB of binary data pass through stdin and stdout unchanged" || notok "3 MB of binary data pass through stdin and stdout unchanged" "$OUT $ERR"

@@ -56,7 +56,7 @@ else notok "client killed with SIGKILL → its root command is terminated" "pid 
 if [ -n "$CHILD" ] && wait_gone "$CHILD" 5; then ok "...and so is the rest of its process group"
 else notok "...and so is the rest of its process group" "child pid $CHILD still alive"; fi
 kill -KILL "$LEADER" "$CHILD" 2>/dev/null
-grep -q '"ended_by":"client_disconnected"' "$AUDIT" && ok "the audit log says why it ended" || notok "the audit log says why it ended"
+grep -q '"ended_by":"client_disconnected"' "$AUDIT" && ok "the audit log says why it ended" || notok "the audit log says why it ended" "the last run.exit: $(grep '"event":"run.exit"' "$AUDIT" | tail -1)"
 
 kill_client_of "$CMDS/deaf"
 t0=$(date +%s%N)
@@ -82,7 +82,7 @@ wait_gone "$cmdpid" 5 && ok "SIGTERM: the daemon ends the commands it runs" || {
 [ "$rc" = 143 ] && ok "...and their clients exit 143 (SIGTERM)" || notok "...and their clients exit 143 (SIGTERM)" "rc=$rc $(cat "$SANDBOX/run/client.err")"
 tail -2 "$AUDIT" | grep -q '"ended_by":"daemon_shutdown"' && tail -1 "$AUDIT" | grep -q '"event":"daemon.stop"' \
   && ok "the audit log ends with the command's exit (daemon_shutdown) and daemon.stop" || notok "the audit log ends with the command's exit (daemon_shutdown) and daemon.stop" "$(tail -2 "$AUDIT")"
-[ ! -e "$SOCK" ] && ok "the socket is removed on exit" || notok "the socket is removed on exit"
+[ ! -e "$SOCK" ] && ok "the socket is removed on exit" || notok "the socket is removed on exit" "$(ls -l "$SOCK" 2>&1)"
 rm -f "$POL/20-safety.toml"
 start_daemon || return
 
@@ -156,7 +156,7 @@ if len(h) == 4:
         c = s.recv(n - len(d)); assert c; d += c
     r = json.loads(d); assert r.get("type") == "error", r
 PY
-kill -0 "$DPID" && ok "the daemon process survived all of it" || notok "the daemon process survived all of it"
+kill -0 "$DPID" && ok "the daemon process survived all of it" || notok "the daemon process survived all of it" "pid $DPID is gone; the daemon log ends:" "$(tail -5 "$DLOG")"
 
 # --- nothing setuid or setgid, anywhere in what we build or install
 bins=("$ELEVATE_BIN_DIR"/elevate* "$SANDBOX"/bin/*)

@@ -14,7 +14,7 @@ ANCHOR=$STATE/audit-anchor.json
 verify() { "$SANDBOX/bin/elevate" audit verify "$@"; }
 expect "audit verify passes on the daemon's log" 0 'audit log OK' verify "$AUDIT" --anchor "$ANCHOR"
 grep -q '"event":"run.allowed"' "$AUDIT" && grep -q '"event":"run.denied"' "$AUDIT" && grep -q '"event":"run.exit"' "$AUDIT" \
-  && ok "allowed, denied and exit records are written" || notok "allowed, denied and exit records are written"
+  && ok "allowed, denied and exit records are written" || notok "allowed, denied and exit records are written" "events in the log:" "$(grep -o '"event":"[a-z._]*"' "$AUDIT" | sort | uniq -c)"
 assert "records carry requester, argv, profile, decision and UTC time" \
   python3 - "$AUDIT" <<'PY'
 import json, sys
@@ -132,14 +132,14 @@ reload_daemon
 for _ in $(seq 12); do as bob elevate "$CMDS/marker" >/dev/null 2>&1; done
 rm -f "$SANDBOX/run/marker-ran"
 expect "audit log full → the command is refused (70)" 70 'audit' as alice elevate "$CMDS/marker"
-[ ! -e "$SANDBOX/run/marker-ran" ] && ok "...and it did not run" || notok "...and it did not run"
+[ ! -e "$SANDBOX/run/marker-ran" ] && ok "...and it did not run" || notok "...and it did not run" "$SANDBOX/run/marker-ran exists"
 expect "audit log full → a lease is refused too (70)" 70 'audit' as alice elevate request tiny-lease
 capture as alice elevate leases --json
 grep -q '"tiny-lease"' <<<"$OUT" && notok "...and no lease exists (nothing takes effect unrecorded)" "$OUT" || ok "...and no lease exists (nothing takes effect unrecorded)"
 id -nG alice | grep -qw tinygrp && notok "...nor its membership" || ok "...nor its membership"
 rm -f "$SANDBOX/tinylog/filler"
 expect "once the log is writable again, commands run" 0 '' as alice elevate "$CMDS/marker"
-[ -e "$SANDBOX/run/marker-ran" ] && ok "...and now it really ran (its marker file exists)" || notok "...and now it really ran (its marker file exists)"
+[ -e "$SANDBOX/run/marker-ran" ] && ok "...and now it really ran (its marker file exists)" || notok "...and now it really ran (its marker file exists)" "no $SANDBOX/run/marker-ran"
 stop_daemon
 expect "after a full disk, the log still verifies (a failed append leaves no torn record)" 0 'audit log OK' \
   verify "$SANDBOX/tinylog/audit.jsonl" --anchor "$SANDBOX/state-tiny/audit-anchor.json"

@@ -207,9 +207,9 @@ grep -q '"logind":"c7"' "$SANDBOX/state-dbus/sessions.json" && ok "the session i
 expect "revoking the login lease" 0 '' call alice Revoke "$LL" "''"
 for _ in $(seq 100); do grep -q "terminate c7" "$SANDBOX/run/logind.out" 2>/dev/null && break; sleep 0.05; done
 grep -q "terminate c7" "$SANDBOX/run/logind.out" && ok "logind's TerminateSession is called" || notok "logind's TerminateSession is called" "$(tail -5 "$DLOG")"
-if wait_gone "$SPID" 5; then ok "...and the session's processes end"; else notok "...and the session's processes end"; kill -KILL "$SPID" 2>/dev/null; fi
+if wait_gone "$SPID" 5; then ok "...and the session's processes end"; else notok "...and the session's processes end" "pid $SPID still runs; its output: $(cat "$SANDBOX/run/bsess.out")"; kill -KILL "$SPID" 2>/dev/null; fi
 wait "$SPID" 2>/dev/null
-grep -q '"event":"session.terminated".*"logind":"c7"' "$AUDIT" && ok "session.terminated names the logind session" || notok "session.terminated names the logind session"
+grep -q '"event":"session.terminated".*"logind":"c7"' "$AUDIT" && ok "session.terminated names the logind session" || notok "session.terminated names the logind session" "the last session.terminated: $(grep '"session.terminated"' "$AUDIT" | tail -1)"
 
 kill "$MON_PID" 2>/dev/null; wait "$MON_PID" 2>/dev/null
 stop_daemon

@@ -23,7 +23,7 @@ grep -qx "READY=1" "$SANDBOX/run/notify.out" && ok "READY=1 once the socket serv
 kill -HUP "$DPID"
 for _ in $(seq 40); do [ "$(grep -c READY=1 "$SANDBOX/run/notify.out")" -ge 2 ] && break; sleep 0.05; done
 grep -qE "^RELOADING=1 MONOTONIC_USEC=[0-9]+ ?$" "$SANDBOX/run/notify.out" && [ "$(grep -c READY=1 "$SANDBOX/run/notify.out")" = 2 ] \
-  && ok "SIGHUP: RELOADING=1 (with MONOTONIC_USEC), then READY=1" || notok "SIGHUP: RELOADING=1, then READY=1" "$(cat "$SANDBOX/run/notify.out")"
+  && ok "SIGHUP: RELOADING=1 (with MONOTONIC_USEC), then READY=1" || notok "SIGHUP: RELOADING=1 (with MONOTONIC_USEC), then READY=1" "$(cat "$SANDBOX/run/notify.out")"
 stop_daemon
 grep -qx "STOPPING=1" "$SANDBOX/run/notify.out" && ok "STOPPING=1 on SIGTERM" || notok "STOPPING=1 on SIGTERM" "$(cat "$SANDBOX/run/notify.out")"
 kill "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null
@@ -40,7 +40,7 @@ expect "socket activation: the first client is served" 0 'elevated ' as alice el
 expect "...and commands run through it" 0 '^0$' as alice elevate --socket "$ASOCK" id -u
 [ "$(readlink "/proc/$APID/exe")" = "$SANDBOX/bin/elevated" ] && ok "...by the daemon, exec'd in place" || notok "...by the daemon, exec'd in place" "$(readlink "/proc/$APID/exe")"
 DPID=$APID stop_daemon
-[ -S "$ASOCK" ] && ok "an activated socket is left in place on stop (it is systemd's)" || notok "an activated socket is left in place on stop"
+[ -S "$ASOCK" ] && ok "an activated socket is left in place on stop (it is systemd's)" || notok "an activated socket is left in place on stop (it is systemd's)" "$(ls -l "$ASOCK" 2>&1)"
 rm -f "$ASOCK"
 expect "a bad activation (two sockets) is refused with a clear error" 78 'exactly one' \
   env LISTEN_PID=$$ LISTEN_FDS=2 sh -c 'exec env LISTEN_PID=$$ "$0" --config /dev/null --socket "$1"' "$SANDBOX/bin/elevated" "$ASOCK"
