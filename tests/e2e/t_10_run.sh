@@ -114,7 +114,8 @@ capture as_user alice env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bi
 expect "a cwd the target user cannot enter fails clearly (126)" 126 'working directory' \
   as_user alice env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bin" sh -c 'cd /home/alice && elevate -u svc id -un'
 
-# --- executable checks
+# --- executable checks (six refusals, counted in the audit log from here on)
+refused_before=$(grep -c '"event":"run.refused"' "$AUDIT")
 expect "a world-writable executable is refused (126)" 126 'writable' as alice elevate "$CMDS/ww-script"
 expect "an executable in a group-writable dir is refused (126)" 126 'gw: writable' as alice elevate "$CMDS/gw/script"
 expect "an executable in a world-writable dir is refused (126)" 126 'ow: writable' as alice elevate "$CMDS/ow/script"
@@ -122,7 +123,8 @@ expect "an executable in a dir not owned by root is refused (126)" 126 'bobdir: 
 expect "an executable not owned by root is refused (126)" 126 'not root' as alice elevate "$CMDS/ok/bob-owned"
 expect "a group-writable executable is refused (126)" 126 'writable' as alice elevate "$CMDS/ok/gw-file"
 expect "...while its root-owned 0755 neighbour runs" 0 '^fine$' as alice elevate "$CMDS/ok/fine"
-grep -c '"event":"run.refused"' "$AUDIT" | grep -qx 6 && ok "each refusal is audited as run.refused" || notok "each refusal is audited as run.refused" "$(grep -c '"event":"run.refused"' "$AUDIT") records"
+refused=$(( $(grep -c '"event":"run.refused"' "$AUDIT") - refused_before ))
+[ "$refused" = 6 ] && ok "each refusal is audited as run.refused" || notok "each refusal is audited as run.refused" "$refused new run.refused records, want 6"
 
 # --- many at once
 pids=(); for _ in $(seq 16); do as alice elevate id -u >/dev/null 2>&1 & pids+=($!); done
