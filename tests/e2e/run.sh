@@ -3,7 +3,8 @@
 # /etc — inside a private mount namespace with a copy of /etc, so the machine is untouched.
 #
 #   sudo tests/e2e/run.sh                      build (cargo) and run every tests/e2e/t_*.sh
-#   sudo tests/e2e/run.sh t_20_safety.sh       t_10_run.sh (the shared fixtures) and these
+#   sudo tests/e2e/run.sh t_60_leases.sh       only these files, in the order given (each sets up
+#                                              its own users, policy and daemon: lib.sh's fixture_*)
 #   ELEVATE_BIN_DIR=target/release ...         use already-built binaries
 #   ELEVATE_E2E_TIMEOUT=300                    the whole suite's time limit, seconds
 #
@@ -85,15 +86,14 @@ export SOCK POL STATE AUDIT DLOG CMDS
 # Daemons started by the tests never touch a real system bus; t_80 starts a private one.
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$SANDBOX/run/no-system-bus
 
-# Users: alice (webops), carol (webops only), bob (nothing), svc (a run_as target).
-sandbox_user alice webops
-sandbox_user carol webops
-sandbox_user bob
-sandbox_user svc
-
-# t_10 writes the policy and test commands the later files use, so it always runs first.
-tests=("$here/t_10_run.sh")
-for t in "$@"; do [ "$(basename "$t")" = t_10_run.sh ] || tests+=("$here/$(basename "$t")"); done
+# Users, policy files and daemons are each file's own business (lib.sh's fixture_* functions,
+# idempotent), so any file runs alone or after the others.
+tests=()
+for t in "$@"; do
+  t=$here/$(basename "$t")
+  [ -f "$t" ] || { echo "e2e: no such test file: $t" >&2; echo "0 passed, 1 failed"; exit 1; }
+  tests+=("$t")
+done
 [ $# -gt 0 ] || tests=("$here"/t_*.sh)
 for t in "${tests[@]}"; do
   echo "# $(basename "$t")"

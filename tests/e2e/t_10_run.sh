@@ -1,137 +1,9 @@
 # shellcheck shell=bash
 # Running commands: who may run what, with which arguments, as whom, with what environment.
 
-mkcmd exit-with 0755 <<'SH'
-#!/bin/sh
-exit "$1"
-SH
-mkcmd selfkill 0755 <<'SH'
-#!/bin/sh
-kill -TERM $$
-SH
-mkcmd sleeper 0755 <<SH
-#!/bin/sh
-echo \$\$ > $SANDBOX/run/sleeper.pid
-exec sleep "\$1"
-SH
-mkcmd ww-script 0777 <<'SH'
-#!/bin/sh
-echo should-never-run
-SH
-# Each refused executable breaks exactly one rule; everything else about it is fine.
-never='#!/bin/sh
-echo should-never-run'
-install -d -m 0775 "$CMDS/gw" && mkcmd gw/script 0755 <<<"$never"        # group-writable dir
-install -d -m 0757 "$CMDS/ow" && mkcmd ow/script 0755 <<<"$never"        # world-writable dir
-install -d -m 0755 -o bob "$CMDS/bobdir" && mkcmd bobdir/script 0755 <<<"$never"  # dir not root's
-install -d -m 0755 "$CMDS/ok"
-mkcmd ok/bob-owned 0755 <<<"$never"; chown bob "$CMDS/ok/bob-owned"      # file not root's
-mkcmd ok/gw-file 0775 <<<"$never"                                        # group-writable file
-mkcmd ok/fine 0755 <<'SH'
-#!/bin/sh
-echo fine
-SH
-ln -sf /usr/bin/whoami "$CMDS/whoami-link"
-ln -sfn /usr/bin "$CMDS/bin-link"        # a symlinked directory on the way to a real binary
-mkcmd usr1 0755 <<SH
-#!/bin/sh
-trap 'exit 42' USR1
-echo \$\$ > $SANDBOX/run/usr1.pid
-while :; do sleep 0.1; done
-SH
+# Users, the test commands and the base policy (10-test.toml): see fixture_policy in lib.sh.
+fixture_policy base
 install -d -m 0755 "$SANDBOX/cwd-test"
-
-policy_file 10-test.toml <<TOML
-[[profile]]
-name = "basic"
-description = "alice's test commands"
-users = ["alice"]
-env_keep = ["KEEPME"]
-
-[[profile.command]]
-path = "/usr/bin/id"
-rest = "any"
-
-[[profile.command]]
-path = "/usr/bin/env"
-
-[[profile.command]]
-path = "/usr/bin/cat"
-
-[[profile.command]]
-path = "/usr/bin/pwd"
-
-[[profile.command]]
-path = "/usr/bin/false"
-
-[[profile.command]]
-path = "/usr/bin/echo"
-args = ["restart", { one_of = ["nginx.service", "php-fpm.service"] }]
-
-[[profile.command]]
-path = "/usr/bin/echo"
-args = ["since", { regex = "--since=[0-9:-]+" }]
-
-[[profile.command]]
-path = "/usr/bin/printf"
-args = ["%s|"]
-rest = "any"
-
-[[profile.command]]
-path = "$CMDS/exit-with"
-args = [{ regex = "[0-9]+" }]
-
-[[profile.command]]
-path = "$CMDS/selfkill"
-
-[[profile.command]]
-path = "$CMDS/sleeper"
-args = [{ regex = "[0-9]+" }]
-
-[[profile.command]]
-path = "$CMDS/ww-script"
-
-[[profile.command]]
-path = "$CMDS/gw/script"
-
-[[profile.command]]
-path = "$CMDS/ok/bob-owned"
-
-[[profile.command]]
-path = "$CMDS/ow/script"
-
-[[profile.command]]
-path = "$CMDS/bobdir/script"
-
-[[profile.command]]
-path = "$CMDS/ok/gw-file"
-
-[[profile.command]]
-path = "$CMDS/ok/fine"
-
-[[profile.command]]
-path = "$CMDS/usr1"
-
-[[profile.command]]
-path = "$CMDS/whoami-link"
-
-[[profile]]
-name = "as-svc"
-groups = ["webops"]
-run_as = "svc"
-
-[[profile.command]]
-path = "/usr/bin/id"
-args = [{ one_of = ["-un", "-gn"] }]
-
-[[profile]]
-name = "lease-only"
-users = ["alice"]
-access = "lease"
-
-[[profile.command]]
-path = "/usr/bin/uptime"
-TOML
 start_daemon || return
 
 # --- allow and deny
@@ -173,7 +45,7 @@ expect "run_as gets the target's groups, not the caller's" 0 '^svc$' as alice el
 capture as_user alice env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bin" sh -c 'echo hello-through-stdin | elevate cat'
 [ "$OUT" = hello-through-stdin ] && ok "stdin is the caller's stdin" || notok "stdin is the caller's stdin" "got: $OUT $ERR"
 as_user alice env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bin" sh -c "elevate id -u > /home/alice/out.txt"
-[ "$(cat /home/alice/out.txt 2>/dev/null)" = 0 ] && ok "stdout is the caller's stdout (a file)" || notok "stdout is the caller's stdout (a file)"
+[ "$(cat /home/alice/out.txt 2>/dev/null)" = 0 ] && ok "stdout is the caller's stdout (a file)" || notok "stdout is the caller's stdout (a file)" "out.txt: $(cat /home/alice/out.txt 2>&1)"
 head -c 3000000 /dev/urandom >"$SANDBOX/big.bin"; chmod 0644 "$SANDBOX/big.bin"
 want=$(sha256sum <"$SANDBOX/big.bin"); capture as_sh alice "elevate cat <$SANDBOX/big.bin | sha256sum"
 [ "$OUT" = "$want" ] && ok "3 MB of binary data pass through stdin and stdout unchanged" || notok "3 MB of binary data pass through stdin and stdout unchanged" "$OUT $ERR"
@@ -187,11 +59,13 @@ rm -f "$SANDBOX/run/sleeper.pid"
 as alice elevate "$CMDS/sleeper" 30 & job=$!
 for _ in $(seq 100); do [ -s "$SANDBOX/run/sleeper.pid" ] && break; sleep 0.05; done
 cmdpid=$(cat "$SANDBOX/run/sleeper.pid" 2>/dev/null)
-python3 - "$AUDIT" "$cmdpid" <<'PY' && ok "run.allowed is on disk while the command runs" || notok "run.allowed is on disk while the command runs" "$(tail -2 "$AUDIT")"
+assert "run.allowed is on disk while the command runs" \
+  python3 - "$AUDIT" "$cmdpid" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
-assert any(r["event"] == "run.allowed" and r["argv"][0].endswith("/sleeper") for r in recs)
-assert not any(r["event"] == "run.exit" and r.get("pid") == int(sys.argv[2]) for r in recs)
+last = "the last two records: %s" % recs[-2:]
+assert any(r["event"] == "run.allowed" and r["argv"][0].endswith("/sleeper") for r in recs), "no run.allowed for sleeper; " + last
+assert not any(r["event"] == "run.exit" and r.get("pid") == int(sys.argv[2]) for r in recs), "sleeper's run.exit is already there; " + last
 PY
 client=$(pgrep -u alice -x elevate)
 kill -INT "$client"; wait "$job"; rc=$?
@@ -214,10 +88,10 @@ expect_not "a TERM with a path in it is dropped" '^TERM='
 expect_not "an LC_ variable with a % in it is dropped" '^LC_ALL='
 expect_not "a TZ naming a file outside zoneinfo is dropped" '^TZ='
 grep -qx 'LC_TIME=en_GB.UTF-8' <<<"$OUT" && grep -qx 'COLORTERM=truecolor' <<<"$OUT" && ok "clean LC_* and COLORTERM pass" || notok "clean LC_* and COLORTERM pass" "$OUT"
-[ "$(grep -c '^PATH=' <<<"$OUT")" = 1 ] && ok "exactly one PATH" || notok "exactly one PATH" "$OUT"
+[ "$(grep -c '^PATH=' <<<"$OUT")" = 1 ] && ok "the command gets exactly one PATH" || notok "the command gets exactly one PATH" "$OUT"
 grep -qx 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' <<<"$OUT" && ok "PATH is the fixed secure path" || notok "PATH is the fixed secure path" "$OUT"
 grep -qx 'KEEPME=kept' <<<"$OUT" && ok "env_keep passes the named variable" || notok "env_keep passes the named variable" "$OUT"
-grep -qx 'LANG=C.UTF-8' <<<"$OUT" && ok "LANG passes" || notok "LANG passes" "$OUT"
+grep -qx 'LANG=C.UTF-8' <<<"$OUT" && ok "LANG is passed through" || notok "LANG is passed through" "$OUT"
 grep -qx 'ELEVATE_USER=alice' <<<"$OUT" && grep -qx "ELEVATE_UID=$(id -u alice)" <<<"$OUT" && grep -qx 'ELEVATE_PROFILE=basic' <<<"$OUT" \
   && ok "ELEVATE_USER/UID/PROFILE are set" || notok "ELEVATE_USER/UID/PROFILE are set" "$OUT"
 grep -qx 'HOME=/root' <<<"$OUT" && grep -qx 'USER=root' <<<"$OUT" && grep -qx 'LOGNAME=root' <<<"$OUT" \
@@ -240,7 +114,8 @@ capture as_user alice env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bi
 expect "a cwd the target user cannot enter fails clearly (126)" 126 'working directory' \
   as_user alice env ELEVATE_SOCKET="$SOCK" PATH="$SANDBOX/bin:/usr/bin:/bin" sh -c 'cd /home/alice && elevate -u svc id -un'
 
-# --- executable checks
+# --- executable checks (six refusals, counted in the audit log from here on)
+refused_before=$(grep -c '"event":"run.refused"' "$AUDIT")
 expect "a world-writable executable is refused (126)" 126 'writable' as alice elevate "$CMDS/ww-script"
 expect "an executable in a group-writable dir is refused (126)" 126 'gw: writable' as alice elevate "$CMDS/gw/script"
 expect "an executable in a world-writable dir is refused (126)" 126 'ow: writable' as alice elevate "$CMDS/ow/script"
@@ -248,7 +123,8 @@ expect "an executable in a dir not owned by root is refused (126)" 126 'bobdir: 
 expect "an executable not owned by root is refused (126)" 126 'not root' as alice elevate "$CMDS/ok/bob-owned"
 expect "a group-writable executable is refused (126)" 126 'writable' as alice elevate "$CMDS/ok/gw-file"
 expect "...while its root-owned 0755 neighbour runs" 0 '^fine$' as alice elevate "$CMDS/ok/fine"
-grep -c '"event":"run.refused"' "$AUDIT" | grep -qx 6 && ok "each refusal is audited as run.refused" || notok "each refusal is audited as run.refused" "$(grep -c '"event":"run.refused"' "$AUDIT") records"
+refused=$(( $(grep -c '"event":"run.refused"' "$AUDIT") - refused_before ))
+[ "$refused" = 6 ] && ok "each refusal is audited as run.refused" || notok "each refusal is audited as run.refused" "$refused new run.refused records, want 6"
 
 # --- many at once
 pids=(); for _ in $(seq 16); do as alice elevate id -u >/dev/null 2>&1 & pids+=($!); done

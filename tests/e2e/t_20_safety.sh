@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # What must never happen: orphaned root processes, a daemon killed by bad input, setuid bits.
 
+fixture_policy base   # alice runs $CMDS/sleeper (basic); carol runs id -un as svc (as-svc)
+
 # Commands for the client-killed cases; each records its pids under $SANDBOX/run.
 mkcmd with-child 0755 <<SH
 #!/bin/sh
@@ -54,7 +56,7 @@ else notok "client killed with SIGKILL → its root command is terminated" "pid 
 if [ -n "$CHILD" ] && wait_gone "$CHILD" 5; then ok "...and so is the rest of its process group"
 else notok "...and so is the rest of its process group" "child pid $CHILD still alive"; fi
 kill -KILL "$LEADER" "$CHILD" 2>/dev/null
-grep -q '"ended_by":"client_disconnected"' "$AUDIT" && ok "the audit log says why it ended" || notok "the audit log says why it ended"
+grep -q '"ended_by":"client_disconnected"' "$AUDIT" && ok "the audit log says why it ended" || notok "the audit log says why it ended" "the last run.exit: $(grep '"event":"run.exit"' "$AUDIT" | tail -1)"
 
 kill_client_of "$CMDS/deaf"
 t0=$(date +%s%N)
@@ -80,12 +82,13 @@ wait_gone "$cmdpid" 5 && ok "SIGTERM: the daemon ends the commands it runs" || {
 [ "$rc" = 143 ] && ok "...and their clients exit 143 (SIGTERM)" || notok "...and their clients exit 143 (SIGTERM)" "rc=$rc $(cat "$SANDBOX/run/client.err")"
 tail -2 "$AUDIT" | grep -q '"ended_by":"daemon_shutdown"' && tail -1 "$AUDIT" | grep -q '"event":"daemon.stop"' \
   && ok "the audit log ends with the command's exit (daemon_shutdown) and daemon.stop" || notok "the audit log ends with the command's exit (daemon_shutdown) and daemon.stop" "$(tail -2 "$AUDIT")"
-[ ! -e "$SOCK" ] && ok "the socket is removed on exit" || notok "the socket is removed on exit"
+[ ! -e "$SOCK" ] && ok "the socket is removed on exit" || notok "the socket is removed on exit" "$(ls -l "$SOCK" 2>&1)"
 rm -f "$POL/20-safety.toml"
 start_daemon || return
 
 # --- hostile input over the socket: errors, never a dead daemon
-python3 - "$SOCK" <<'PY' && ok "malformed frames get an error or a closed connection" || notok "malformed frames get an error or a closed connection"
+assert "malformed frames get an error or a closed connection" \
+  python3 - "$SOCK" <<'PY'
 import json, os, socket, struct, sys
 path = sys.argv[1]
 def conn():
@@ -118,14 +121,16 @@ for c in cases:
     s.close()
 PY
 expect "the daemon still serves after hostile input" 0 '^0$' as alice elevate id -u
-python3 - "$SOCK" <<'PY' && ok "an idle half-open connection does not block others" || notok "an idle half-open connection does not block others"
+assert "an idle half-open connection does not block others" \
+  python3 - "$SOCK" <<'PY'
 import socket, subprocess, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"\x00\x00\x01\x00{")  # never finished
 r = subprocess.run(["/mnt/bin/elevate", "--socket", sys.argv[1], "status"], capture_output=True, timeout=10)
 assert r.returncode == 0, r
 PY
 
-python3 - "$SOCK" <<'PY' && ok "a valid status request with unknown fields is answered or refused, not fatal" || notok "a valid status request with unknown fields is answered or refused, not fatal"
+assert "a valid status request with unknown fields is answered or refused, not fatal" \
+  python3 - "$SOCK" <<'PY'
 import json, socket, struct, sys
 s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
 b = json.dumps({"type": "status", "extra": {"nested": [1, 2, 3]}, "uid": 0}).encode()
@@ -137,7 +142,8 @@ if len(h) == 4:
         c = s.recv(n - len(d)); assert c; d += c
     r = json.loads(d); assert r.get("type") in ("error", "status"), r
 PY
-python3 - "$SOCK" <<'PY' && ok "a run request with four fds of the wrong kind is refused" || notok "a run request with four fds of the wrong kind is refused"
+assert "a run request with four fds of the wrong kind is refused" \
+  python3 - "$SOCK" <<'PY'
 import json, os, socket, struct, sys
 s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
 b = json.dumps({"type": "run", "argv": ["/usr/bin/id"], "env": []}).encode()
@@ -150,7 +156,7 @@ if len(h) == 4:
         c = s.recv(n - len(d)); assert c; d += c
     r = json.loads(d); assert r.get("type") == "error", r
 PY
-kill -0 "$DPID" && ok "the daemon process survived all of it" || notok "the daemon process survived all of it"
+kill -0 "$DPID" && ok "the daemon process survived all of it" || notok "the daemon process survived all of it" "pid $DPID is gone; the daemon log ends:" "$(tail -5 "$DLOG")"
 
 # --- nothing setuid or setgid, anywhere in what we build or install
 bins=("$ELEVATE_BIN_DIR"/elevate* "$SANDBOX"/bin/*)
@@ -182,12 +188,14 @@ stop_daemon
 # --- connection limits and timeouts
 printf '[limits]\nmax_connections_per_uid = 2\nread_timeout_ms = 700\n' >"$SANDBOX/conn.toml"
 CONFIG=$SANDBOX/conn.toml start_daemon || return
-python3 - "$SOCK" <<'PY' && ok "read_timeout_ms: a silent connection is closed in time" || notok "read_timeout_ms: a silent connection is closed in time"
+assert "read_timeout_ms: a silent connection is closed in time" \
+  python3 - "$SOCK" <<'PY'
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); t = time.time()
 assert s.recv(100) == b"" and 0.5 < time.time() - t < 3, time.time() - t
 PY
-python3 - "$SOCK" "$SANDBOX/bin/elevate" <<'PY' && ok "max_connections_per_uid: the next connection is refused (75), others are not" || notok "max_connections_per_uid: the next connection is refused (75), others are not"
+assert "max_connections_per_uid: the next connection is refused (75), others are not" \
+  python3 - "$SOCK" "$SANDBOX/bin/elevate" <<'PY'
 import os, pwd, socket, subprocess, sys, time
 sock, elevate = sys.argv[1], sys.argv[2]
 held = []

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # SIGHUP reloads all-or-nothing: a bad file never replaces a good policy.
 
+fixture_policy base   # the good policy every reload is compared with
 start_daemon || return
 digest=$(status_field policy_digest)
 
@@ -11,9 +12,9 @@ users = ["bob"]
 bogus_key = 1
 TOML
 reload_daemon
-[ "$(status_field last_reload.ok)" = false ] && ok "a broken file makes the reload fail" || notok "a broken file makes the reload fail"
+[ "$(status_field last_reload.ok)" = false ] && ok "a broken file makes the reload fail" || notok "a broken file makes the reload fail" "last_reload: $(status_field last_reload)"
 status_field last_reload.errors | grep -qE '90-broken\.toml:[0-9]+:[0-9]+' && ok "status reports the error as file:line:col" || notok "status reports the error as file:line:col" "$(status_field last_reload.errors)"
-[ "$(status_field policy_digest)" = "$digest" ] && ok "the previous policy stays in force (digest unchanged)" || notok "the previous policy stays in force"
+[ "$(status_field policy_digest)" = "$digest" ] && ok "the previous policy stays in force (digest unchanged)" || notok "the previous policy stays in force (digest unchanged)" "digest before: $digest, now: $(status_field policy_digest)"
 expect "alice still runs what the good policy allows" 0 '^0$' as alice elevate id -u
 expect "status (human) says the reload failed" 0 'FAILED' "$SANDBOX/bin/elevate" --socket "$SOCK" status
 grep '"event":"policy.reload"' "$AUDIT" | tail -1 | grep -q '90-broken' \
@@ -33,11 +34,11 @@ args = ["-u"]
 TOML
 chmod 0666 "$POL/91-bob.toml"
 reload_daemon
-[ "$(status_field last_reload.ok)" = false ] && ok "a world-writable policy file is rejected" || notok "a world-writable policy file is rejected"
+[ "$(status_field last_reload.ok)" = false ] && ok "a world-writable policy file is rejected" || notok "a world-writable policy file is rejected" "last_reload: $(status_field last_reload)"
 expect "...and grants nothing" 77 'denied' as bob elevate id -u
 chmod 0644 "$POL/91-bob.toml"; chown bob "$POL/91-bob.toml"
 reload_daemon
-[ "$(status_field last_reload.ok)" = false ] && ok "a policy file not owned by root is rejected" || notok "a policy file not owned by root is rejected"
+[ "$(status_field last_reload.ok)" = false ] && ok "a policy file not owned by root is rejected" || notok "a policy file not owned by root is rejected" "last_reload: $(status_field last_reload)"
 chown root "$POL/91-bob.toml"
 reload_daemon
 [ "$(status_field last_reload.ok)" = true ] && ok "fixed file: the reload succeeds" || notok "fixed file: the reload succeeds" "$(status_field last_reload.errors)"
@@ -45,7 +46,7 @@ expect "the new policy applies at once" 0 '^0$' as bob elevate id -u
 rm -f "$POL/91-bob.toml"
 reload_daemon
 expect "removing the profile revokes it" 77 'denied' as bob elevate id -u
-[ "$(status_field policy_digest)" = "$digest" ] && ok "...and the digest is the original one again" || notok "...and the digest is the original one again"
+[ "$(status_field policy_digest)" = "$digest" ] && ok "...and the digest is the original one again" || notok "...and the digest is the original one again" "digest at the start: $digest, now: $(status_field policy_digest)"
 
 # --- the directory itself must be root's and not group/world-writable
 policy_file 91-bob.toml <<'TOML'

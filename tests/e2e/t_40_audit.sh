@@ -1,7 +1,11 @@
 # shellcheck shell=bash
 # The audit trail: every decision recorded, tamper-evident, and no audit means no run.
 
+fixture_policy base
 start_daemon || return
+# One record of each kind the checks below look for, whatever ran before this file: a refusal
+# (ww-script is world-writable), then an allowed run with its exit, then a denial.
+as alice elevate "$CMDS/ww-script" >/dev/null 2>&1
 as alice elevate id -u >/dev/null
 as bob elevate id -u >/dev/null 2>&1
 stop_daemon   # daemon.stop is the last record
@@ -10,25 +14,27 @@ ANCHOR=$STATE/audit-anchor.json
 verify() { "$SANDBOX/bin/elevate" audit verify "$@"; }
 expect "audit verify passes on the daemon's log" 0 'audit log OK' verify "$AUDIT" --anchor "$ANCHOR"
 grep -q '"event":"run.allowed"' "$AUDIT" && grep -q '"event":"run.denied"' "$AUDIT" && grep -q '"event":"run.exit"' "$AUDIT" \
-  && ok "allowed, denied and exit records are written" || notok "allowed, denied and exit records are written"
-python3 - "$AUDIT" <<'PY' && ok "records carry requester, argv, profile, decision and UTC time" || notok "records carry requester, argv, profile, decision and UTC time"
+  && ok "allowed, denied and exit records are written" || notok "allowed, denied and exit records are written" "events in the log:" "$(grep -o '"event":"[a-z._]*"' "$AUDIT" | sort | uniq -c)"
+assert "records carry requester, argv, profile, decision and UTC time" \
+  python3 - "$AUDIT" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 a = [r for r in recs if r["event"] == "run.allowed"][-1]
-assert a["requester"]["user"] == "alice" and a["requester"]["uid"] > 0 and a["requester"]["pid"] > 0
-assert a["argv"] == ["/usr/bin/id", "-u"] and a["profile"] == "basic" and a["decision"] == "allow"
-assert a["time"].endswith("Z") and a["run_as"] == "root"
+assert a["requester"]["user"] == "alice" and a["requester"]["uid"] > 0 and a["requester"]["pid"] > 0, ("last run.allowed", a)
+assert a["argv"] == ["/usr/bin/id", "-u"] and a["profile"] == "basic" and a["decision"] == "allow", ("last run.allowed", a)
+assert a["time"].endswith("Z") and a["run_as"] == "root", ("last run.allowed", a)
 d = [r for r in recs if r["event"] == "run.denied"][-1]
-assert d["requester"]["user"] == "bob" and d["reason"]
+assert d["requester"]["user"] == "bob" and d["reason"], ("last run.denied", d)
 e = [r for r in recs if r["event"] == "run.exit"][-1]
-assert e["status"] == {"code": 0} and e["allowed_seq"] == a["seq"]
+assert e["status"] == {"code": 0} and e["allowed_seq"] == a["seq"], ("last run.exit", e, "last run.allowed seq", a["seq"])
 PY
 
-python3 - "$AUDIT" <<'PY' && ok "every record has v, seq, time, event, prev, hash; seq counts up by one and prev links" || notok "every record has v, seq, time, event, prev, hash; seq counts up by one and prev links"
+assert "every record has v, seq, time, event, prev, hash; seq counts up by one and prev links" \
+  python3 - "$AUDIT" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 for i, r in enumerate(recs):
-    for k in ("seq", "time", "event", "prev", "hash"):
+    for k in ("v", "seq", "time", "event", "prev", "hash"):
         assert k in r, (i + 1, k, r)
     if i:
         assert r["seq"] == recs[i - 1]["seq"] + 1, (i + 1, r["seq"])
@@ -39,7 +45,8 @@ assert recs[-1]["event"] == "daemon.stop", recs[-1]["event"]
 known = {"daemon.start", "policy.reload", "run.allowed", "run.denied", "run.refused", "run.exit", "daemon.stop"}
 assert {r["event"] for r in recs} >= known, known - {r["event"] for r in recs}
 PY
-python3 - "$AUDIT" <<'PY' && ok "every run.* record names the requester (uid, user, pid, exe, tty, loginuid, session) and argv; allowed ones their profile" || notok "every run.* record names the requester (uid, user, pid, exe, tty, loginuid, session) and argv; allowed ones their profile"
+assert "every run.* record names the requester (uid, user, pid, exe, tty, loginuid, session) and argv; allowed ones their profile" \
+  python3 - "$AUDIT" <<'PY'
 import json, sys
 bad = []
 for n, l in enumerate(open(sys.argv[1]), 1):
@@ -56,10 +63,11 @@ for n, l in enumerate(open(sys.argv[1]), 1):
     if missing:
         why = r.get("error") or r.get("reason") or ""
         bad.append("line %d (%s): missing %s%s" % (n, r["event"], ", ".join(missing), " — " + why if why else ""))
-for b in bad: print("    " + b)
+for b in bad: print(b)
 sys.exit(1 if bad else 0)
 PY
-python3 - "$AUDIT" <<'PY' && ok "daemon.start and daemon.stop pair up across restarts" || notok "daemon.start and daemon.stop pair up across restarts"
+assert "daemon.start and daemon.stop pair up across restarts" \
+  python3 - "$AUDIT" <<'PY'
 import json, sys
 ev = [json.loads(l)["event"] for l in open(sys.argv[1])]
 d = [e for e in ev if e.startswith("daemon.")]
@@ -124,14 +132,14 @@ reload_daemon
 for _ in $(seq 12); do as bob elevate "$CMDS/marker" >/dev/null 2>&1; done
 rm -f "$SANDBOX/run/marker-ran"
 expect "audit log full → the command is refused (70)" 70 'audit' as alice elevate "$CMDS/marker"
-[ ! -e "$SANDBOX/run/marker-ran" ] && ok "...and it did not run" || notok "...and it did not run"
+[ ! -e "$SANDBOX/run/marker-ran" ] && ok "...and it did not run" || notok "...and it did not run" "$SANDBOX/run/marker-ran exists"
 expect "audit log full → a lease is refused too (70)" 70 'audit' as alice elevate request tiny-lease
 capture as alice elevate leases --json
 grep -q '"tiny-lease"' <<<"$OUT" && notok "...and no lease exists (nothing takes effect unrecorded)" "$OUT" || ok "...and no lease exists (nothing takes effect unrecorded)"
 id -nG alice | grep -qw tinygrp && notok "...nor its membership" || ok "...nor its membership"
 rm -f "$SANDBOX/tinylog/filler"
 expect "once the log is writable again, commands run" 0 '' as alice elevate "$CMDS/marker"
-[ -e "$SANDBOX/run/marker-ran" ] && ok "...really" || notok "...really"
+[ -e "$SANDBOX/run/marker-ran" ] && ok "...and now it really ran (its marker file exists)" || notok "...and now it really ran (its marker file exists)" "no $SANDBOX/run/marker-ran"
 stop_daemon
 expect "after a full disk, the log still verifies (a failed append leaves no torn record)" 0 'audit log OK' \
   verify "$SANDBOX/tinylog/audit.jsonl" --anchor "$SANDBOX/state-tiny/audit-anchor.json"

@@ -2,6 +2,8 @@
 # elevated.toml: every path and the host identity from the config file alone; the default
 # socket (on the sandbox's private /run/elevate); hosts and host_labels against the daemon.
 
+fixture_users
+
 CFG=$SANDBOX/cfg
 install -d -m 0755 "$CFG" "$CFG/policy.d"
 cat >"$CFG/policy.d/70-hosts.toml" <<'TOML'
@@ -65,10 +67,10 @@ expect "the CLI finds the default socket /run/elevate/elevated.sock" 0 'WEB-7|we
 expect "hosts: a glob matching the configured hostname allows (case-insensitively)" 0 '^0$' as_nosock alice elevate id -u
 expect "host_labels: the configured [labels] allow" 0 '^0$' as_nosock bob elevate id -u
 expect "hosts: a profile for other hosts does not apply" 77 'denied' as_nosock carol elevate id -u
-[ -s "$CFG/audit.jsonl" ] && grep -q '"event":"run.allowed"' "$CFG/audit.jsonl" && ok "audit_log from the config is written" || notok "audit_log from the config is written"
+[ -s "$CFG/audit.jsonl" ] && grep -q '"event":"run.allowed"' "$CFG/audit.jsonl" && ok "audit_log from the config is written" || notok "audit_log from the config is written" "$(tail -3 "$CFG/audit.jsonl" 2>&1)"
 stop_daemon
 [ -f "$CFG/state/audit-anchor.json" ] && ok "state_dir from the config holds the audit anchor" || notok "state_dir from the config holds the audit anchor" "$(ls -la "$CFG/state" 2>&1)"
-[ ! -e "$SOCK" ] && ok "nothing listened on the suite's usual socket" || notok "nothing listened on the suite's usual socket"
+[ ! -e "$SOCK" ] && ok "nothing listened on the suite's usual socket" || notok "nothing listened on the suite's usual socket" "$(ls -l "$SOCK" 2>&1)"
 expect "offline: audit verify finds the log and anchor through --config" 0 'audit log OK' "$SANDBOX/bin/elevate" --config "$CFG/elevated.toml" audit verify
 expect "offline: policy explain uses the config's policy dir and hostname" 0 'ALLOWED.*profile web' \
   "$SANDBOX/bin/elevate" --config "$CFG/elevated.toml" policy explain --user alice -- id -u
@@ -92,4 +94,4 @@ expect "a config value of the wrong type stops the daemon at start" 78 'bad2\.to
   timeout 10 "$SANDBOX/bin/elevated" --config "$CFG/bad2.toml"
 expect "a --config that does not exist stops the daemon at start" 78 'no such configuration file' \
   timeout 10 "$SANDBOX/bin/elevated" --config "$CFG/missing.toml"
-[ ! -e /run/elevate/elevated.sock ] && ok "no daemon was left listening" || notok "no daemon was left listening"
+[ ! -e /run/elevate/elevated.sock ] && ok "no daemon was left listening" || notok "no daemon was left listening" "$(ls -l /run/elevate 2>&1)"

@@ -2,6 +2,8 @@
 # A real OpenSSH server on 127.0.0.1 whose PAM stack has pam_elevate.so: no lease, no login;
 # with a lease, a login; revoke the lease and the ssh session ends.
 
+fixture_users
+
 MOD=$SANDBOX/lib/pam_elevate.so
 [ -f "$MOD" ] || { install -d -m 0755 "$SANDBOX/lib"; install -m 0644 "$ELEVATE_PAM_MODULE" "$MOD"; }
 SSHD_DIR=$SANDBOX/ssh
@@ -60,12 +62,10 @@ sshc() {
 
 expect "ssh without a lease: refused" 255 '' sshc echo logged-in
 grep -q "login.denied" "$AUDIT" && grep '"login.denied"' "$AUDIT" | tail -1 | grep -q '"service":"sshd-elevate-test"' \
-  && ok "...and audited as login.denied for sshd-elevate-test" || notok "...and audited as login.denied for sshd-elevate-test"
+  && ok "...and audited as login.denied for sshd-elevate-test" || notok "...and audited as login.denied for sshd-elevate-test" "the last login.denied: $(grep '"login.denied"' "$AUDIT" | tail -1)"
 
 as alice elevate request ssh-access --for 10m --reason "ssh test" >/dev/null 2>&1
-LID=$(as alice elevate leases --json 2>/dev/null | python3 -c 'import json,sys
-for l in json.load(sys.stdin)["leases"]:
-    if l["profile"]=="ssh-access" and l["state"]=="active": print(l["id"])' | head -1)
+LID=$(as alice elevate leases --json 2>/dev/null | json_get '.leases[profile=ssh-access,state=active].id' | head -1)
 expect "ssh with an active lease: logged in" 0 'logged-in' sshc echo logged-in
 
 sshc 'echo $$; exec sleep 120' >"$SANDBOX/run/ssh-hold.out" 2>&1 &
@@ -74,10 +74,10 @@ wait_file "$SANDBOX/run/ssh-hold.out" 10
 REMOTE_SHELL=$(head -1 "$SANDBOX/run/ssh-hold.out")
 alive "$REMOTE_SHELL" && ok "a long ssh session is running (remote pid $REMOTE_SHELL)" || notok "a long ssh session is running" "$(cat "$SANDBOX/run/ssh-hold.out")"
 as alice elevate revoke "$LID" --reason "ssh test done" >/dev/null 2>&1
-if wait_gone "$SSH_CLIENT_PID" 10; then ok "revoking the lease ends the ssh session (the client disconnects)"; else notok "revoking the lease ends the ssh session (the client disconnects)"; kill "$SSH_CLIENT_PID" 2>/dev/null; fi
+if wait_gone "$SSH_CLIENT_PID" 10; then ok "revoking the lease ends the ssh session (the client disconnects)"; else notok "revoking the lease ends the ssh session (the client disconnects)" "the ssh client still runs; its output: $(cat "$SANDBOX/run/ssh-hold.out")"; kill "$SSH_CLIENT_PID" 2>/dev/null; fi
 wait_gone "$REMOTE_SHELL" 5 && ok "...and the remote command is gone" || notok "...and the remote command is gone" "$(ps -o pid,user,args -p "$REMOTE_SHELL" 2>&1)"
 wait "$SSH_CLIENT_PID" 2>/dev/null
-grep '"session.terminated"' "$AUDIT" | tail -1 | grep -q "\"lease\":$LID" && ok "...recorded as session.terminated with the lease" || notok "...recorded as session.terminated with the lease"
+grep '"session.terminated"' "$AUDIT" | tail -1 | grep -q "\"lease\":$LID" && ok "...recorded as session.terminated with the lease" || notok "...recorded as session.terminated with the lease" "lease $LID; the last session.terminated: $(grep '"session.terminated"' "$AUDIT" | tail -1)"
 expect "after the revocation: ssh refused again" 255 '' sshc echo logged-in
 
 kill "$SSHD_PID" 2>/dev/null; wait "$SSHD_PID" 2>/dev/null

@@ -2,6 +2,8 @@
 # Step-up authentication: the daemon is the PAM application (service `elevate`) and the
 # conversation reaches the requester's terminal (a real pseudo-terminal here).
 
+fixture_users
+
 install -m 0644 "$repo/packaging/pam.d/elevate" /etc/pam.d/elevate
 echo 'alice:correct horse battery' | chpasswd
 mkcmd stepup-cmd 0755 <<'SH'
@@ -83,7 +85,8 @@ expect "no terminal: cannot authenticate, denied" 77 'authentication failed' as 
 capture on_pty alice 'correct horse battery' "elevate request stepup-lease --for 5m --reason stepup"
 grep -q 'RC=0' <<<"$OUT" && grep -q 'PROMPTS=1' <<<"$OUT" && grep -qi 'active' <<<"$OUT" \
   && ok "a lease request for an authenticate profile asks, then activates" || notok "a lease request for an authenticate profile asks, then activates" "$OUT"
-python3 - "$AUDIT" <<'PY' && ok "auth.succeeded and auth.failed are audited (requester, profile, via), with no secret" || notok "auth.succeeded and auth.failed are audited (requester, profile, via), with no secret"
+assert "auth.succeeded and auth.failed are audited (requester, profile, via), with no secret" \
+  python3 - "$AUDIT" <<'PY'
 import json, sys
 text = open(sys.argv[1]).read()
 assert "correct horse" not in text and "wrong password" not in text, "a secret reached the audit log"
@@ -91,8 +94,8 @@ recs = [json.loads(l) for l in text.splitlines()]
 ok = [r for r in recs if r["event"] == "auth.succeeded"]
 bad = [r for r in recs if r["event"] == "auth.failed"]
 assert ok and bad, [r["event"] for r in recs[-8:]]
-assert ok[0]["requester"]["user"] == "alice" and ok[0]["profile"] == "stepup" and ok[0]["via"] == "run" and ok[0]["service"] == "elevate"
-assert bad[0]["error"] and bad[0]["requester"]["tty"].startswith("/dev/pts/")
-assert any(r["via"] == "request" and r["profile"] == "stepup-lease" for r in ok)
+assert ok[0]["requester"]["user"] == "alice" and ok[0]["profile"] == "stepup" and ok[0]["via"] == "run" and ok[0]["service"] == "elevate", ok[0]
+assert bad[0]["error"] and bad[0]["requester"]["tty"].startswith("/dev/pts/"), bad[0]
+assert any(r["via"] == "request" and r["profile"] == "stepup-lease" for r in ok), ok
 PY
 grep -q "correct horse" "$DLOG" && notok "no secret in the daemon log" || ok "no secret in the daemon log"

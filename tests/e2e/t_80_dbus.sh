@@ -4,6 +4,8 @@
 # users, the signals, refusals identical to the socket's, and logind (a stand-in on the same
 # bus) asked to end a lease's login session.
 
+fixture_users
+
 sandbox_user busadmin
 sandbox_user bea busleads
 PAMLIB=$SANDBOX/lib
@@ -163,7 +165,7 @@ expect "Revoke: someone else's lease is NotFound" 1 'Error\.NotFound' call bob R
 expect "Revoke: the holder ends it" 0 '^\(\)' call alice Revoke "$DID" "'done'"
 expect "Request again, then Deny by an approver" 0 "'pending'" call alice Request "'db-bus'" 0 "'again'" "'INC-8'"
 D2=$(sed -n 's/^(uint64 \([0-9]*\),.*/\1/p' <<<"$OUT")
-expect "...denied" 0 '^\(\)' call bea Deny "$D2" "'not today'"
+expect "...Deny by an approver succeeds" 0 '^\(\)' call bea Deny "$D2" "'not today'"
 expect "Deny: not by the requester" 1 'Error\.' call alice Deny "$D2" "''"
 
 expect "Request: an authenticate profile needs a terminal" 1 'Error\.AuthenticationRequired: .*elevate command on a terminal' call alice Request "'mfa-bus'" 0 "''" "''"
@@ -171,7 +173,8 @@ expect "Request: an unknown profile is Denied, with the socket's hint" 1 'Error\
 expect "Request: a duration past the maximum is refused" 1 'Error\.' call alice Request "'quick-bus'" 999999 "''" "''"
 
 # Identity is the bus's: the records name alice (uid from the bus), reached over D-Bus.
-python3 - "$AUDIT" "$QID" "$(id -u alice)" <<'PY' && ok "the audit record names the bus caller and the channel" || notok "the audit record names the bus caller and the channel"
+assert "the audit record names the bus caller and the channel" \
+  python3 - "$AUDIT" "$QID" "$(id -u alice)" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 r = [r for r in recs if r["event"] == "lease.requested" and r.get("lease") == int(sys.argv[2])]
@@ -195,7 +198,7 @@ grep -q "INC-7\|migrate" <<<"$S" && notok "signals carry no reason or ticket" "$
 
 # logind: a lease-admitted PAM session is matched to its logind session, and logind is asked to
 # terminate it when the lease ends (the process signals still go out).
-expect "a login lease over D-Bus" 0 "'active'" call alice Request "'shell-bus'" 0 "'login'" "''"
+expect "Request over D-Bus: a login profile's lease is active at once" 0 "'active'" call alice Request "'shell-bus'" 0 "'login'" "''"
 LL=$(sed -n 's/^(uint64 \([0-9]*\),.*/\1/p' <<<"$OUT")
 timeout 40 python3 "$here/helpers/pam_session.py" pe-dbus alice hold >"$SANDBOX/run/bsess.out" 2>&1 &
 SPID=$!
@@ -204,9 +207,9 @@ grep -q '"logind":"c7"' "$SANDBOX/state-dbus/sessions.json" && ok "the session i
 expect "revoking the login lease" 0 '' call alice Revoke "$LL" "''"
 for _ in $(seq 100); do grep -q "terminate c7" "$SANDBOX/run/logind.out" 2>/dev/null && break; sleep 0.05; done
 grep -q "terminate c7" "$SANDBOX/run/logind.out" && ok "logind's TerminateSession is called" || notok "logind's TerminateSession is called" "$(tail -5 "$DLOG")"
-if wait_gone "$SPID" 5; then ok "...and the session's processes end"; else notok "...and the session's processes end"; kill -KILL "$SPID" 2>/dev/null; fi
+if wait_gone "$SPID" 5; then ok "...and the session's processes end"; else notok "...and the session's processes end" "pid $SPID still runs; its output: $(cat "$SANDBOX/run/bsess.out")"; kill -KILL "$SPID" 2>/dev/null; fi
 wait "$SPID" 2>/dev/null
-grep -q '"event":"session.terminated".*"logind":"c7"' "$AUDIT" && ok "session.terminated names the logind session" || notok "session.terminated names the logind session"
+grep -q '"event":"session.terminated".*"logind":"c7"' "$AUDIT" && ok "session.terminated names the logind session" || notok "session.terminated names the logind session" "the last session.terminated: $(grep '"session.terminated"' "$AUDIT" | tail -1)"
 
 kill "$MON_PID" 2>/dev/null; wait "$MON_PID" 2>/dev/null
 stop_daemon
