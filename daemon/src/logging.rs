@@ -33,14 +33,7 @@ struct Syslog;
 
 impl Syslog {
     fn open() -> Syslog {
-        // SAFETY: the ident is a 'static C string (openlog keeps the pointer), flags are constants.
-        unsafe {
-            libc::openlog(
-                c"elevated".as_ptr(),
-                libc::LOG_PID | libc::LOG_NDELAY,
-                libc::LOG_AUTHPRIV,
-            )
-        };
+        crate::os::syslog::open();
         Syslog
     }
 }
@@ -83,8 +76,7 @@ impl<S: Subscriber> Layer<S> for Syslog {
             .map(|c| if c.is_control() { '?' } else { c })
             .collect();
         if let Ok(msg) = CString::new(clean) {
-            // SAFETY: a constant "%s" format with one NUL-terminated string argument.
-            unsafe { libc::syslog(priority, c"%s".as_ptr(), msg.as_ptr()) };
+            crate::os::syslog::line(priority, &msg);
         }
     }
 }

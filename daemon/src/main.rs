@@ -31,8 +31,7 @@ fn main() -> ExitCode {
     if flags.check {
         return server::check(&settings);
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !elevate_base::os::process::geteuid().is_root() {
         eprintln!(
             "elevated: must run as root (it sets the user and groups of the commands it runs)"
         );

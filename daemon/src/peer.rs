@@ -159,8 +159,7 @@ mod tests {
     #[test]
     fn bus_peer_keeps_the_bus_uid_and_describes_only_a_matching_process() {
         let me = std::process::id();
-        // SAFETY: getuid has no preconditions.
-        let uid = unsafe { libc::getuid() };
+        let uid = elevate_base::os::process::getuid().get();
         let p = Peer::from_bus(uid, Some(me));
         assert_eq!(
             (p.uid, p.pid, p.via, p.sid),

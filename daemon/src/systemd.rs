@@ -6,7 +6,6 @@
 //! These variables come from the environment of a root daemon, set by whoever started it
 //! (PID 1 or root): they say where to report, never who a caller is.
 
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 
@@ -30,13 +29,8 @@ pub fn notify(state: &str) {
 
 /// `READY=1`, or `RELOADING=1` with the monotonic time systemd wants alongside it.
 pub fn reloading() {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `ts`.
-    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } == 0 {
-        let usec = (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000;
+    if let Some(now) = elevate_base::os::clock::monotonic() {
+        let usec = now.as_micros();
         notify(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));
     }
 }
@@ -63,9 +57,9 @@ pub fn activated_listener() -> Result<Option<std::os::unix::net::UnixListener>, 
             "socket activation passed {fds} sockets; elevated.socket must listen on exactly one"
         ));
     }
-    // SAFETY: fd 3 was handed to this process by the service manager (LISTEN_PID is ours)
-    // and nothing else in the process owns it; it is taken exactly once, here.
-    let fd = unsafe { OwnedFd::from_raw_fd(FIRST_FD) };
+    // fd 3 was handed to this process by the service manager (LISTEN_PID is ours) and
+    // nothing else in the process owns it; it is taken exactly once, here.
+    let fd = crate::os::take_inherited_fd(FIRST_FD);
     let listener = std::os::unix::net::UnixListener::from(fd);
     // A socket of the wrong kind (a TCP port, a datagram socket) is a unit file error.
     listener

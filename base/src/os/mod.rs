@@ -1,6 +1,9 @@
 //! The system calls that more than one crate needs, each wrapped once. Every `unsafe` block
 //! of this crate is here, each with its `// SAFETY:` reasoning.
 
+pub mod clock;
+pub mod process;
+
 use std::io;
 
 /// Return values of libc calls that signal failure with -1 and set `errno`.

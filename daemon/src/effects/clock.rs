@@ -26,6 +26,6 @@ impl Clock for SystemClock {
     }
 
     fn boottime(&self) -> Option<Duration> {
-        crate::os::boottime()
+        elevate_base::os::clock::boottime()
     }
 }

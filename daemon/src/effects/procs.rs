@@ -200,8 +200,7 @@ fn signal(p: ProcId, sig: libc::c_int) -> bool {
     if start_time(p.pid) != Some(p.start_time) {
         return false;
     }
-    // SAFETY: kill(2) with a checked positive pid; no memory is involved.
-    unsafe { libc::kill(p.pid, sig) == 0 }
+    p.pid > 0 && elevate_base::os::process::kill(elevate_base::Pid(p.pid), sig).is_ok()
 }
 
 #[cfg(test)]

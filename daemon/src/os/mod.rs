@@ -1,5 +1,7 @@
-//! Every system call the daemon makes that std does not wrap. Each function is a thin, checked
-//! wrapper; the rest of the daemon never writes `unsafe`.
+//! Every system call of the daemon's own that std does not wrap (those other crates need too
+//! — clocks, kill, user ids, NSS — are in `elevate_base::os`). Each function is a thin wrapper
+//! checked through `cerr`; the rest of the daemon never writes `unsafe`. Submodules: `syslog`,
+//! and `pam_auth` (the daemon as a PAM application, for step-up).
 //!
 //! The forked child (see [`spawn`]) runs in a copy of a multi-threaded process, so between
 //! fork and exec it may only make raw system calls: no allocation, no locks, no glibc
@@ -7,20 +9,13 @@
 //! and credentials are per-thread in the kernel, so in the single-threaded child it is exact).
 
 pub mod pam_auth;
+pub mod syslog;
 
+use elevate_base::os::{cerr, cerr_retry};
 use std::ffi::CString;
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Duration;
-
-fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
 
 /// Make sure fds 0, 1 and 2 are open (on /dev/null if not), so that descriptors we receive
 /// from clients can never be numbered 0–2 and be mistaken for the daemon's own stdio.
@@ -38,10 +33,8 @@ pub fn ensure_stdio_open() {
 /// `openat(2)` relative to `dir` with the given flags (O_CLOEXEC always added).
 pub fn openat(dir: BorrowedFd<'_>, name: &CString, flags: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: `name` is NUL-terminated and outlives the call; `dir` is a valid open fd.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let fd =
+        cerr(unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CLOEXEC) })?;
     // SAFETY: openat returned a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -51,7 +44,7 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
     // SAFETY: an all-zero stat is a valid buffer for the kernel to fill.
     let mut st: libc::stat = unsafe { mem::zeroed() };
     // SAFETY: `st` is a valid, writable stat buffer; `fd` is open.
-    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } as libc::c_long)?;
+    cerr(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
     Ok(st)
 }
 
@@ -59,13 +52,13 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
 pub fn pread_start(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: buf is valid and writable for buf.len() bytes.
     let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    Ok(cvt(n as libc::c_long)? as usize)
+    Ok(cerr(n)?.unsigned_abs())
 }
 
 /// A pidfd for a child we forked and have not yet reaped (so the pid cannot have been reused).
 pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    let fd = cerr(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
     // SAFETY: the syscall returned a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
@@ -82,14 +75,14 @@ pub fn waitid_pidfd(pidfd: BorrowedFd<'_>) -> io::Result<Option<ChildExit>> {
     // SAFETY: siginfo_t is plain data; all-zero is valid and lets us detect "no child yet".
     let mut info: libc::siginfo_t = unsafe { mem::zeroed() };
     // SAFETY: `info` is a valid buffer; P_PIDFD with an open pidfd of our own child.
-    cvt(unsafe {
+    cerr(unsafe {
         libc::waitid(
             libc::P_PIDFD,
             pidfd.as_raw_fd() as libc::id_t,
             &mut info,
             libc::WEXITED | libc::WNOHANG,
         )
-    } as libc::c_long)?;
+    })?;
     // SAFETY: after a successful waitid the kernel filled si_pid/si_status (zero if nothing exited).
     let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
     if pid == 0 {
@@ -108,8 +101,7 @@ pub fn kill_group(pgid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
     if pgid <= 1 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    // SAFETY: kill with a negative pid signals that process group; no memory is involved.
-    cvt(unsafe { libc::kill(-pgid, sig) } as libc::c_long).map(drop)
+    elevate_base::os::process::kill(elevate_base::Pid(-pgid), sig)
 }
 
 /// What the child executes.
@@ -184,18 +176,13 @@ pub fn spawn(plan: &ExecPlan) -> Result<Spawned, (Option<ChildStage>, io::Error)
 
     let mut pipe = [0 as RawFd; 2];
     // SAFETY: pipe2 writes two fds into the 2-element array.
-    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err((None, io::Error::last_os_error()));
-    }
+    cerr(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) }).map_err(|e| (None, e))?;
     // SAFETY: pipe2 succeeded, so both fds are fresh and owned by nobody else.
     let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
 
     // SAFETY: fork is safe to call; the child branch below only performs raw system calls on
     // memory prepared before the fork (argv/envp arrays, plan fields) and then execs or _exits.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err((None, io::Error::last_os_error()));
-    }
+    let pid = cerr(unsafe { libc::fork() }).map_err(|e| (None, e))?;
     if pid == 0 {
         // SAFETY: we are the single-threaded child; see child_after_fork's contract.
         unsafe { child_after_fork(plan, &argv, &envp, wr.as_raw_fd()) }
@@ -206,21 +193,15 @@ pub fn spawn(plan: &ExecPlan) -> Result<Spawned, (Option<ChildStage>, io::Error)
     let mut report = [0u8; 5];
     let mut got = 0;
     while got < report.len() {
+        let rest = &mut report[got..];
         // SAFETY: reading into the remaining part of a local buffer.
-        let n = unsafe {
-            libc::read(
-                rd.as_raw_fd(),
-                report[got..].as_mut_ptr().cast(),
-                report.len() - got,
-            )
-        };
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
+        let n = cerr_retry(|| unsafe {
+            libc::read(rd.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len())
+        });
+        match n {
+            Ok(n) if n > 0 => got += n.unsigned_abs(),
+            _ => break,
         }
-        if n <= 0 {
-            break;
-        }
-        got += n as usize;
     }
     if got == 0 {
         return match pidfd {
@@ -242,9 +223,7 @@ pub fn spawn(plan: &ExecPlan) -> Result<Spawned, (Option<ChildStage>, io::Error)
 fn reap_blocking(pid: libc::pid_t) {
     let mut status = 0;
     // SAFETY: waiting for our own child; status is a valid out-pointer.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
-        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-    {}
+    let _ = cerr_retry(|| unsafe { libc::waitpid(pid, &mut status, 0) });
 }
 
 /// The child between fork and exec.
@@ -363,15 +342,10 @@ pub fn trim_heap() {
     unsafe { libc::malloc_trim(0) };
 }
 
-/// CLOCK_BOOTTIME: monotonic, and counting time spent suspended.
-pub fn boottime() -> Option<Duration> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into `ts`.
-    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
-        return None;
-    }
-    Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+/// The descriptor `fd`, which the service manager handed this process (socket activation),
+/// taken as owned. Call once per descriptor, before anything else could own it.
+pub fn take_inherited_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: the caller guarantees `fd` was inherited for this process to own and that
+    // nothing else in the process owns it; it is taken exactly once.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }
