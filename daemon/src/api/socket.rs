@@ -16,6 +16,9 @@ use std::time::Duration;
 use tokio::net::UnixStream;
 use tokio::sync::watch;
 
+/// How long a connection refused at admission is read from before it is closed.
+const REFUSED_LINGER: Duration = Duration::from_millis(200);
+
 /// What every connection handler gets.
 pub struct Ctx {
     pub core: Handle,
@@ -41,7 +44,9 @@ pub async fn serve(stream: UnixStream, ctx: Ctx) {
     let _slot = match ctx.core.open(peer.uid).await {
         Ok(Ok(slot)) => slot,
         Ok(Err(e)) => {
-            let _ = conn.send(&Response::Error(e)).await;
+            if conn.send(&Response::Error(e)).await.is_ok() {
+                conn.drain(REFUSED_LINGER).await;
+            }
             return;
         }
         Err(Gone) => return,

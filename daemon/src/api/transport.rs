@@ -66,6 +66,14 @@ impl Conn {
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client not reading"))?
     }
 
+    /// Before closing a connection refused at once: read (and drop) what the client is still
+    /// sending, for at most `within`. Closing with its request unread would reset the
+    /// connection, and the client would see a broken pipe instead of the refusal.
+    pub async fn drain(&mut self, within: Duration) {
+        let _ = tokio::time::timeout(within, self.read_frame()).await;
+        self.fds.clear();
+    }
+
     /// Send an error answer; a client that cannot take it is gone anyway.
     pub async fn refuse(&mut self, kind: ErrorKind, message: impl Into<String>) {
         let _ = self.send(&error(kind, message)).await;
