@@ -32,6 +32,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== msrv: the declared rust-version covers every locked dependency"
+python3 tests/lint/msrv.py
 echo "== cargo test (unit and integration)"
 cargo test --workspace --quiet
 echo "== end-to-end"
