@@ -1,8 +1,47 @@
-//! Every call into libpam and libc the module makes, each behind a small safe wrapper. Nothing
-//! outside this file is `unsafe`.
+//! The C side of the module: the `pam_sm_*` symbols libpam calls, and every call into libpam
+//! and libc the module makes, each behind a small safe wrapper. Nothing outside this file is
+//! `unsafe`.
 
+use elevate_pam::Phase;
 use pam_sys::{PamConversation, PamHandle, PamItemType, PamMessage, PamMessageStyle, PamResponse};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::fmt;
+
+/// # Safety
+/// Called by libpam with a valid handle and argument vector.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_acct_mgmt(
+    pamh: *mut PamHandle,
+    _flags: c_int,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> c_int {
+    crate::entry(pamh, argc, argv, Phase::Account)
+}
+
+/// # Safety
+/// Called by libpam with a valid handle and argument vector.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_open_session(
+    pamh: *mut PamHandle,
+    _flags: c_int,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> c_int {
+    crate::entry(pamh, argc, argv, Phase::OpenSession)
+}
+
+/// # Safety
+/// Called by libpam with a valid handle and argument vector.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_close_session(
+    pamh: *mut PamHandle,
+    _flags: c_int,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> c_int {
+    crate::entry(pamh, argc, argv, Phase::CloseSession)
+}
 
 /// A PAM handle checked for null.
 pub struct Handle(*mut PamHandle);
@@ -112,28 +151,44 @@ extern "C" fn free_session_id(_h: *mut PamHandle, data: *mut c_void, _status: c_
     }
 }
 
+/// Why libpam's argument vector could not be read. `Display` is what syslog gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgvError {
+    /// A null vector, or more than 256 arguments.
+    Invalid,
+    NullArgument,
+    NotUtf8,
+}
+
+impl fmt::Display for ArgvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ArgvError::Invalid => "invalid argument vector",
+            ArgvError::NullArgument => "null module argument",
+            ArgvError::NotUtf8 => "module argument is not UTF-8",
+        })
+    }
+}
+
 /// The module arguments (argc/argv of the pam_sm_* call), or an error for a null or
 /// non-UTF-8 argument.
-pub fn args<'a>(argc: c_int, argv: *const *const c_char) -> Result<Vec<&'a str>, String> {
+pub fn args<'a>(argc: c_int, argv: *const *const c_char) -> Result<Vec<&'a str>, ArgvError> {
     if argc <= 0 {
         return Ok(Vec::new());
     }
     if argv.is_null() || argc > 256 {
-        return Err("invalid argument vector".into());
+        return Err(ArgvError::Invalid);
     }
     let mut out = Vec::with_capacity(argc as usize);
     for i in 0..argc as usize {
         // SAFETY: libpam passes argc pointers in argv (checked non-null above).
         let p = unsafe { *argv.add(i) };
         if p.is_null() {
-            return Err("null module argument".into());
+            return Err(ArgvError::NullArgument);
         }
         // SAFETY: each argument is a NUL-terminated string owned by libpam for the call.
         let s = unsafe { CStr::from_ptr(p) };
-        out.push(
-            s.to_str()
-                .map_err(|_| "module argument is not UTF-8".to_string())?,
-        );
+        out.push(s.to_str().map_err(|_| ArgvError::NotUtf8)?);
     }
     Ok(out)
 }
