@@ -1,5 +1,6 @@
-//! The lock shadow-utils takes, as an fcntl(2) call std does not wrap. The only `unsafe` in
-//! the crate.
+//! The lock shadow-utils takes, as an fcntl(2) call std does not wrap. The crate's OS layer:
+//! its only `unsafe` and its only libc calls (elsewhere libc provides open(2) flags only),
+//! errors through `elevate_base::os::cerr`.
 //!
 //! glibc's `lckpwdf(3)` opens `/etc/.pwd.lock` (O_WRONLY|O_CREAT|O_CLOEXEC, 0600) and takes a
 //! classic whole-file write lock on it with `F_SETLKW`, giving up after 15 s (an `alarm`).
@@ -21,6 +22,7 @@
 //! backoff up to the caller's timeout (15 s by default, lckpwdf's). The lock is released when
 //! the returned [`Lock`] is dropped (the descriptor closes), including on unwinding.
 
+use elevate_base::os::cerr;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -59,10 +61,9 @@ pub fn lock_file(path: &Path, timeout: Duration) -> io::Result<Lock> {
     loop {
         // SAFETY: F_OFD_SETLK reads the valid `flock` behind the pointer during the call only;
         // the descriptor is open for the duration.
-        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) } == 0 {
+        let Err(e) = cerr(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) }) else {
             return Ok(Lock { _file: file });
-        }
-        let e = io::Error::last_os_error();
+        };
         if !matches!(
             e.raw_os_error(),
             Some(libc::EAGAIN | libc::EACCES | libc::EINTR)
@@ -91,8 +92,5 @@ pub fn lock_file(path: &Path, timeout: Duration) -> io::Result<Lock> {
 pub fn classic_lock(file: &File) -> io::Result<()> {
     let fl = write_lock_request();
     // SAFETY: F_SETLK reads the valid `flock` during the call only; the descriptor is open.
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    cerr(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) }).map(drop)
 }
