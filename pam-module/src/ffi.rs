@@ -7,41 +7,26 @@ use pam_sys::{PamConversation, PamHandle, PamItemType, PamMessage, PamMessageSty
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::fmt;
 
-/// # Safety
-/// Called by libpam with a valid handle and argument vector.
-#[no_mangle]
-pub unsafe extern "C" fn pam_sm_acct_mgmt(
-    pamh: *mut PamHandle,
-    _flags: c_int,
-    argc: c_int,
-    argv: *const *const c_char,
-) -> c_int {
-    crate::entry(pamh, argc, argv, Phase::Account)
+/// One exported `pam_sm_*` symbol: all of it is [`crate::entry`] for its phase.
+macro_rules! entry_point {
+    ($name:ident, $phase:expr) => {
+        /// # Safety
+        /// Called by libpam with a valid handle and argument vector.
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(
+            pamh: *mut PamHandle,
+            _flags: c_int,
+            argc: c_int,
+            argv: *const *const c_char,
+        ) -> c_int {
+            crate::entry(pamh, argc, argv, $phase)
+        }
+    };
 }
 
-/// # Safety
-/// Called by libpam with a valid handle and argument vector.
-#[no_mangle]
-pub unsafe extern "C" fn pam_sm_open_session(
-    pamh: *mut PamHandle,
-    _flags: c_int,
-    argc: c_int,
-    argv: *const *const c_char,
-) -> c_int {
-    crate::entry(pamh, argc, argv, Phase::OpenSession)
-}
-
-/// # Safety
-/// Called by libpam with a valid handle and argument vector.
-#[no_mangle]
-pub unsafe extern "C" fn pam_sm_close_session(
-    pamh: *mut PamHandle,
-    _flags: c_int,
-    argc: c_int,
-    argv: *const *const c_char,
-) -> c_int {
-    crate::entry(pamh, argc, argv, Phase::CloseSession)
-}
+entry_point!(pam_sm_acct_mgmt, Phase::Account);
+entry_point!(pam_sm_open_session, Phase::OpenSession);
+entry_point!(pam_sm_close_session, Phase::CloseSession);
 
 /// A PAM handle checked for null.
 pub struct Handle(*mut PamHandle);
