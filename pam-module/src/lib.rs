@@ -1,7 +1,7 @@
 //! `pam_elevate.so`: logins gated by elevate leases, sessions that end with them.
 //!
 //! A thin shell over the `elevate-pam` library: each `pam_sm_*` entry point (exported from
-//! [`ffi`], the crate's only `unsafe` code) comes to [`entry`], which reads what PAM knows,
+//! `ffi.rs`, the crate's only `unsafe` code) comes to `entry`, which reads what PAM knows,
 //! lets the library decide, and converts the result. Every entry point runs inside
 //! `catch_unwind`, so a bug becomes PAM_SYSTEM_ERR (a denial), never an abort of sshd or
 //! login; outside tests `unwrap`, `expect` and `panic!` are denied besides (the one panic
@@ -47,7 +47,7 @@ fn code(c: PamCode) -> c_int {
 }
 
 /// The whole of one entry point, panics and all (the exported `pam_sm_*` symbols in
-/// [`ffi`] are only this).
+/// `ffi.rs` are only this).
 fn entry(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char, phase: Phase) -> c_int {
     let r = catch_unwind(AssertUnwindSafe(|| run(pamh, argc, argv, phase)));
     match r {
