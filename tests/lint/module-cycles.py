@@ -36,7 +36,8 @@ import tempfile
 
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 ITEM_RE = re.compile(
-    r"\b(?:fn|struct|enum|union|trait|type|const|static|mod)\s+(" + IDENT + r")"
+    r"\b(?:fn|struct|enum|union|trait|type|static|mod|const(?!\s+(?:fn|unsafe|async|extern)\b))"
+    r"\s+(" + IDENT + r")"
     r"|\bmacro_rules!\s*(" + IDENT + r")"
 )
 PATH_RE = re.compile(
@@ -103,7 +104,7 @@ def blank(text):
         elif c == "'":
             # A char literal ('a', '\n', '\u{7f}') or a lifetime / label ('a, 'static).
             if i + 1 < n and text[i + 1] == "\\":
-                j = text.find("'", i + 2)
+                j = text.find("'", i + 3)  # past the escaped character: '\'' '\\'
                 j = n if j < 0 else j + 1
             elif i + 2 < n and text[i + 2] == "'":
                 j = i + 3
@@ -509,10 +510,11 @@ def check_crate(label, root_file, out):
     modules = load_tree(root_file, problems)
     for mod in modules.values():
         collect_items(mod)
-    # Aliases may build on each other (`use crate::leases; use leases::x;`): two passes.
+    # Aliases may build on each other (`use leases::x; use crate::leases;`, in any order): the
+    # second pass sees every alias the first one found.
     for _ in range(2):
         for mod in modules.values():
-            mod.aliases, mod.globs, mod.uses = {}, [], []
+            mod.globs, mod.uses = [], []
             collect_uses(mod, modules)
     count = 0
     for parent, edges in sorted(edges_of(modules).items()):
@@ -582,10 +584,11 @@ def self_test():
                 "mod inline { pub fn h() { crate::a::f() } }\n"
             ),
             "src/a.rs": "pub fn f() { crate::b::g() }\n",
-            "src/b.rs": "pub fn g() { let _ = crate::Deep; }\n",
+            "src/b.rs": "use self::inner::x;\nuse crate::deep;\nmod inner { pub fn x() {} }\n",
             "src/c.rs": (
-                "pub struct Deep;\nmacro_rules! m { () => { $crate::b::g() } }\n"
-                "fn k() { let _ = '\"'; let _ = r#\"crate::b::g\"#; crate::a::f() }\n"
+                "pub const fn deep() {}\npub struct Deep;\n"
+                "macro_rules! m { () => { $crate::b::g() } }\n"
+                "fn k() { let _ = ['\"', '\\'', '{']; let _ = r#\"crate::b::g\"#; crate::a::f() }\n"
             ),
             "src/tests.rs": "use crate::a;\nuse crate::c;\n",
         }, ["x: a -> b -> c -> a"]),
