@@ -1,6 +1,6 @@
-//! The lock shadow-utils takes, as an fcntl(2) call std does not wrap. The crate's OS layer:
-//! its only `unsafe` and its only libc calls (elsewhere libc provides open(2) flags only),
-//! errors through `elevate_base::os::cerr`.
+//! The lock shadow-utils takes, as an fcntl(2) call std does not wrap, and the open(2) flags
+//! the files are opened with. The crate's OS layer: its only `unsafe` and its only use of
+//! libc, errors through `elevate_base::os::cerr`.
 //!
 //! glibc's `lckpwdf(3)` opens `/etc/.pwd.lock` (O_WRONLY|O_CREAT|O_CLOEXEC, 0600) and takes a
 //! classic whole-file write lock on it with `F_SETLKW`, giving up after 15 s (an `alarm`).
@@ -29,6 +29,26 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// Open `path` for reading as shadow-utils does: O_NOFOLLOW (a symlinked /etc/group is
+/// refused), O_NONBLOCK (a FIFO planted there cannot hang us), close-on-exec.
+pub fn open_for_reading(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Create `path`, which must not exist, for writing with `mode` (before the umask), never
+/// through a symbolic link, close-on-exec.
+pub fn create_new(path: &Path, mode: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
 
 /// A held write lock on the lock file; released on drop.
 #[derive(Debug)]
