@@ -21,9 +21,9 @@ mod ffi;
 use elevate_pam::flow::SocketDaemon;
 use elevate_pam::{Accounts, Args, Outcome, PamCode, Phase};
 use elevate_proto::LoginQuery;
-use ffi::Handle;
-use pam_sys::{PamHandle, PamItemType, PamReturnCode};
-use std::ffi::{c_char, c_int};
+use ffi::Call;
+use pam_sys::{PamItemType, PamReturnCode};
+use std::ffi::c_int;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -46,10 +46,10 @@ fn code(c: PamCode) -> c_int {
     }) as c_int
 }
 
-/// The whole of one entry point, panics and all (the exported `pam_sm_*` symbols in
-/// `ffi.rs` are only this).
-fn entry(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char, phase: Phase) -> c_int {
-    let r = catch_unwind(AssertUnwindSafe(|| run(pamh, argc, argv, phase)));
+/// The whole of one entry point, panics and all: each exported `pam_sm_*` symbol in
+/// `ffi.rs` wraps libpam's arguments in a [`Call`] and comes here.
+fn entry(call: &Call, phase: Phase) -> c_int {
+    let r = catch_unwind(AssertUnwindSafe(|| run(call, phase)));
     match r {
         Ok(c) => c,
         Err(_) => {
@@ -60,12 +60,12 @@ fn entry(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char, phase: P
     }
 }
 
-fn run(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char, phase: Phase) -> c_int {
-    let Some(h) = Handle::new(pamh) else {
+fn run(call: &Call, phase: Phase) -> c_int {
+    let Some(h) = call.handle() else {
         ffi::syslog(true, "called without a PAM handle; denying");
         return code(PamCode::SystemErr);
     };
-    let words = match ffi::args(argc, argv) {
+    let words = match call.args() {
         Ok(w) => w,
         Err(e) => return bad_arguments(phase, &e),
     };
