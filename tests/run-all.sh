@@ -32,6 +32,11 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== msrv: the declared rust-version covers every locked dependency"
+python3 tests/lint/msrv.py
+echo "== module import cycles: no two sibling modules use each other"
+python3 tests/lint/module-cycles.py --self-test
+python3 tests/lint/module-cycles.py
 echo "== cargo test (unit and integration)"
 cargo test --workspace --quiet
 echo "== end-to-end"

@@ -6,7 +6,6 @@ use crate::chain::is_hash;
 use serde_json::Value;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// File name of the anchor inside the daemon's state directory.
@@ -49,13 +48,7 @@ impl Anchor {
     /// after a power loss it may be older than the log, never torn.
     pub fn write(&self, path: &Path) -> io::Result<()> {
         let tmp = temp_path(path);
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o640)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)?;
+        let mut f = crate::os::create_nofollow(&tmp, 0o640)?;
         f.write_all(format!("{{\"seq\":{},\"hash\":\"{}\"}}\n", self.seq, self.hash).as_bytes())?;
         drop(f);
         fs::rename(&tmp, path)

@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
+use std::fmt;
 
 /// The value of every record's `v` key.
 pub const FORMAT_VERSION: u64 = 1;
@@ -180,30 +181,49 @@ pub(crate) fn record_line(rec: &Map<String, Value>) -> Option<String> {
     Some(out)
 }
 
+/// Why a value may not be in a record. `Display` is the text of the writer's error and of
+/// the verifier's `Malformed` problem.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ValueError {
+    NotInteger(Number),
+    Unsafe(Number),
+    TooDeep,
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueError::NotInteger(n) => write!(f, "non-integer number {n}"),
+            ValueError::Unsafe(n) => write!(f, "integer {n} beyond ±(2^53-1)"),
+            ValueError::TooDeep => f.write_str("nested too deeply"),
+        }
+    }
+}
+
 /// Numbers must be integers within ±[`MAX_SAFE_INTEGER`]; nesting at most `max_depth` deep.
-pub(crate) fn check_value(v: &Value, max_depth: usize) -> Result<(), String> {
+pub(crate) fn check_value(v: &Value, max_depth: usize) -> Result<(), ValueError> {
     match v {
         Value::Number(n) => {
             let ok = match (n.as_u64(), n.as_i64()) {
                 (Some(u), _) => u <= MAX_SAFE_INTEGER,
                 (None, Some(i)) => i.unsigned_abs() <= MAX_SAFE_INTEGER,
-                (None, None) => return Err(format!("non-integer number {n}")),
+                (None, None) => return Err(ValueError::NotInteger(n.clone())),
             };
             if ok {
                 Ok(())
             } else {
-                Err(format!("integer {n} beyond ±(2^53-1)"))
+                Err(ValueError::Unsafe(n.clone()))
             }
         }
         Value::Array(items) => {
             if max_depth == 0 {
-                return Err("nested too deeply".into());
+                return Err(ValueError::TooDeep);
             }
             items.iter().try_for_each(|i| check_value(i, max_depth - 1))
         }
         Value::Object(m) => {
             if max_depth == 0 {
-                return Err("nested too deeply".into());
+                return Err(ValueError::TooDeep);
             }
             m.values().try_for_each(|i| check_value(i, max_depth - 1))
         }
@@ -219,34 +239,58 @@ pub(crate) struct RecordHead {
     pub hash: String,
 }
 
+/// Which reserved key of a record is wrong, and how. `Display` is the text of the verifier's
+/// `Malformed` problem.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RecordError {
+    Missing(&'static str),
+    Version(Value),
+    Seq(Value),
+    Time(Value),
+    Event(Value),
+    /// `prev` or `hash`, and its value.
+    Hex(&'static str, Value),
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordError::Missing(key) => write!(f, "missing `{key}`"),
+            RecordError::Version(v) => write!(f, "unsupported format version `v`: {v}"),
+            RecordError::Seq(v) => write!(f, "`seq` is not a non-negative integer: {v}"),
+            RecordError::Time(v) => write!(f, "`time` is not a UTC RFC 3339 timestamp: {v}"),
+            RecordError::Event(v) => write!(f, "`event` is not a non-empty string: {v}"),
+            RecordError::Hex(key, v) => write!(f, "`{key}` is not 64 lower-case hex digits: {v}"),
+        }
+    }
+}
+
 /// Check a parsed record's reserved keys: `v` is 1, `seq` an integer, `time` an RFC 3339 UTC
 /// timestamp with milliseconds, `event` a non-empty string, `prev`/`hash` 64 lower-case hex.
-pub(crate) fn check_record(rec: &Map<String, Value>) -> Result<RecordHead, String> {
+pub(crate) fn check_record(rec: &Map<String, Value>) -> Result<RecordHead, RecordError> {
     match rec.get("v") {
         Some(v) if v.as_u64() == Some(FORMAT_VERSION) => {}
-        Some(v) => return Err(format!("unsupported format version `v`: {v}")),
-        None => return Err("missing `v`".into()),
+        Some(v) => return Err(RecordError::Version(v.clone())),
+        None => return Err(RecordError::Missing("v")),
     }
     let seq = match rec.get("seq") {
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| format!("`seq` is not a non-negative integer: {v}"))?,
-        None => return Err("missing `seq`".into()),
+        Some(v) => v.as_u64().ok_or_else(|| RecordError::Seq(v.clone()))?,
+        None => return Err(RecordError::Missing("seq")),
     };
     match rec.get("time") {
         Some(Value::String(t)) if elevate_base::time::is_record_time(t) => {}
-        Some(v) => return Err(format!("`time` is not a UTC RFC 3339 timestamp: {v}")),
-        None => return Err("missing `time`".into()),
+        Some(v) => return Err(RecordError::Time(v.clone())),
+        None => return Err(RecordError::Missing("time")),
     }
     match rec.get("event") {
         Some(Value::String(e)) if !e.is_empty() => {}
-        Some(v) => return Err(format!("`event` is not a non-empty string: {v}")),
-        None => return Err("missing `event`".into()),
+        Some(v) => return Err(RecordError::Event(v.clone())),
+        None => return Err(RecordError::Missing("event")),
     }
-    let hex = |key: &str| match rec.get(key) {
+    let hex = |key: &'static str| match rec.get(key) {
         Some(Value::String(h)) if is_hash(h) => Ok(h.clone()),
-        Some(v) => Err(format!("`{key}` is not 64 lower-case hex digits: {v}")),
-        None => Err(format!("missing `{key}`")),
+        Some(v) => Err(RecordError::Hex(key, v.clone())),
+        None => Err(RecordError::Missing(key)),
     };
     let prev = hex("prev")?;
     let hash = hex("hash")?;
@@ -322,5 +366,45 @@ mod tests {
         assert!(check_value(&json!(-(MAX_SAFE_INTEGER as i64) - 1), 4).is_err());
         assert!(check_value(&json!([[[1]]]), 2).is_err());
         assert!(check_value(&json!([[[1]]]), 3).is_ok());
+        let why = |v: Value, depth| check_value(&v, depth).unwrap_err().to_string();
+        assert_eq!(why(json!(1.5), 4), "non-integer number 1.5");
+        assert_eq!(
+            why(json!(MAX_SAFE_INTEGER + 1), 4),
+            "integer 9007199254740992 beyond ±(2^53-1)"
+        );
+        assert_eq!(why(json!([[1]]), 1), "nested too deeply");
+    }
+
+    #[test]
+    fn record_errors_name_the_key() {
+        let why = |v: Value| match v {
+            Value::Object(m) => check_record(&m).unwrap_err().to_string(),
+            _ => unreachable!(),
+        };
+        let t = "2026-11-22T22:50:01.123Z";
+        let h = "ab".repeat(32);
+        assert_eq!(why(json!({})), "missing `v`");
+        assert_eq!(why(json!({"v": 2})), "unsupported format version `v`: 2");
+        assert_eq!(
+            why(json!({"v": 1, "seq": -1})),
+            "`seq` is not a non-negative integer: -1"
+        );
+        assert_eq!(why(json!({"v": 1, "seq": 1})), "missing `time`");
+        assert_eq!(
+            why(json!({"v": 1, "seq": 1, "time": "x"})),
+            "`time` is not a UTC RFC 3339 timestamp: \"x\""
+        );
+        assert_eq!(
+            why(json!({"v": 1, "seq": 1, "time": t, "event": ""})),
+            "`event` is not a non-empty string: \"\""
+        );
+        assert_eq!(
+            why(json!({"v": 1, "seq": 1, "time": t, "event": "e", "prev": h})),
+            "missing `hash`"
+        );
+        assert_eq!(
+            why(json!({"v": 1, "seq": 1, "time": t, "event": "e", "prev": 7})),
+            "`prev` is not 64 lower-case hex digits: 7"
+        );
     }
 }

@@ -152,6 +152,8 @@
 
 mod anchor;
 pub mod chain;
+mod os;
+mod tail;
 mod verify;
 mod writer;
 

@@ -2,7 +2,7 @@
 
 use crate::anchor::Anchor;
 use crate::chain::{
-    check_record, check_value, record_hash, record_line, GENESIS_PREV, MAX_RECORD_LEN,
+    check_record, check_value, record_hash, record_line, RecordHead, GENESIS_PREV, MAX_RECORD_LEN,
 };
 use serde_json::Value;
 use std::fmt;
@@ -321,51 +321,28 @@ impl Verifier {
     }
 
     fn check_line(&mut self, line: &[u8], terminated: bool) {
-        use ProblemKind::*;
-        if line.is_empty() {
-            return self.fail(None, Unparseable, "empty line".into());
-        }
-        let rec = match serde_json::from_slice::<Value>(line) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => return self.fail(None, Unparseable, "not a JSON object".into()),
-            Err(e) if !terminated => {
-                return self.fail(
-                    None,
-                    Unparseable,
-                    format!("incomplete last line (no newline; an interrupted write?): {e}"),
-                )
+        match self.judge_line(line, terminated) {
+            Ok(head) => {
+                self.records += 1;
+                self.first_seq.get_or_insert(head.seq);
+                self.last = Some((head.seq, head.hash));
             }
-            Err(e) => return self.fail(None, Unparseable, format!("invalid JSON: {e}")),
-        };
-        let stated_seq = rec.get("seq").and_then(Value::as_u64);
-        let head = match check_record(&rec) {
-            Ok(h) => h,
-            Err(why) => return self.fail(stated_seq, Malformed, why),
-        };
+            Err(Fault(seq, kind, message)) => self.fail(seq, kind, message),
+        }
+    }
+
+    /// Every check of one line, in the documented order: the record on its own, then how it
+    /// follows the previous record, then the anchor.
+    fn judge_line(&mut self, line: &[u8], terminated: bool) -> Result<RecordHead, Fault> {
+        let head = parse_line(line, terminated)?;
+        self.check_link(&head)?;
+        self.check_anchor(&head)?;
+        Ok(head)
+    }
+
+    /// `ChainBroken` and `SeqGap`: how the record follows the last good one.
+    fn check_link(&self, head: &RecordHead) -> Result<(), Fault> {
         let seq = Some(head.seq);
-        if let Err(why) = rec.values().try_for_each(|v| check_value(v, usize::MAX)) {
-            return self.fail(seq, Malformed, why);
-        }
-        let computed = record_hash(&rec);
-        if computed != head.hash {
-            return self.fail(
-                seq,
-                HashMismatch,
-                format!(
-                    "the record was modified: its content hashes to {computed}, not to its `hash` {}",
-                    head.hash
-                ),
-            );
-        }
-        if record_line(&rec).as_deref().map(str::as_bytes) != Some(line) {
-            return self.fail(
-                seq,
-                NotCanonical,
-                "the line is not byte-for-byte as the writer writes this record \
-                 (duplicate keys, whitespace, key order or escaping differ)"
-                    .into(),
-            );
-        }
         match &self.last {
             Some((last_seq, last_hash)) => {
                 if head.prev != *last_hash {
@@ -374,37 +351,42 @@ impl Verifier {
                     } else {
                         ""
                     };
-                    return self.fail(
+                    return Err(Fault(
                         seq,
-                        ChainBroken,
+                        ProblemKind::ChainBroken,
                         format!(
                             "`prev` {} is not the hash of the previous record (seq {last_seq}, {last_hash}): \
                              a record was deleted, inserted or reordered here{hint}",
                             head.prev
                         ),
-                    );
+                    ));
                 }
                 if Some(head.seq) != last_seq.checked_add(1) {
-                    return self.fail(
+                    return Err(Fault(
                         seq,
-                        SeqGap,
+                        ProblemKind::SeqGap,
                         format!("seq {} follows seq {last_seq}", head.seq),
-                    );
+                    ));
                 }
             }
             None => {
                 if head.prev == GENESIS_PREV && head.seq != 1 {
-                    return self.fail(
+                    return Err(Fault(
                         seq,
-                        SeqGap,
+                        ProblemKind::SeqGap,
                         format!(
                             "the first record of a fresh log must have seq 1, not {}",
                             head.seq
                         ),
-                    );
+                    ));
                 }
             }
         }
+        Ok(())
+    }
+
+    /// `AnchorMismatch`: the record with the anchored seq must have the anchored hash.
+    fn check_anchor(&mut self, head: &RecordHead) -> Result<(), Fault> {
         if let Some(a) = &self.anchor {
             if a.seq == head.seq {
                 if a.hash != head.hash {
@@ -413,13 +395,62 @@ impl Verifier {
                          the end of the log was rewritten",
                         a.hash, head.hash
                     );
-                    return self.fail(seq, AnchorMismatch, message);
+                    return Err(Fault(Some(head.seq), ProblemKind::AnchorMismatch, message));
                 }
                 self.anchor_seen = true;
             }
         }
-        self.records += 1;
-        self.first_seq.get_or_insert(head.seq);
-        self.last = Some((head.seq, head.hash));
+        Ok(())
     }
+}
+
+/// A problem with one line: the record's seq when known, what, and the message.
+struct Fault(Option<u64>, ProblemKind, String);
+
+/// The checks of one line on its own (`Unparseable` to `NotCanonical`); its head if it is a
+/// record exactly as the writer writes it.
+fn parse_line(line: &[u8], terminated: bool) -> Result<RecordHead, Fault> {
+    use ProblemKind::*;
+    if line.is_empty() {
+        return Err(Fault(None, Unparseable, "empty line".into()));
+    }
+    let rec = match serde_json::from_slice::<Value>(line) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return Err(Fault(None, Unparseable, "not a JSON object".into())),
+        Err(e) if !terminated => {
+            return Err(Fault(
+                None,
+                Unparseable,
+                format!("incomplete last line (no newline; an interrupted write?): {e}"),
+            ))
+        }
+        Err(e) => return Err(Fault(None, Unparseable, format!("invalid JSON: {e}"))),
+    };
+    let stated_seq = rec.get("seq").and_then(Value::as_u64);
+    let head = check_record(&rec).map_err(|why| Fault(stated_seq, Malformed, why.to_string()))?;
+    let seq = Some(head.seq);
+    rec.values()
+        .try_for_each(|v| check_value(v, usize::MAX))
+        .map_err(|why| Fault(seq, Malformed, why.to_string()))?;
+    let computed = record_hash(&rec);
+    if computed != head.hash {
+        return Err(Fault(
+            seq,
+            HashMismatch,
+            format!(
+                "the record was modified: its content hashes to {computed}, not to its `hash` {}",
+                head.hash
+            ),
+        ));
+    }
+    if record_line(&rec).as_deref().map(str::as_bytes) != Some(line) {
+        return Err(Fault(
+            seq,
+            NotCanonical,
+            "the line is not byte-for-byte as the writer writes this record \
+             (duplicate keys, whitespace, key order or escaping differ)"
+                .into(),
+        ));
+    }
+    Ok(head)
 }

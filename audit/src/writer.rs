@@ -2,16 +2,17 @@
 
 use crate::anchor::Anchor;
 use crate::chain::{
-    check_value, parse_record, record_hash, record_line, to_hex, FORMAT_VERSION, GENESIS_PREV,
-    MAX_FIELD_DEPTH, MAX_RECORD_LEN, MAX_SAFE_INTEGER, RESERVED_KEYS,
+    check_value, record_hash, record_line, FORMAT_VERSION, GENESIS_PREV, MAX_FIELD_DEPTH,
+    MAX_RECORD_LEN, MAX_SAFE_INTEGER, RESERVED_KEYS,
 };
+use crate::os::{open_log_file, with_path};
+use crate::tail::{read_tail, Tail};
 use elevate_base::time::format_rfc3339_utc;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use std::fmt;
-use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -519,10 +520,6 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
-fn with_path(e: io::Error, path: &Path) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-}
-
 fn validate_entry(e: &Entry) -> io::Result<()> {
     let ok_name = !e.event.is_empty()
         && e.event.len() <= 64
@@ -546,226 +543,4 @@ fn validate_entry(e: &Entry) -> io::Result<()> {
             .map_err(|why| invalid(format!("audit event `{}`: field `{k}`: {why}", e.event)))?;
     }
     Ok(())
-}
-
-/// Create the directory and file as documented on [`AuditLog`], or open the existing file.
-fn open_log_file(path: &Path, group: Option<&str>) -> io::Result<File> {
-    let gid = group.and_then(group_id);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        match fs::symlink_metadata(dir) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o750)
-                    .create(dir)
-                    .and_then(|()| fs::set_permissions(dir, Permissions::from_mode(0o750)))
-                    .map_err(|e| with_path(e, dir))?;
-                if let Some(gid) = gid {
-                    // A nicety: failing to chown (not root) leaves the creator's group.
-                    let _ = std::os::unix::fs::chown(dir, None, Some(gid));
-                }
-            }
-            Err(e) => return Err(with_path(e, dir)),
-        }
-    }
-    // O_NONBLOCK: opening a FIFO planted at the path must not hang; no effect on regular files.
-    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
-    let created = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create_new(true)
-        .mode(0o640)
-        .custom_flags(flags)
-        .open(path);
-    let file = match created {
-        Ok(f) => {
-            // The mode given to open(2) is masked by the umask; make it exactly 0640.
-            f.set_permissions(Permissions::from_mode(0o640))
-                .map_err(|e| with_path(e, path))?;
-            if let Some(gid) = gid {
-                let _ = std::os::unix::fs::fchown(&f, None, Some(gid));
-            }
-            f
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new()
-            .read(true)
-            .append(true)
-            .custom_flags(flags)
-            .open(path)
-            .map_err(|e| {
-                if e.raw_os_error() == Some(libc::ELOOP) {
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "{}: is a symbolic link, refusing to follow it",
-                            path.display()
-                        ),
-                    )
-                } else {
-                    with_path(e, path)
-                }
-            })?,
-        Err(e) => return Err(with_path(e, path)),
-    };
-    let meta = file.metadata().map_err(|e| with_path(e, path))?;
-    if !meta.file_type().is_file() {
-        return Err(io::Error::other(format!(
-            "{}: not a regular file",
-            path.display()
-        )));
-    }
-    if meta.nlink() != 1 {
-        return Err(io::Error::other(format!(
-            "{}: has {} hard links, refusing to append to it",
-            path.display(),
-            meta.nlink()
-        )));
-    }
-    Ok(file)
-}
-
-/// The gid of `name` from /etc/group (local groups only: `adm` is always local).
-fn group_id(name: &str) -> Option<u32> {
-    let mut text = String::new();
-    File::open("/etc/group")
-        .ok()?
-        .take(1 << 20)
-        .read_to_string(&mut text)
-        .ok()?;
-    text.lines().find_map(|line| {
-        let mut parts = line.split(':');
-        (parts.next()? == name).then_some(())?;
-        parts.nth(1)?.parse().ok()
-    })
-}
-
-/// The log's last line, as far as the writer cares.
-#[derive(Debug)]
-enum Tail {
-    Empty,
-    /// The last line is a well-formed record (terminated or not).
-    Record {
-        seq: u64,
-        hash: String,
-    },
-    /// The last line is not: its hash, and the seq of the last intact record shortly before it.
-    Damaged {
-        raw_hash: String,
-        last_good: Option<u64>,
-    },
-}
-
-const CHUNK: usize = 64 * 1024;
-/// How many lines before a damaged last line are tried for the last intact record.
-const LOOKBACK_LINES: usize = 16;
-
-struct TailReader<'a> {
-    file: &'a File,
-    bytes_read: u64,
-}
-
-impl TailReader<'_> {
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.file.read_exact_at(buf, offset)?;
-        self.bytes_read += buf.len() as u64;
-        Ok(())
-    }
-
-    /// The offset just after the last `\n` before `end` (0 if none), scanning back at most
-    /// `limit` bytes (`None` when that finds no newline).
-    fn line_start(&mut self, end: u64, limit: u64) -> io::Result<Option<u64>> {
-        let mut buf = vec![0; CHUNK];
-        let mut pos = end;
-        while pos > 0 {
-            if end - pos > limit {
-                return Ok(None);
-            }
-            let n = pos.min(CHUNK as u64);
-            let start = pos - n;
-            let chunk = &mut buf[..n as usize];
-            self.read_at(chunk, start)?;
-            if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
-                return Ok(Some(start + i as u64 + 1));
-            }
-            pos = start;
-        }
-        Ok(Some(0))
-    }
-
-    /// The record on `[start, end)`, if that is one.
-    fn record(&mut self, start: u64, end: u64) -> io::Result<Option<crate::chain::RecordHead>> {
-        let len = end - start;
-        if len == 0 || len > MAX_RECORD_LEN as u64 {
-            return Ok(None);
-        }
-        let mut line = vec![0; len as usize];
-        self.read_at(&mut line, start)?;
-        Ok(parse_record(&line))
-    }
-
-    fn hash(&mut self, start: u64, end: u64) -> io::Result<String> {
-        let mut h = Sha256::new();
-        let mut buf = vec![0; CHUNK];
-        let mut pos = start;
-        while pos < end {
-            let n = (end - pos).min(CHUNK as u64) as usize;
-            self.read_at(&mut buf[..n], pos)?;
-            h.update(&buf[..n]);
-            pos += n as u64;
-        }
-        Ok(to_hex(&h.finalize()))
-    }
-}
-
-/// Find the last line (the bytes after the last newline if any, else the last terminated line)
-/// reading backwards from the end. Also returns whether the file lacks a final newline, and the
-/// bytes read.
-fn read_tail(file: &File) -> io::Result<(Tail, bool, u64)> {
-    let mut r = TailReader {
-        file,
-        bytes_read: 0,
-    };
-    let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok((Tail::Empty, false, 0));
-    }
-    let mut last = [0u8];
-    r.read_at(&mut last, len - 1)?;
-    let unterminated = last[0] != b'\n';
-    let end = if unterminated { len } else { len - 1 };
-    // The last line's start, however far back (a damaged line is hashed whole).
-    let start = r.line_start(end, u64::MAX)?.unwrap_or(0);
-    if let Some(rec) = r.record(start, end)? {
-        let tail = Tail::Record {
-            seq: rec.seq,
-            hash: rec.hash,
-        };
-        return Ok((tail, unterminated, r.bytes_read));
-    }
-    let raw_hash = r.hash(start, end)?;
-    let mut last_good = None;
-    let mut next_end = start; // just after the previous line's newline
-    for _ in 0..LOOKBACK_LINES {
-        if next_end == 0 {
-            break;
-        }
-        let e = next_end - 1;
-        let Some(s) = r.line_start(e, MAX_RECORD_LEN as u64)? else {
-            break;
-        };
-        if let Some(rec) = r.record(s, e)? {
-            last_good = Some(rec.seq);
-            break;
-        }
-        next_end = s;
-    }
-    Ok((
-        Tail::Damaged {
-            raw_hash,
-            last_good,
-        },
-        unterminated,
-        r.bytes_read,
-    ))
 }

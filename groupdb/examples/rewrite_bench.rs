@@ -10,7 +10,8 @@
 //! which builds it with `--examples`).
 
 use elevate_groupdb::{Change, GroupDb, Outcome};
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 const GROUPS: usize = 5000;
@@ -34,7 +35,22 @@ pub fn main() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-fn run(root: &std::path::Path, runs: usize) -> std::io::Result<()> {
+fn run(root: &Path, runs: usize) -> io::Result<()> {
+    let group = write_files(root)?;
+    let db = GroupDb::at(root);
+    let one = measure(&db, runs, 1, true)?;
+    let batch = measure(&db, runs, 1000, true)?;
+    let noop = measure(&db, runs, 1, false)?;
+    if std::fs::read(root.join("etc/group"))? != group.as_bytes() {
+        return Err(io::Error::other("/etc/group not restored by the undo"));
+    }
+    report(root, runs, group.len(), one, batch, noop);
+    Ok(())
+}
+
+/// `root`/etc/group with [`GROUPS`] groups of four members each, and its gshadow (0640).
+/// Returns the group file's text.
+fn write_files(root: &Path) -> io::Result<String> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(root.join("etc"))?;
     let mut group = String::new();
@@ -53,57 +69,62 @@ fn run(root: &std::path::Path, runs: usize) -> std::io::Result<()> {
         root.join("etc/gshadow"),
         std::fs::Permissions::from_mode(0o640),
     )?;
-    let db = GroupDb::at(root);
+    Ok(group)
+}
 
-    // One timed apply of `batch` fresh additions, then an untimed one that undoes them.
-    let measure = |batch: usize, effective: bool| -> std::io::Result<(f64, f64)> {
-        let mut times = Vec::with_capacity(runs);
-        for run in 0..=runs {
-            let changes: Vec<Change> = (0..batch)
-                .map(|k| {
-                    let group = format!("grp{}", (k * 13 + run) % GROUPS);
-                    if effective {
-                        Change::add(format!("bench{run}x{k}"), group)
-                    } else {
-                        Change::remove(format!("nobody{k}"), group)
-                    }
-                })
-                .collect();
-            let t = Instant::now();
-            let out = db.apply(&changes)?;
-            let ms = t.elapsed().as_secs_f64() * 1000.0;
-            let want = if effective {
-                Outcome::Added
-            } else {
-                Outcome::NotMember
-            };
-            if out.iter().any(|o| *o != want) {
-                return Err(std::io::Error::other(format!("unexpected outcome {out:?}")));
-            }
-            if run > 0 {
-                times.push(ms); // run 0 warms the page cache and the allocator
-            }
-            if effective {
-                let undo: Vec<Change> = changes
-                    .iter()
-                    .map(|c| Change::remove(c.user(), c.group()))
-                    .collect();
-                db.apply(&undo)?;
-            }
+/// p50 and p90 in ms of `runs` timed applies of `batch` fresh additions (`effective`) or
+/// removals of non-members; each addition is undone again, untimed.
+fn measure(db: &GroupDb, runs: usize, batch: usize, effective: bool) -> io::Result<(f64, f64)> {
+    let mut times = Vec::with_capacity(runs);
+    for run in 0..=runs {
+        let changes: Vec<Change> = (0..batch)
+            .map(|k| {
+                let group = format!("grp{}", (k * 13 + run) % GROUPS);
+                if effective {
+                    Change::add(format!("bench{run}x{k}"), group)
+                } else {
+                    Change::remove(format!("nobody{k}"), group)
+                }
+            })
+            .collect();
+        let t = Instant::now();
+        let out = db.apply(&changes)?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        let want = if effective {
+            Outcome::Added
+        } else {
+            Outcome::NotMember
+        };
+        if out.iter().any(|o| *o != want) {
+            return Err(io::Error::other(format!("unexpected outcome {out:?}")));
         }
-        times.sort_by(f64::total_cmp);
-        Ok((times[times.len() / 2], times[times.len() * 9 / 10]))
-    };
-    let (one_p50, one_p90) = measure(1, true)?;
-    let (batch_p50, batch_p90) = measure(1000, true)?;
-    let (noop_p50, noop_p90) = measure(1, false)?;
-    if std::fs::read(root.join("etc/group"))? != group.as_bytes() {
-        return Err(std::io::Error::other("/etc/group not restored by the undo"));
+        if run > 0 {
+            times.push(ms); // run 0 warms the page cache and the allocator
+        }
+        if effective {
+            let undo: Vec<Change> = changes
+                .iter()
+                .map(|c| Change::remove(c.user(), c.group()))
+                .collect();
+            db.apply(&undo)?;
+        }
     }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], times[times.len() * 9 / 10]))
+}
 
+/// The table on stderr, the JSON object on stdout.
+fn report(
+    root: &Path,
+    runs: usize,
+    group_len: usize,
+    (one_p50, one_p90): (f64, f64),
+    (batch_p50, batch_p90): (f64, f64),
+    (noop_p50, noop_p90): (f64, f64),
+) {
     eprintln!(
         "/etc/group: {GROUPS} groups, {} KiB (+ gshadow); {runs} runs each, fsync on, in {}",
-        group.len() / 1024,
+        group_len / 1024,
         root.display()
     );
     eprintln!("  {:<36} {:>8} {:>8}", "", "p50 ms", "p90 ms");
@@ -121,5 +142,4 @@ fn run(root: &std::path::Path, runs: usize) -> std::io::Result<()> {
     println!(
         "{{\"groups\":{GROUPS},\"runs\":{runs},\"one_change_ms_p50\":{one_p50:.2},\"one_change_ms_p90\":{one_p90:.2},\"batch_1000_ms_p50\":{batch_p50:.2},\"batch_1000_ms_p90\":{batch_p90:.2},\"noop_ms_p50\":{noop_p50:.2},\"noop_ms_p90\":{noop_p90:.2}}}"
     );
-    Ok(())
 }

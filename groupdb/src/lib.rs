@@ -33,9 +33,9 @@ mod sys;
 mod tests;
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -235,11 +235,7 @@ impl Original {
     /// Open as shadow-utils does (O_NOFOLLOW: a symlinked /etc/group is refused, O_NONBLOCK: a
     /// FIFO cannot hang us), check it is a regular file, and read it. `None` if missing.
     fn read(path: &Path) -> io::Result<Option<Original>> {
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(path)
-        {
+        let mut file = match sys::open_for_reading(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(with_path(e, path)),
@@ -318,13 +314,7 @@ fn write_like(path: &Path, bytes: &[u8], like: &fs::Metadata, perms: Perms) -> i
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(with_path(e, path)),
     }
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| with_path(e, path))?;
+    let mut f = sys::create_new(path, 0o600).map_err(|e| with_path(e, path))?;
     let result = (|| {
         f.write_all(bytes)?;
         std::os::unix::fs::fchown(&f, Some(like.uid()), Some(like.gid()))?;

@@ -1,5 +1,6 @@
-//! The lock shadow-utils takes, as an fcntl(2) call std does not wrap. The only `unsafe` in
-//! the crate.
+//! The lock shadow-utils takes, as an fcntl(2) call std does not wrap, and the open(2) flags
+//! the files are opened with. The crate's OS layer: its only `unsafe` and its only use of
+//! libc, errors through `elevate_base::os::cerr`.
 //!
 //! glibc's `lckpwdf(3)` opens `/etc/.pwd.lock` (O_WRONLY|O_CREAT|O_CLOEXEC, 0600) and takes a
 //! classic whole-file write lock on it with `F_SETLKW`, giving up after 15 s (an `alarm`).
@@ -21,12 +22,33 @@
 //! backoff up to the caller's timeout (15 s by default, lckpwdf's). The lock is released when
 //! the returned [`Lock`] is dropped (the descriptor closes), including on unwinding.
 
+use elevate_base::os::cerr;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// Open `path` for reading as shadow-utils does: O_NOFOLLOW (a symlinked /etc/group is
+/// refused), O_NONBLOCK (a FIFO planted there cannot hang us), close-on-exec.
+pub fn open_for_reading(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Create `path`, which must not exist, for writing with `mode` (before the umask), never
+/// through a symbolic link, close-on-exec.
+pub fn create_new(path: &Path, mode: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
 
 /// A held write lock on the lock file; released on drop.
 #[derive(Debug)]
@@ -59,10 +81,9 @@ pub fn lock_file(path: &Path, timeout: Duration) -> io::Result<Lock> {
     loop {
         // SAFETY: F_OFD_SETLK reads the valid `flock` behind the pointer during the call only;
         // the descriptor is open for the duration.
-        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) } == 0 {
+        let Err(e) = cerr(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) }) else {
             return Ok(Lock { _file: file });
-        }
-        let e = io::Error::last_os_error();
+        };
         if !matches!(
             e.raw_os_error(),
             Some(libc::EAGAIN | libc::EACCES | libc::EINTR)
@@ -91,8 +112,5 @@ pub fn lock_file(path: &Path, timeout: Duration) -> io::Result<Lock> {
 pub fn classic_lock(file: &File) -> io::Result<()> {
     let fl = write_lock_request();
     // SAFETY: F_SETLK reads the valid `flock` during the call only; the descriptor is open.
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    cerr(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) }).map(drop)
 }

@@ -1,17 +1,87 @@
-//! Every call into libpam and libc the module makes, each behind a small safe wrapper. Nothing
-//! outside this file is `unsafe`.
+//! The C side of the module: the `pam_sm_*` symbols libpam calls, and every call into libpam
+//! and libc the module makes, each behind a small safe wrapper. Nothing outside this file is
+//! `unsafe`.
 
+use elevate_pam::Phase;
 use pam_sys::{PamConversation, PamHandle, PamItemType, PamMessage, PamMessageStyle, PamResponse};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::fmt;
 
-/// A PAM handle checked for null.
+/// One exported `pam_sm_*` symbol: libpam's arguments as a [`Call`], then
+/// [`crate::entry`] for its phase.
+macro_rules! entry_point {
+    ($name:ident, $phase:expr) => {
+        /// # Safety
+        /// Called by libpam with a valid handle and argument vector.
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(
+            pamh: *mut PamHandle,
+            _flags: c_int,
+            argc: c_int,
+            argv: *const *const c_char,
+        ) -> c_int {
+            // SAFETY: these are the arguments libpam gave this call, as this function's own
+            // contract (above) requires of its caller.
+            let call = unsafe { Call::new(pamh, argc, argv) };
+            crate::entry(&call, $phase)
+        }
+    };
+}
+
+entry_point!(pam_sm_acct_mgmt, Phase::Account);
+entry_point!(pam_sm_open_session, Phase::OpenSession);
+entry_point!(pam_sm_close_session, Phase::CloseSession);
+
+/// What libpam passed to one `pam_sm_*` call, not yet read. Only the exported functions make
+/// one, from their own arguments: holding a `Call` is the promise the pointers are valid.
+pub struct Call {
+    pamh: *mut PamHandle,
+    argc: c_int,
+    argv: *const *const c_char,
+}
+
+impl Call {
+    /// # Safety
+    /// `pamh` is null or the handle libpam passed for this call; `argv` is null or holds
+    /// `argc` pointers, each null or a NUL-terminated string; all valid while the `Call` is.
+    unsafe fn new(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char) -> Call {
+        Call { pamh, argc, argv }
+    }
+
+    /// The PAM handle, unless libpam passed none.
+    pub fn handle(&self) -> Option<Handle> {
+        (!self.pamh.is_null()).then_some(Handle(self.pamh))
+    }
+
+    /// The module arguments (argc/argv of the pam_sm_* call), or an error for a null or
+    /// non-UTF-8 argument.
+    pub fn args(&self) -> Result<Vec<&str>, ArgvError> {
+        let (argc, argv) = (self.argc, self.argv);
+        if argc <= 0 {
+            return Ok(Vec::new());
+        }
+        if argv.is_null() || argc > 256 {
+            return Err(ArgvError::Invalid);
+        }
+        let mut out = Vec::with_capacity(argc as usize);
+        for i in 0..argc as usize {
+            // SAFETY: `argv` is not null and holds `argc` pointers (`Call::new`'s contract).
+            let p = unsafe { *argv.add(i) };
+            if p.is_null() {
+                return Err(ArgvError::NullArgument);
+            }
+            // SAFETY: a non-null argument is a NUL-terminated string libpam owns for the call.
+            let s = unsafe { CStr::from_ptr(p) };
+            out.push(s.to_str().map_err(|_| ArgvError::NotUtf8)?);
+        }
+        Ok(out)
+    }
+}
+
+/// A PAM handle checked for null; made only from a [`Call`].
 pub struct Handle(*mut PamHandle);
 
 impl Handle {
-    pub fn new(h: *mut PamHandle) -> Option<Handle> {
-        (!h.is_null()).then_some(Handle(h))
-    }
-
     /// A string item (service, tty, rhost…); `None` if unset, unreadable or not UTF-8.
     pub fn item(&self, which: PamItemType) -> Option<String> {
         let mut p: *const c_void = std::ptr::null();
@@ -112,30 +182,23 @@ extern "C" fn free_session_id(_h: *mut PamHandle, data: *mut c_void, _status: c_
     }
 }
 
-/// The module arguments (argc/argv of the pam_sm_* call), or an error for a null or
-/// non-UTF-8 argument.
-pub fn args<'a>(argc: c_int, argv: *const *const c_char) -> Result<Vec<&'a str>, String> {
-    if argc <= 0 {
-        return Ok(Vec::new());
+/// Why libpam's argument vector could not be read. `Display` is what syslog gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgvError {
+    /// A null vector, or more than 256 arguments.
+    Invalid,
+    NullArgument,
+    NotUtf8,
+}
+
+impl fmt::Display for ArgvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ArgvError::Invalid => "invalid argument vector",
+            ArgvError::NullArgument => "null module argument",
+            ArgvError::NotUtf8 => "module argument is not UTF-8",
+        })
     }
-    if argv.is_null() || argc > 256 {
-        return Err("invalid argument vector".into());
-    }
-    let mut out = Vec::with_capacity(argc as usize);
-    for i in 0..argc as usize {
-        // SAFETY: libpam passes argc pointers in argv (checked non-null above).
-        let p = unsafe { *argv.add(i) };
-        if p.is_null() {
-            return Err("null module argument".into());
-        }
-        // SAFETY: each argument is a NUL-terminated string owned by libpam for the call.
-        let s = unsafe { CStr::from_ptr(p) };
-        out.push(
-            s.to_str()
-                .map_err(|_| "module argument is not UTF-8".to_string())?,
-        );
-    }
-    Ok(out)
 }
 
 /// One syslog(3) call at LOG_AUTHPRIV. `%s` keeps the message from being a format string;

@@ -1,21 +1,30 @@
 //! `pam_elevate.so`: logins gated by elevate leases, sessions that end with them.
 //!
-//! A thin shell over the `elevate-pam` library: each `pam_sm_*` entry point reads what PAM
-//! knows, lets the library decide, and converts the result. Every entry point runs inside
+//! A thin shell over the `elevate-pam` library: each `pam_sm_*` entry point (exported from
+//! `ffi.rs`, the crate's only `unsafe` code) comes to `entry`, which reads what PAM knows,
+//! lets the library decide, and converts the result. Every entry point runs inside
 //! `catch_unwind`, so a bug becomes PAM_SYSTEM_ERR (a denial), never an abort of sshd or
-//! login. No threads, no async runtime, no environment variables; logging is syslog only.
+//! login; outside tests `unwrap`, `expect` and `panic!` are denied besides (the one panic
+//! left is the test builds' `inject_panic`). No threads, no async runtime, no environment
+//! variables; logging is syslog only.
 //!
 //! Only the account and session phases are provided. Listed in `auth` or `password`,
 //! libpam finds no symbol and fails the stack (closed), which is the safe mistake.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod ffi;
 
 use elevate_pam::flow::SocketDaemon;
 use elevate_pam::{Accounts, Args, Outcome, PamCode, Phase};
 use elevate_proto::LoginQuery;
-use ffi::Handle;
-use pam_sys::{PamHandle, PamItemType, PamReturnCode};
-use std::ffi::{c_char, c_int};
+use ffi::Call;
+use pam_sys::{PamItemType, PamReturnCode};
+use std::ffi::c_int;
+use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 struct Nss;
@@ -37,9 +46,10 @@ fn code(c: PamCode) -> c_int {
     }) as c_int
 }
 
-/// The whole of one entry point, panics and all.
-fn entry(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char, phase: Phase) -> c_int {
-    let r = catch_unwind(AssertUnwindSafe(|| run(pamh, argc, argv, phase)));
+/// The whole of one entry point, panics and all: each exported `pam_sm_*` symbol in
+/// `ffi.rs` wraps libpam's arguments in a [`Call`] and comes here.
+fn entry(call: &Call, phase: Phase) -> c_int {
+    let r = catch_unwind(AssertUnwindSafe(|| run(call, phase)));
     match r {
         Ok(c) => c,
         Err(_) => {
@@ -50,20 +60,26 @@ fn entry(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char, phase: P
     }
 }
 
-fn run(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char, phase: Phase) -> c_int {
-    let Some(h) = Handle::new(pamh) else {
+fn run(call: &Call, phase: Phase) -> c_int {
+    let Some(h) = call.handle() else {
         ffi::syslog(true, "called without a PAM handle; denying");
         return code(PamCode::SystemErr);
     };
-    let args = match ffi::args(argc, argv).and_then(Args::parse) {
+    let words = match call.args() {
+        Ok(w) => w,
+        Err(e) => return bad_arguments(phase, &e),
+    };
+    let args = match Args::parse(words) {
         Ok(a) => a,
-        Err(e) => {
-            ffi::syslog(true, &format!("bad module arguments: {e}; denying"));
-            return code(phase.bad_arguments());
-        }
+        Err(e) => return bad_arguments(phase, &e),
     };
     if args.inject_panic {
-        panic!("inject_panic: test build");
+        // The one deliberate panic: test builds (feature `panic-injection`) check that
+        // `entry` turns it into a denial.
+        #[allow(clippy::panic)]
+        {
+            panic!("inject_panic: test build");
+        }
     }
     let service = h.item(PamItemType::SERVICE).unwrap_or_default();
     let outcome: Outcome = if phase == Phase::CloseSession {
@@ -102,38 +118,7 @@ fn run(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char, phase: Pha
     code(outcome.code)
 }
 
-/// # Safety
-/// Called by libpam with a valid handle and argument vector.
-#[no_mangle]
-pub unsafe extern "C" fn pam_sm_acct_mgmt(
-    pamh: *mut PamHandle,
-    _flags: c_int,
-    argc: c_int,
-    argv: *const *const c_char,
-) -> c_int {
-    entry(pamh, argc, argv, Phase::Account)
-}
-
-/// # Safety
-/// Called by libpam with a valid handle and argument vector.
-#[no_mangle]
-pub unsafe extern "C" fn pam_sm_open_session(
-    pamh: *mut PamHandle,
-    _flags: c_int,
-    argc: c_int,
-    argv: *const *const c_char,
-) -> c_int {
-    entry(pamh, argc, argv, Phase::OpenSession)
-}
-
-/// # Safety
-/// Called by libpam with a valid handle and argument vector.
-#[no_mangle]
-pub unsafe extern "C" fn pam_sm_close_session(
-    pamh: *mut PamHandle,
-    _flags: c_int,
-    argc: c_int,
-    argv: *const *const c_char,
-) -> c_int {
-    entry(pamh, argc, argv, Phase::CloseSession)
+fn bad_arguments(phase: Phase, e: &dyn fmt::Display) -> c_int {
+    ffi::syslog(true, &format!("bad module arguments: {e}; denying"));
+    code(phase.bad_arguments())
 }

@@ -2,6 +2,7 @@
 //! `/etc/pam.d/sshd` must not quietly turn gating off, so anything unknown is an error (and
 //! the module denies, having logged why).
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,8 +45,51 @@ impl Default for Args {
 /// Longest timeout accepted: a login blocked longer than this is worse than a denial.
 const MAX_TIMEOUT_MS: u64 = 60_000;
 
+/// Why the module arguments were refused. `Display` is the line logged to syslog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgsError {
+    /// `socket=` with a relative path.
+    SocketNotAbsolute(String),
+    /// `timeout_ms=` not a number of milliseconds in range.
+    Timeout(String),
+    /// `fail=` neither `closed` nor `open`.
+    FailMode(String),
+    /// `exempt=LIST` naming something that is not a user name.
+    ExemptUser { list: String, user: String },
+    /// `exempt_group=` not a group name.
+    ExemptGroup(String),
+    /// An argument the module does not know (the whole argument).
+    Unknown(String),
+}
+
+impl fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArgsError::SocketNotAbsolute(v) => write!(f, "socket={v}: must be an absolute path"),
+            ArgsError::Timeout(v) => {
+                write!(
+                    f,
+                    "timeout_ms={v}: expected milliseconds, 1 to {MAX_TIMEOUT_MS}"
+                )
+            }
+            ArgsError::FailMode(v) => write!(f, "fail={v}: expected fail=closed or fail=open"),
+            ArgsError::ExemptUser { list, user } => {
+                write!(f, "exempt={list}: `{user}` is not a user name")
+            }
+            ArgsError::ExemptGroup(v) => write!(f, "exempt_group={v}: not a group name"),
+            ArgsError::Unknown(arg) => write!(
+                f,
+                "unknown argument `{arg}` (known: socket=PATH timeout_ms=N \
+                 fail=closed|open exempt=USER,... exempt_group=NAME debug)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ArgsError {}
+
 impl Args {
-    pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String> {
+    pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, ArgsError> {
         let mut a = Args::default();
         for arg in args {
             let (key, value) = match arg.split_once('=') {
@@ -56,7 +100,7 @@ impl Args {
                 ("debug", None) => a.debug = true,
                 ("socket", Some(v)) => {
                     if !v.starts_with('/') {
-                        return Err(format!("socket={v}: must be an absolute path"));
+                        return Err(ArgsError::SocketNotAbsolute(v.to_string()));
                     }
                     a.socket = PathBuf::from(v);
                 }
@@ -65,38 +109,32 @@ impl Args {
                         .parse()
                         .ok()
                         .filter(|ms| (1..=MAX_TIMEOUT_MS).contains(ms))
-                        .ok_or_else(|| {
-                            format!("timeout_ms={v}: expected milliseconds, 1 to {MAX_TIMEOUT_MS}")
-                        })?;
+                        .ok_or_else(|| ArgsError::Timeout(v.to_string()))?;
                     a.timeout = Duration::from_millis(ms);
                 }
                 ("fail", Some("closed")) => a.fail = FailMode::Closed,
                 ("fail", Some("open")) => a.fail = FailMode::Open,
-                ("fail", Some(v)) => {
-                    return Err(format!("fail={v}: expected fail=closed or fail=open"))
-                }
+                ("fail", Some(v)) => return Err(ArgsError::FailMode(v.to_string())),
                 ("exempt", Some(v)) => {
                     for u in v.split(',') {
                         if !valid_name(u) {
-                            return Err(format!("exempt={v}: `{u}` is not a user name"));
+                            return Err(ArgsError::ExemptUser {
+                                list: v.to_string(),
+                                user: u.to_string(),
+                            });
                         }
                         a.exempt_users.push(u.to_string());
                     }
                 }
                 ("exempt_group", Some(v)) => {
                     if !valid_name(v) {
-                        return Err(format!("exempt_group={v}: not a group name"));
+                        return Err(ArgsError::ExemptGroup(v.to_string()));
                     }
                     a.exempt_group = Some(v.to_string());
                 }
                 #[cfg(feature = "panic-injection")]
                 ("inject_panic", None) => a.inject_panic = true,
-                _ => {
-                    return Err(format!(
-                        "unknown argument `{arg}` (known: socket=PATH timeout_ms=N \
-                         fail=closed|open exempt=USER,... exempt_group=NAME debug)"
-                    ))
-                }
+                _ => return Err(ArgsError::Unknown(arg.to_string())),
             }
         }
         Ok(a)
@@ -167,7 +205,31 @@ mod tests {
             let r = Args::parse([bad]);
             assert!(r.is_err(), "{bad:?} accepted: {r:?}");
         }
-        let msg = Args::parse(["nosuch"]).unwrap_err();
+        let msg = Args::parse(["nosuch"]).unwrap_err().to_string();
         assert!(msg.contains("unknown argument `nosuch`"), "{msg}");
+    }
+
+    #[test]
+    fn messages_are_the_lines_syslog_gets() {
+        for (arg, want) in [
+            ("socket=s", "socket=s: must be an absolute path"),
+            (
+                "timeout_ms=0",
+                "timeout_ms=0: expected milliseconds, 1 to 60000",
+            ),
+            (
+                "fail=maybe",
+                "fail=maybe: expected fail=closed or fail=open",
+            ),
+            ("exempt=a,,b", "exempt=a,,b: `` is not a user name"),
+            ("exempt_group=-x", "exempt_group=-x: not a group name"),
+            (
+                "x=1",
+                "unknown argument `x=1` (known: socket=PATH timeout_ms=N fail=closed|open \
+                 exempt=USER,... exempt_group=NAME debug)",
+            ),
+        ] {
+            assert_eq!(Args::parse([arg]).unwrap_err().to_string(), want);
+        }
     }
 }

@@ -2,7 +2,10 @@
 //! and lines for syslog.
 
 use crate::args::{Args, FailMode};
-use elevate_proto::{Client, ErrorKind, ErrorReply, LoginDecision, LoginQuery, Request, Response};
+use elevate_proto::{
+    Client, ClientError, ErrorKind, ErrorReply, LoginDecision, LoginQuery, Request, Response,
+};
+use std::fmt;
 
 /// The PAM results this module returns (the cdylib maps them to libpam's numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,18 +99,18 @@ pub trait Accounts {
     fn in_group(&self, user: &str, group: &str) -> bool;
 }
 
-/// One request, one answer, within the module's timeout.
+/// One request, one answer, within the module's timeout. An `Err` means the daemon could not
+/// be asked (not running, timed out, broke the protocol).
 pub trait Daemon {
-    fn call(&mut self, args: &Args, req: &Request) -> Result<Response, String>;
+    fn call(&mut self, args: &Args, req: &Request) -> Result<Response, ClientError>;
 }
 
 /// The real daemon, over its socket.
 pub struct SocketDaemon;
 
 impl Daemon for SocketDaemon {
-    fn call(&mut self, args: &Args, req: &Request) -> Result<Response, String> {
-        let mut c = Client::connect(&args.socket, args.timeout).map_err(|e| e.to_string())?;
-        c.call(req).map_err(|e| e.to_string())
+    fn call(&mut self, args: &Args, req: &Request) -> Result<Response, ClientError> {
+        Client::connect(&args.socket, args.timeout)?.call(req)
     }
 }
 
@@ -119,7 +122,7 @@ fn exempt(args: &Args, user: &str, accounts: &dyn Accounts) -> bool {
             .is_some_and(|g| accounts.in_group(user, g))
 }
 
-fn unreachable(args: &Args, q: &LoginQuery, phase: Phase, err: &str) -> Outcome {
+fn unreachable(args: &Args, q: &LoginQuery, phase: Phase, err: &dyn fmt::Display) -> Outcome {
     let label = phase.label();
     match args.fail {
         FailMode::Closed => Outcome::new(phase.unavailable())
@@ -150,7 +153,7 @@ fn daemon_failure(
     args: &Args,
     q: &LoginQuery,
     phase: Phase,
-    r: Result<Response, String>,
+    r: Result<Response, ClientError>,
 ) -> Outcome {
     match r {
         Ok(Response::Error(e)) => daemon_error(args, q, phase, &e),
@@ -297,12 +300,16 @@ mod tests {
         }
     }
 
-    /// Answers with a fixed response and remembers what it was asked.
+    /// Answers with a fixed response (`Err`: cannot connect, for this reason) and remembers
+    /// what it was asked.
     struct Fake(Result<Response, String>, Vec<Request>);
     impl Daemon for Fake {
-        fn call(&mut self, _: &Args, req: &Request) -> Result<Response, String> {
+        fn call(&mut self, args: &Args, req: &Request) -> Result<Response, ClientError> {
             self.1.push(req.clone());
-            self.0.clone()
+            self.0.clone().map_err(|why| ClientError::Connect {
+                socket: args.socket.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, why),
+            })
         }
     }
 

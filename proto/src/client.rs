@@ -1,5 +1,5 @@
-//! A blocking client with short timeouts. Used by the CLI and (later) the PAM module, neither
-//! of which may run an async runtime.
+//! A blocking client with short timeouts. Used by the CLI, the PAM module and the load
+//! generator, none of which runs an async runtime.
 
 use crate::fdpass;
 use crate::frame::{self, FrameBuf, FrameError};

@@ -1,7 +1,9 @@
 //! The socket system calls std lacks: passing file descriptors (SCM_RIGHTS) and a connect
-//! bounded by a timeout. This is the only `unsafe` in the crate: each call is a thin wrapper
-//! over sendmsg/recvmsg/connect with explicit buffer bounds.
+//! bounded by a timeout. This is the crate's OS layer: every `unsafe` block and every libc
+//! call of elevate-proto is here, each a thin wrapper over sendmsg/recvmsg/socket/connect with
+//! explicit buffer bounds, errors through [`cerr`].
 
+use elevate_base::os::cerr;
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -69,10 +71,7 @@ pub fn send_with_fds(
         }
     }
     // SAFETY: msg and everything it points to (iov, data, cbuf) outlive the call.
-    let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let n = cerr(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })?;
     Ok(n as usize)
 }
 
@@ -100,10 +99,7 @@ pub fn recv_with_fds(
     msg.msg_control = cbuf.bytes.as_mut_ptr() as *mut libc::c_void;
     msg.msg_controllen = cbuf.bytes.len() as _;
     // SAFETY: msg points at iov (into buf) and cbuf, both valid and writable for their lengths.
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let n = cerr(unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) })?;
     let mut got = Vec::new();
     // SAFETY: the kernel filled msg_control/msg_controllen; the CMSG_* macros walk only within
     // that region. Each SCM_RIGHTS payload is an array of fds now owned by this process, which
@@ -156,32 +152,27 @@ pub fn connect_bounded(
         *dst = *src as libc::c_char;
     }
     // SAFETY: socket(2) with constant arguments; the result is checked.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let fd =
+        cerr(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: `fd` is a socket just created here and owned by nothing else.
     let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
     stream.set_write_timeout(Some(timeout))?;
     let len = (mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
     // SAFETY: `addr` is a valid, NUL-terminated sockaddr_un and `len` is within its size.
-    let rc = unsafe {
+    cerr(unsafe {
         libc::connect(
             stream.as_raw_fd(),
             (&addr as *const libc::sockaddr_un).cast::<libc::sockaddr>(),
             len,
         )
-    };
-    if rc != 0 {
-        let e = io::Error::last_os_error();
-        return Err(match e.raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::EINPROGRESS) => io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the daemon did not accept the connection in time",
-            ),
-            _ => e,
-        });
-    }
+    })
+    .map_err(|e| match e.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EINPROGRESS) => io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the daemon did not accept the connection in time",
+        ),
+        _ => e,
+    })?;
     Ok(stream)
 }
 

@@ -1,11 +1,20 @@
-//! The contract between `elevated` and its clients (the `elevate` CLI, later the PAM module).
+//! The contract between `elevated` and its clients (the `elevate` CLI, the PAM module
+//! `pam_elevate.so`, the load generator).
 //!
-//! Deliberately std + serde + libc only — no async runtime — so that a PAM module dlopen'ed
-//! into sshd can link it without pulling threads into the host process.
+//! Deliberately std + serde + libc only (and elevate-base, which is the same) — no async
+//! runtime — so that a PAM module dlopen'ed into sshd can link it without pulling threads into
+//! the host process. For the same reason nothing outside tests may `unwrap`, `expect` or
+//! `panic!`: errors are returned.
 //!
 //! Framing: every message is a 4-byte big-endian length followed by that many bytes of JSON.
 //! A `run` request carries four file descriptors (stdin, stdout, stderr, cwd) as SCM_RIGHTS
-//! ancillary data on its first byte.
+//! ancillary data on its first byte. [`fdpass`] is the crate's OS layer: its only `unsafe`
+//! and its only libc calls.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod client;
 pub mod exit;
