@@ -1,6 +1,6 @@
 //! Start-up, the listening socket, signals and shutdown.
 
-use crate::api::socket::{self, Ctx};
+use crate::api::{socket, Ctx};
 use crate::core::{Core, World};
 use crate::effects::accounts::Nss;
 use crate::effects::audit::{fields, AuditEvent, AuditHandle};

@@ -2,9 +2,9 @@
 //! pass step-up if the profile wants it, audit the decision (the allowed record durably,
 //! before anything runs), spawn, supervise until the command exits, and report its status.
 
-use super::socket::Ctx;
 use super::step_up::step_up;
 use super::transport::{error, Conn};
+use super::Ctx;
 use crate::core::{Decision, Gone, Plan};
 use crate::effects::audit::{fields, AuditEvent};
 use crate::exec::spawn::prepare;

@@ -5,27 +5,16 @@
 use super::run::{handle_run, ExecRequest};
 use super::step_up::step_up;
 use super::transport::{error, Conn};
-use crate::core::{checked, Gone, Handle, LeaseOp, LoginOp};
-use crate::effects::audit::AuditHandle;
+use super::Ctx;
+use crate::core::{checked, Gone, LeaseOp, LoginOp};
 use crate::peer::Peer;
-use crate::settings::Settings;
 use elevate_proto::frame::{self, FrameError};
 use elevate_proto::{Denial, ErrorKind, LeaseRequest, Request, Response};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UnixStream;
-use tokio::sync::watch;
 
 /// How long a connection refused at admission is read from before it is closed.
 const REFUSED_LINGER: Duration = Duration::from_millis(200);
-
-/// What every connection handler gets.
-pub struct Ctx {
-    pub core: Handle,
-    pub audit: AuditHandle,
-    pub settings: Arc<Settings>,
-    pub shutdown: watch::Receiver<bool>,
-}
 
 /// What to do after a request was handled: answer, or (`None`) close the connection because
 /// it is done (a command ran, or the core is gone).

@@ -2,8 +2,8 @@
 //! each conversation turn comes back here, goes to the client as a `Prompt` and waits for
 //! its `PromptReply`. The answer never reaches a log or the audit trail.
 
-use super::socket::Ctx;
 use super::transport::Conn;
+use super::Ctx;
 use crate::effects::audit::fields;
 use crate::effects::audit::AuditEvent;
 use crate::os::pam_auth;
