@@ -7,26 +7,20 @@ use super::{no_account, Decision, Plan, State};
 use crate::exec::env::{build_env, EnvContext};
 use crate::lease::model::LeaseState;
 use crate::peer::Peer;
-use elevate_policy::{Access, Query, Verdict};
+use elevate_policy::{Access, Profile, Query, Subject, Verdict};
 use elevate_proto::{
     Checked, ErrorKind, ErrorReply, ListReply, ListedProfile, Response, RunRequest, StatusReply,
 };
+use std::path::PathBuf;
 use std::sync::Arc;
 
 impl State {
-    /// Rate limit, then resolve the caller, then ask the policy.
+    /// Rate limit, then resolve the caller, then ask the policy, then plan the run.
     pub(super) fn decide(&mut self, peer: &mut Peer, req: &RunRequest, dry_run: bool) -> Decision {
-        let limited = self.rate_limited(peer.uid);
-        let known = self.identities.by_uid(peer.uid);
-        if let Some(e) = limited {
-            // The audit record still names the user: a burst is always a cache hit.
-            peer.user = known.map_or_else(|| format!("#{}", peer.uid), |(pw, _)| pw.name);
-            return Decision::Refuse(e);
-        }
-        let Some((_, subject)) = known else {
-            return Decision::Refuse(no_account(peer.uid));
+        let subject = match self.caller(peer) {
+            Ok(s) => s,
+            Err(e) => return Decision::Refuse(e),
         };
-        peer.user = subject.user.clone();
         let Some(argv0) = req.argv.first() else {
             return Decision::Refuse(ErrorReply {
                 kind: ErrorKind::BadRequest,
@@ -37,16 +31,15 @@ impl State {
             Ok(p) => p,
             Err(e) => {
                 return Decision::Deny {
-                    reason: e,
+                    reason: e.to_string(),
                     hint: Some("see what you may run: elevate list".into()),
                     profile: None,
                 }
             }
         };
-        let args = &req.argv[1..];
         let query = Query {
             path: &path,
-            args,
+            args: &req.argv[1..],
             profile: req.profile.as_deref(),
             run_as: req.run_as.as_deref(),
         };
@@ -65,11 +58,6 @@ impl State {
                 }
             }
         };
-        if !dry_run && self.step_up_needed(peer, profile) {
-            return Decision::Authenticate {
-                profile: profile.name.clone(),
-            };
-        }
         if dry_run {
             return Decision::Allow(Box::new(Plan {
                 profile: profile.name.clone(),
@@ -83,35 +71,64 @@ impl State {
                 as_caller: false,
             }));
         }
-        let Some((target, target_gids)) = self.identities.by_name(&profile.run_as) else {
-            return Decision::Refuse(ErrorReply {
-                kind: ErrorKind::SpawnFailed,
-                message: format!(
-                    "profile {}: run_as user {:?} does not exist on this host",
-                    profile.name, profile.run_as
-                ),
-            });
-        };
-        let gid = match &profile.run_as_group {
-            None => target.gid,
-            Some(g) => match self.identities.group_gid(g) {
-                Some(gid) => gid,
-                None => {
-                    return Decision::Refuse(ErrorReply {
-                        kind: ErrorKind::SpawnFailed,
-                        message: format!(
-                            "profile {}: run_as_group {g:?} does not exist on this host",
-                            profile.name
-                        ),
-                    })
-                }
-            },
-        };
+        if self.step_up_needed(peer, profile) {
+            return Decision::Authenticate {
+                profile: profile.name.clone(),
+            };
+        }
         let mut argv = Vec::with_capacity(req.argv.len());
         argv.push(rule.path.display().to_string());
-        argv.extend(args.iter().cloned());
+        argv.extend(req.argv[1..].iter().cloned());
+        match self.plan(&subject, profile, path, argv, &req.env) {
+            Ok(plan) => Decision::Allow(Box::new(plan)),
+            Err(e) => Decision::Refuse(e),
+        }
+    }
+
+    /// The caller as the policy sees them, after the rate limit. The peer gets its name
+    /// (the audit record names the user even when the request is refused).
+    fn caller(&mut self, peer: &mut Peer) -> Result<Subject, ErrorReply> {
+        let limited = self.rate_limited(peer.uid);
+        let known = self.identities.by_uid(peer.uid);
+        if let Some(e) = limited {
+            // A burst is always a cache hit: naming the user costs nothing.
+            peer.user = known.map_or_else(|| format!("#{}", peer.uid), |(pw, _)| pw.name);
+            return Err(e);
+        }
+        let (_, subject) = known.ok_or_else(|| no_account(peer.uid))?;
+        peer.user = subject.user.clone();
+        Ok(subject)
+    }
+
+    /// The run of an allowed command: the target account, its groups, a clean environment.
+    fn plan(
+        &mut self,
+        subject: &Subject,
+        profile: &Profile,
+        path: PathBuf,
+        argv: Vec<String>,
+        caller_env: &[(String, String)],
+    ) -> Result<Plan, ErrorReply> {
+        let missing = |what: String| ErrorReply {
+            kind: ErrorKind::SpawnFailed,
+            message: format!(
+                "profile {}: {what} does not exist on this host",
+                profile.name
+            ),
+        };
+        let (target, groups) = self
+            .identities
+            .by_name(&profile.run_as)
+            .ok_or_else(|| missing(format!("run_as user {:?}", profile.run_as)))?;
+        let gid = match &profile.run_as_group {
+            None => target.gid,
+            Some(g) => self
+                .identities
+                .group_gid(g)
+                .ok_or_else(|| missing(format!("run_as_group {g:?}")))?,
+        };
         let env = build_env(
-            &req.env,
+            caller_env,
             &profile.env_keep,
             &EnvContext {
                 caller_user: &subject.user,
@@ -122,7 +139,7 @@ impl State {
                 target_shell: &target.shell.display().to_string(),
             },
         );
-        Decision::Allow(Box::new(Plan {
+        Ok(Plan {
             profile: profile.name.clone(),
             path,
             argv,
@@ -130,9 +147,9 @@ impl State {
             run_as: target.name.clone(),
             uid: target.uid,
             gid,
-            groups: target_gids,
+            groups,
             as_caller: false,
-        }))
+        })
     }
 
     pub(super) fn list(&mut self, peer: &mut Peer) -> Response {
