@@ -20,7 +20,6 @@ mod lease_tests;
 mod tests;
 
 pub use diag::{Diagnostic, Severity};
-pub use lease::{Admin, Approval, Approver, LoginAccess, LoginRule, OnExpiry, TicketPattern};
 pub use load::{load_dir, load_files, parse_str, LoadOptions, LoadOutcome};
 pub use matcher::{Denied, DenyReason, Mismatch, Query, Verdict};
 pub use model::*;
