@@ -110,7 +110,7 @@ impl Config {
     pub fn socket(&self) -> PathBuf {
         self.socket
             .clone()
-            .unwrap_or_else(|| elevate_proto::DEFAULT_SOCKET.into())
+            .unwrap_or_else(|| elevate_base::paths::DEFAULT_SOCKET.into())
     }
 
     /// The host as decisions see it: the configured name or gethostname(2), lower-cased

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 /// Resolve `argv0` the way the daemon does before deciding:
 ///
 /// - an absolute path is canonicalized (symlinks resolved); it must exist and be executable;
-/// - a bare name (no `/`) is looked up in [`elevate_proto::SECURE_PATH`] only — never the
+/// - a bare name (no `/`) is looked up in [`elevate_base::paths::SECURE_PATH`] only — never the
 ///   caller's `PATH` — and the first executable hit is canonicalized;
 /// - a relative path containing `/` is refused: its meaning depends on the caller's cwd.
 pub fn resolve_command(argv0: &str, sys: &dyn System) -> Result<PathBuf, String> {
@@ -34,7 +34,7 @@ pub fn resolve_command(argv0: &str, sys: &dyn System) -> Result<PathBuf, String>
     if argv0 == "." || argv0 == ".." {
         return Err(format!("{argv0}: not a command"));
     }
-    for dir in elevate_proto::SECURE_PATH.split(':') {
+    for dir in elevate_base::paths::SECURE_PATH.split(':') {
         let candidate = Path::new(dir).join(argv0);
         if sys.is_executable(&candidate) {
             if let Some(canonical) = sys.canonicalize(&candidate) {
@@ -44,7 +44,7 @@ pub fn resolve_command(argv0: &str, sys: &dyn System) -> Result<PathBuf, String>
     }
     Err(format!(
         "{argv0}: command not found in {}",
-        elevate_proto::SECURE_PATH
+        elevate_base::paths::SECURE_PATH
     ))
 }
 
