@@ -4,7 +4,8 @@
 //! * [`duration`]: the human duration syntax (`90s`, `1h30m`, `2d`) and its canonical form.
 //! * [`ids`]: [`Uid`], [`Gid`] and [`Pid`], so a group id is never passed where a user id goes.
 //! * [`paths`]: the default socket and the secure PATH, which clients, daemon and policy share.
-//! * [`os`]: the errno helper under every libc call (`cerr`); this crate's only `unsafe`.
+//! * [`os`]: the errno helper under every libc call (`cerr`) and the user/group lookups
+//!   through NSS ([`os::nss`]); this crate's only `unsafe`.
 //!
 //! std and libc only (plus serde's derive for the id types): the PAM module links it.
 
