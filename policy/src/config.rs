@@ -77,7 +77,7 @@ impl Config {
         toml::from_str(&text).map_err(|e| {
             let (line, col) = e
                 .span()
-                .map(|s| crate::load::line_col(&text, s.start))
+                .map(|s| crate::diag::line_col(&text, s.start))
                 .unwrap_or((0, 0));
             format!("{}:{line}:{col}: {}", path.display(), e.message())
         })
