@@ -23,5 +23,5 @@ pub use diag::{Diagnostic, Severity};
 pub use load::{load_dir, load_files, parse_str, LoadOptions, LoadOutcome};
 pub use matcher::{Denied, DenyReason, Mismatch, Query, Verdict};
 pub use model::*;
-pub use resolve::resolve_command;
+pub use resolve::{resolve_command, ResolveError, ResolveReason};
 pub use system::{FakeSystem, Passwd, RealSystem, System};

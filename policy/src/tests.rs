@@ -1710,7 +1710,9 @@ fn config_load() {
     assert_eq!(host.name, "web-01");
     assert_eq!(host.labels.get("env").map(String::as_str), Some("prod"));
     let p = dir.write("bad.toml", "hostname = \"x\"\ncolour = 1\n");
-    let e = crate::config::Config::load(&p).expect_err("unknown key");
+    let e = crate::config::Config::load(&p)
+        .expect_err("unknown key")
+        .to_string();
     assert!(e.contains("bad.toml:2:1:"), "{e}");
 }
 

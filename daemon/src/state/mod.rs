@@ -349,7 +349,7 @@ impl State {
             Ok(p) => p,
             Err(e) => {
                 return Decision::Deny {
-                    reason: e,
+                    reason: e.to_string(),
                     hint: Some("see what you may run: elevate list".into()),
                     profile: None,
                 }

@@ -4,6 +4,7 @@
 use super::ctx::Ctx;
 use super::raw::{RawArg, RawCommand};
 use crate::model::{ArgPattern, CommandRule, Rest};
+use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -47,8 +48,32 @@ fn regex_error_summary(e: &regex::Error) -> String {
         .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
+/// Why an argument (or ticket) regex was refused; `Display` is the sentence shown after
+/// "invalid regex: ".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegexError {
+    /// The regex itself does not compile (the one line that says why).
+    Invalid(String),
+    /// It compiles alone but not inside `^(?:…)$`.
+    NotAnchorable(String),
+}
+
+impl fmt::Display for RegexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegexError::Invalid(why) => f.write_str(why),
+            RegexError::NotAnchorable(why) => write!(
+                f,
+                "cannot be anchored to the whole argument ({why}); a trailing comment in (?x) mode?"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RegexError {}
+
 /// Compile an argument regex so it must match the whole argument.
-pub fn compile_arg_regex(source: &str) -> Result<regex::Regex, String> {
+pub fn compile_arg_regex(source: &str) -> Result<regex::Regex, RegexError> {
     let build = |s: &str| {
         regex::RegexBuilder::new(s)
             .size_limit(REGEX_SIZE_LIMIT)
@@ -57,13 +82,9 @@ pub fn compile_arg_regex(source: &str) -> Result<regex::Regex, String> {
     };
     // Compile it alone first: a valid regex has balanced groups, so wrapping it cannot change
     // its structure (e.g. "a)|(b" would otherwise escape the anchors).
-    build(source).map_err(|e| regex_error_summary(&e))?;
-    build(&format!("^(?:{source})$")).map_err(|e| {
-        format!(
-            "cannot be anchored to the whole argument ({}); a trailing comment in (?x) mode?",
-            regex_error_summary(&e)
-        )
-    })
+    build(source).map_err(|e| RegexError::Invalid(regex_error_summary(&e)))?;
+    build(&format!("^(?:{source})$"))
+        .map_err(|e| RegexError::NotAnchorable(regex_error_summary(&e)))
 }
 
 pub(super) fn validate_command(

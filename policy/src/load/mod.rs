@@ -31,7 +31,7 @@ mod profile;
 mod raw;
 
 pub use crate::diag::line_col;
-pub use command::compile_arg_regex;
+pub use command::{compile_arg_regex, RegexError};
 pub use env::env_keep_refusal;
 pub use names::is_valid_profile_name;
 
