@@ -1,6 +1,8 @@
 //! `/etc/elevate/elevated.toml`, the daemon's own configuration. It lives beside the policy
 //! because the host's identity (name and labels) feeds every decision, and the CLI's offline
-//! `policy check`/`policy explain` must read it exactly as the daemon does.
+//! `policy check`/`policy explain` must read it exactly as the daemon does. [`Config::load`]
+//! reads the file directly (not through `System`); [`Config::host`] asks `gethostname(2)`
+//! through `system::os` when no name is configured.
 
 use elevate_base::duration::DurationError;
 use serde::Deserialize;

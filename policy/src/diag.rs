@@ -1,4 +1,5 @@
-//! Errors and warnings about policy files, printed as `file:line:col: severity: message`.
+//! Errors and warnings about policy files, printed as `file:line:col: severity: message`,
+//! and [`line_col`], which turns a byte offset into that line and column.
 
 use crate::model::Location;
 use std::fmt;

@@ -1,4 +1,5 @@
-//! Deciding one request against a policy. First match in load order wins.
+//! Deciding one request against a policy (first match in load order wins), and whether a
+//! profile or `[[login]]` rule applies to a host and a subject.
 
 use crate::model::{Access, ArgPattern, CommandRule, HostInfo, Policy, Profile, Rest, Subject};
 use std::fmt;
@@ -189,7 +190,7 @@ fn host_allows(
     name_ok && labels.iter().all(|(k, v)| host.labels.get(k) == Some(v))
 }
 
-impl crate::lease::LoginRule {
+impl crate::model::LoginRule {
     /// The rule's `hosts` and `host_labels` allow `host`.
     pub fn applies_to_host(&self, host: &HostInfo) -> bool {
         host_allows(self.hosts.as_ref(), &self.host_labels, host)
