@@ -74,95 +74,105 @@ unsafe fn passwd_from(pw: &libc::passwd) -> Option<Passwd> {
     })
 }
 
-/// The passwd entry of `uid`, or `None` if NSS has none.
-pub fn passwd_by_uid(uid: u32) -> Option<Passwd> {
+/// One reentrant lookup (`getpw*_r`, `getgr*_r`): `call` runs the C function on a fresh
+/// entry, the buffer and the result pointer, and returns its code; on success `read` copies
+/// what is wanted out of the entry while the buffer it points into is still alive. `read`
+/// may rely on the entry's string pointers being null or valid.
+fn lookup<E, T>(
+    empty: fn() -> E,
+    mut call: impl FnMut(&mut E, &mut [libc::c_char], &mut *mut E) -> libc::c_int,
+    read: unsafe fn(&E) -> Option<T>,
+) -> Option<T> {
     with_nss_buffer(|buf| {
-        // SAFETY: an all-zero `struct passwd` is a valid value (integers and null pointers).
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call: `pw` and `result` are live locals,
-        // `buf` is a live buffer of exactly `buf.len()` bytes.
-        let rc =
-            unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) };
+        let mut entry = empty();
+        let mut result: *mut E = std::ptr::null_mut();
+        let rc = call(&mut entry, buf, &mut result);
         let found = if rc == 0 && !result.is_null() {
-            // SAFETY: on success `pw`'s strings point into `buf`, which is still alive.
-            unsafe { passwd_from(&pw) }
+            // SAFETY: the call succeeded, so the entry's strings are null or point into
+            // `buf`, which is alive until this closure returns.
+            unsafe { read(&entry) }
         } else {
             None
         };
         (rc, found)
     })
+}
+
+fn empty_passwd() -> libc::passwd {
+    // SAFETY: an all-zero `struct passwd` is a valid value (integers and null pointers).
+    unsafe { std::mem::zeroed() }
+}
+
+fn empty_group() -> libc::group {
+    // SAFETY: an all-zero `struct group` is a valid value (integers and null pointers).
+    unsafe { std::mem::zeroed() }
+}
+
+/// # Safety
+/// None needed (the gid is an integer); `unsafe` only to fit [`lookup`]'s `read`.
+unsafe fn read_gid(gr: &libc::group) -> Option<u32> {
+    Some(gr.gr_gid)
+}
+
+/// # Safety
+/// `gr.gr_name` must be null or a valid NUL-terminated string.
+unsafe fn read_group_name(gr: &libc::group) -> Option<String> {
+    // SAFETY: forwarded from the caller's guarantee on `gr_name`.
+    unsafe { c_bytes(gr.gr_name) }.and_then(|b| String::from_utf8(b).ok())
+}
+
+/// The passwd entry of `uid`, or `None` if NSS has none.
+pub fn passwd_by_uid(uid: u32) -> Option<Passwd> {
+    lookup(
+        empty_passwd,
+        |pw, buf, result| {
+            // SAFETY: `pw` and `result` are live references and `buf` is a live buffer of
+            // exactly `buf.len()` bytes.
+            unsafe { libc::getpwuid_r(uid, pw, buf.as_mut_ptr(), buf.len(), result) }
+        },
+        passwd_from,
+    )
 }
 
 /// The passwd entry named `name`, or `None` if NSS has none (or the name contains NUL).
 pub fn passwd_by_name(name: &str) -> Option<Passwd> {
     let cname = CString::new(name).ok()?;
-    with_nss_buffer(|buf| {
-        // SAFETY: an all-zero `struct passwd` is a valid value (integers and null pointers).
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: `cname` is NUL-terminated; `pw`, `result` are live locals and `buf` is a
-        // live buffer of exactly `buf.len()` bytes.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                cname.as_ptr(),
-                &mut pw,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        let found = if rc == 0 && !result.is_null() {
-            // SAFETY: on success `pw`'s strings point into `buf`, which is still alive.
-            unsafe { passwd_from(&pw) }
-        } else {
-            None
-        };
-        (rc, found)
-    })
+    lookup(
+        empty_passwd,
+        |pw, buf, result| {
+            // SAFETY: `cname` is NUL-terminated; `pw` and `result` are live references and
+            // `buf` is a live buffer of exactly `buf.len()` bytes.
+            unsafe { libc::getpwnam_r(cname.as_ptr(), pw, buf.as_mut_ptr(), buf.len(), result) }
+        },
+        passwd_from,
+    )
 }
 
 /// The gid of the group named `name`.
 pub fn group_gid(name: &str) -> Option<u32> {
     let cname = CString::new(name).ok()?;
-    with_nss_buffer(|buf| {
-        // SAFETY: an all-zero `struct group` is a valid value (integers and null pointers).
-        let mut gr: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: `cname` is NUL-terminated; `gr`, `result` are live locals and `buf` is a
-        // live buffer of exactly `buf.len()` bytes.
-        let rc = unsafe {
-            libc::getgrnam_r(
-                cname.as_ptr(),
-                &mut gr,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        let found = (rc == 0 && !result.is_null()).then_some(gr.gr_gid);
-        (rc, found)
-    })
+    lookup(
+        empty_group,
+        |gr, buf, result| {
+            // SAFETY: `cname` is NUL-terminated; `gr` and `result` are live references and
+            // `buf` is a live buffer of exactly `buf.len()` bytes.
+            unsafe { libc::getgrnam_r(cname.as_ptr(), gr, buf.as_mut_ptr(), buf.len(), result) }
+        },
+        read_gid,
+    )
 }
 
 /// The name of group `gid` (`None` if it has none or it is not UTF-8).
 pub fn group_name(gid: u32) -> Option<String> {
-    with_nss_buffer(|buf| {
-        // SAFETY: an all-zero `struct group` is a valid value (integers and null pointers).
-        let mut gr: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: `gr`, `result` are live locals and `buf` is a live buffer of exactly
-        // `buf.len()` bytes.
-        let rc =
-            unsafe { libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr(), buf.len(), &mut result) };
-        let found = if rc == 0 && !result.is_null() {
-            // SAFETY: on success `gr_name` is null or points into `buf`, still alive.
-            unsafe { c_bytes(gr.gr_name) }.and_then(|b| String::from_utf8(b).ok())
-        } else {
-            None
-        };
-        (rc, found)
-    })
+    lookup(
+        empty_group,
+        |gr, buf, result| {
+            // SAFETY: `gr` and `result` are live references and `buf` is a live buffer of
+            // exactly `buf.len()` bytes.
+            unsafe { libc::getgrgid_r(gid, gr, buf.as_mut_ptr(), buf.len(), result) }
+        },
+        read_group_name,
+    )
 }
 
 /// Every gid `passwd` is a member of: its primary group first, then the supplementary
