@@ -1914,3 +1914,101 @@ fn diagnostics_display() {
         "t.toml:1:1: error: unknown top-level key `foo`, expected `profile`, `admin` or `login`"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Loading through a fake file system: the loader reaches the disk only through `System`.
+
+/// `sys()` plus one in-memory policy directory of (name, owner uid, mode, bytes).
+struct MemDisk {
+    dir: PathBuf,
+    files: Vec<(&'static str, u32, u32, &'static str)>,
+}
+
+struct MemFile(crate::system::FileInfo, Vec<u8>);
+
+impl crate::system::PolicyFile for MemFile {
+    fn info(&self) -> std::io::Result<crate::system::FileInfo> {
+        Ok(self.0)
+    }
+    fn read_up_to(&mut self, limit: u64) -> std::io::Result<Vec<u8>> {
+        Ok(self.1.iter().take(limit as usize).copied().collect())
+    }
+}
+
+impl MemDisk {
+    fn info(uid: u32, mode: u32, len: usize) -> crate::system::FileInfo {
+        crate::system::FileInfo {
+            uid,
+            mode,
+            is_dir: mode & 0o170000 == 0o040000,
+            is_file: mode & 0o170000 == 0o100000,
+            len: len as u64,
+        }
+    }
+}
+
+impl crate::system::System for MemDisk {
+    fn user_exists(&self, name: &str) -> bool {
+        sys().user_exists(name)
+    }
+    fn group_exists(&self, name: &str) -> bool {
+        sys().group_exists(name)
+    }
+    fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
+        sys().canonicalize(path)
+    }
+    fn is_executable(&self, path: &Path) -> bool {
+        sys().is_executable(path)
+    }
+    fn stat(&self, path: &Path) -> std::io::Result<crate::system::FileInfo> {
+        if path == self.dir {
+            return Ok(MemDisk::info(0, 0o040755, 0));
+        }
+        Err(std::io::ErrorKind::NotFound.into())
+    }
+    fn lstat(&self, path: &Path) -> std::io::Result<crate::system::FileInfo> {
+        self.stat(path)
+    }
+    fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<std::io::Result<std::ffi::OsString>>> {
+        assert_eq!(dir, self.dir);
+        Ok(self.files.iter().map(|f| Ok(f.0.into())).collect())
+    }
+    fn open_no_follow(&self, path: &Path) -> std::io::Result<Box<dyn crate::system::PolicyFile>> {
+        let (_, uid, mode, text) = self
+            .files
+            .iter()
+            .find(|f| self.dir.join(f.0) == path)
+            .ok_or(std::io::ErrorKind::NotFound)?;
+        let info = MemDisk::info(*uid, *mode, text.len());
+        Ok(Box::new(MemFile(info, text.as_bytes().to_vec())))
+    }
+}
+
+#[test]
+fn loads_through_a_fake_file_system() {
+    let good = "[[profile]]\nname = \"web\"\nusers = [\"alice\"]\n[[profile.command]]\npath = \"/usr/bin/uptime\"\n";
+    let mut disk = MemDisk {
+        dir: PathBuf::from("/etc/elevate/policy.d"),
+        files: vec![
+            ("10-web.toml", 0, 0o100644, good),
+            ("README", 0, 0o100644, "not policy"),
+        ],
+    };
+    let out = load_dir(&disk.dir.clone(), &strict(), &disk);
+    assert!(out.diagnostics.is_empty(), "{:#?}", out.diagnostics);
+    let policy = out.policy.expect("policy");
+    assert_eq!(policy.profiles.len(), 1);
+    assert_eq!(policy.profiles[0].name, "web");
+    // Ownership and permissions are checked on what the System reports.
+    disk.files.push(("20-lax.toml", 1000, 0o100666, good));
+    let out = load_dir(&disk.dir.clone(), &strict(), &disk);
+    assert!(out.policy.is_none());
+    let shown: Vec<String> = out.errors().map(|d| d.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "/etc/elevate/policy.d/20-lax.toml: error: owned by uid 1000, but policy must be owned by root; fix: chown root:root /etc/elevate/policy.d/20-lax.toml && chmod go-w /etc/elevate/policy.d/20-lax.toml",
+            "/etc/elevate/policy.d/20-lax.toml: error: writable by group or others (mode 0666): anyone who can write policy is root; fix: chown root:root /etc/elevate/policy.d/20-lax.toml && chmod go-w /etc/elevate/policy.d/20-lax.toml",
+        ]
+    );
+}

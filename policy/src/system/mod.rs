@@ -6,7 +6,7 @@
 //! * [`real`]: [`RealSystem`], NSS through `elevate_base::os::nss`;
 //! * [`fake`]: [`FakeSystem`], for tests;
 //! * [`os`]: the file system calls and `gethostname` behind the trait's defaults — the
-//!   crate's only `unsafe` and only direct file system access.
+//!   crate's only `unsafe`, and (besides `Config::load`) its only direct file system access.
 
 pub mod fake;
 pub mod os;
