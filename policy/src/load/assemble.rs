@@ -2,7 +2,6 @@
 //! `[admin]`, and `conflicts` that may name profiles of other files.
 
 use super::parse::parse_file;
-use super::LoadOutcome;
 use crate::diag::{line_col, Diagnostic, Severity};
 use crate::model::{Access, Admin, LoadedFile, Location, LoginRule, Policy, Profile};
 use crate::system::System;
@@ -10,6 +9,29 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+/// What a load produced. `policy` is `Some` only when there were no errors.
+#[derive(Debug, Default)]
+pub struct LoadOutcome {
+    pub policy: Option<Policy>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl LoadOutcome {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+    }
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+    }
+    pub fn has_errors(&self) -> bool {
+        self.errors().next().is_some()
+    }
+}
 
 /// Builds one policy out of files added in load order; the cross-file rules (duplicate
 /// names, one `[admin]`, `conflicts`) are checked as they come and in [`Assembler::finish`].

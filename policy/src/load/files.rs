@@ -3,12 +3,29 @@
 //! [`MAX_FILE_SIZE`]. Every file system access goes through [`System`], so a fake system can
 //! stand in for the disk.
 
-use super::{LoadOptions, MAX_FILE_SIZE};
 use crate::diag::{Diagnostic, Severity};
 use crate::model::Location;
 use crate::system::{os::is_symlink_refusal, FileInfo, System};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+/// Policy files larger than this are refused (a policy is a few KiB; this bounds memory).
+pub const MAX_FILE_SIZE: u64 = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Reject files/dirs not owned by root or writable by group/other. The daemon always sets
+    /// this; `elevate policy check --no-permissions` clears it for files in a checkout.
+    pub check_permissions: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            check_permissions: true,
+        }
+    }
+}
 
 pub(super) fn whole_file(file: &Path, severity: Severity, message: String) -> Diagnostic {
     Diagnostic {

@@ -1,6 +1,6 @@
 //! The just-in-time keys of a profile (durations, reason, ticket, approval, granted groups,
-//! conflicts, expiry, break-glass, login, step-up cache). Only `access = "lease"` profiles
-//! take them.
+//! conflicts, expiry, break-glass, login services), which only `access = "lease"` profiles
+//! take; and `auth_cache`, the step-up memory any profile with `authenticate = true` may set.
 
 use super::accounts::{validate_approver, validate_names};
 use super::command::compile_arg_regex;

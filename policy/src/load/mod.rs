@@ -1,15 +1,18 @@
 //! Loading a policy: files in a directory (or named ones) → one validated [`Policy`], all or
 //! nothing, with every error and warning as a `file:line:col` [`Diagnostic`].
 //!
-//! The stages, one module each, each depending only on those listed before it:
+//! This file holds the entry points ([`load_dir`], [`load_files`], [`parse_str`]). The stages
+//! are one module each, each depending only on those listed before it:
 //!
 //! * `files`: finding and reading the files with their ownership/permission checks, through
-//!   [`System`] (never the disk directly);
+//!   [`System`] (never the disk directly); [`LoadOptions`], [`MAX_FILE_SIZE`];
 //! * `raw`: the serde shapes of a file; `ctx`: where validators report, with positions;
-//! * the validators: `names` (syntax), `accounts` (users, groups, approvers), `hosts`, `env`
-//!   (the `env_keep` refusals), `command`, `lease_keys`, `profile`, `admin`, `login`;
-//! * `parse`: one file's text → its parts; `assemble`: the files → one policy, with the
-//!   cross-file rules (duplicate names, one `[admin]`, `conflicts`) and the digest.
+//! * the validators: `names` (pure syntax), `env` (the `env_keep` refusals), `accounts`
+//!   (users, groups, approvers), `hosts`, `command`, `login`, `admin`, `lease_keys`,
+//!   `profile`;
+//! * `parse`: one file's text → its parts;
+//! * `assemble`: the files → one policy ([`LoadOutcome`]), with the cross-file rules
+//!   (duplicate names, one `[admin]`, `conflicts`) and the digest.
 //!
 //! The policy digest is SHA-256 over, for each loaded file in load order: its file name (last
 //! path component, so a checkout and the installed dir digest alike), a NUL byte, its length
@@ -38,52 +41,14 @@ pub use names::is_valid_profile_name;
 use crate::diag::{Diagnostic, Severity};
 use crate::model::{Policy, Profile};
 use crate::system::System;
+pub use assemble::LoadOutcome;
+pub use files::{LoadOptions, MAX_FILE_SIZE};
+
 use assemble::{dedupe, sort_diags, Assembler};
 use files::{check_parent_dir, list_policy_dir, read_policy_file, whole_file, Listing};
 use parse::parse_file;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-
-/// Policy files larger than this are refused (a policy is a few KiB; this bounds memory).
-pub const MAX_FILE_SIZE: u64 = 1 << 20;
-
-#[derive(Debug, Clone)]
-pub struct LoadOptions {
-    /// Reject files/dirs not owned by root or writable by group/other. The daemon always sets
-    /// this; `elevate policy check --no-permissions` clears it for files in a checkout.
-    pub check_permissions: bool,
-}
-
-impl Default for LoadOptions {
-    fn default() -> Self {
-        LoadOptions {
-            check_permissions: true,
-        }
-    }
-}
-
-/// What a load produced. `policy` is `Some` only when there were no errors.
-#[derive(Debug, Default)]
-pub struct LoadOutcome {
-    pub policy: Option<Policy>,
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl LoadOutcome {
-    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-    }
-    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Warning)
-    }
-    pub fn has_errors(&self) -> bool {
-        self.errors().next().is_some()
-    }
-}
 
 /// Load every `*.toml` in `dir` in lexical order. A missing or empty dir is a valid, empty
 /// policy (nothing is allowed) with a warning.
