@@ -943,15 +943,17 @@ fn conflicts_are_checked_across_files() {
         let p = out.policy.expect("policy");
         assert!(p.conflicts_between("a", "b") && p.conflicts_between("b", "a"));
     }
-    // (files, file:line:col, message) of the one error.
+    // (name, files, file:line:col, message) of the one error.
     type Files = Vec<(&'static str, String)>;
-    let cases: Vec<(Files, &str, &str)> = vec![
+    let cases: Vec<(&str, Files, &str, &str)> = vec![
         (
+            "conflicts names an unknown profile",
             vec![("1.toml", format!("{A_LEASE}conflicts = [\"nope\"]\n"))],
             "1.toml:6:14",
             "conflicts names unknown profile \"nope\"",
         ),
         (
+            "profile conflicts with itself",
             vec![
                 ("1.toml", GOOD.to_string()),
                 ("2.toml", format!("{A_LEASE}conflicts = [\"b\", \"a\"]\n")),
@@ -961,6 +963,7 @@ fn conflicts_are_checked_across_files() {
             "profile \"a\" cannot conflict with itself",
         ),
         (
+            "conflicts names a standing profile in another file",
             vec![
                 ("1.toml", format!("{A_LEASE}conflicts = [\"good\"]\n")),
                 ("2.toml", GOOD.to_string()),
@@ -969,20 +972,20 @@ fn conflicts_are_checked_across_files() {
             "conflicts names \"good\", a standing profile",
         ),
     ];
-    for (files, at, want) in &cases {
+    for (name, files, at, want) in &cases {
         let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
         let out = load(&refs);
-        assert!(out.policy.is_none(), "{files:?}");
+        assert!(out.policy.is_none(), "row '{name}': {files:?}");
         let errs: Vec<String> = out.errors().map(|e| e.to_string()).collect();
         assert!(
             errs.len() == 1 && errs[0].starts_with(&format!("{at}: error: {want}")),
-            "{files:?}\n{errs:#?}"
+            "row '{name}': expected {at}: error: {want}\n{files:?}\ngot {errs:#?}"
         );
         // A single-file check does not know the other files: no conflicts error there.
         for (_, t) in files {
             assert!(
                 !errors(t).iter().any(|e| e.message.contains("conflict")),
-                "{t}"
+                "row '{name}': {t}"
             );
         }
     }

@@ -25,76 +25,98 @@ fn lint_text(rule: &str, run_as: &str) -> Vec<String> {
 
 #[test]
 fn lint_table() {
-    // (rule, run_as, expected substring or None for no warning)
-    let cases: &[(&str, &str, Option<&str>)] = &[
-        (r#"path = "/bin/bash""#, "root", Some("interactive session")),
-        (r#"path = "/bin/bash""#, "toor", Some("interactive session")),
+    // (name, rule, run_as, expected substring or None for no warning)
+    let cases: &[(&str, &str, &str, Option<&str>)] = &[
         (
+            "bare shell as root",
+            r#"path = "/bin/bash""#,
+            "root",
+            Some("interactive session"),
+        ),
+        (
+            "bare shell as a second uid-0 account",
+            r#"path = "/bin/bash""#,
+            "toor",
+            Some("interactive session"),
+        ),
+        (
+            "shell with a pinned script",
             r#"path = "/bin/bash"
            args = ["/opt/x.sh"]"#,
             "root",
             None,
         ),
         (
+            "shell with free arguments as root",
             r#"path = "/bin/bash"
            rest = "any""#,
             "root",
             Some("is a shell"),
         ),
         (
+            "shell with free arguments as another user",
             r#"path = "/bin/bash"
            rest = "any""#,
             "deploy",
             None,
         ),
         (
+            "find with a free argument",
             r#"path = "/usr/bin/find"
            args = ["/var/log", { regex = ".*" }]"#,
             "root",
             Some("-exec"),
         ),
         (
+            "find with pinned arguments",
             r#"path = "/usr/bin/find"
            args = ["/var/log", "-name", "x"]"#,
             "root",
             None,
         ),
         (
+            "editor even with pinned arguments",
             r#"path = "/usr/bin/vim"
            args = ["/etc/hosts"]"#,
             "root",
             Some("even with pinned"),
         ),
         (
+            "pager with free arguments",
             r#"path = "/usr/bin/less"
            rest = "any""#,
             "root",
             Some("pin its arguments"),
         ),
         (
+            "versioned interpreter with free arguments",
             r#"path = "/usr/bin/python3.11"
            rest = "any""#,
             "root",
             Some("interpreter"),
         ),
         (
+            "not an interpreter despite the prefix",
             r#"path = "/usr/bin/python3.11x"
            rest = "any""#,
             "root",
             None,
         ),
         (
+            "bare versioned interpreter",
             r#"path = "/usr/bin/lua5.4""#,
             "root",
             Some("interactive session"),
         ),
         (
+            "systemctl with pinned arguments",
             r#"path = "/usr/bin/systemctl"
            args = ["restart", { one_of = ["a", "b"] }]"#,
             "root",
             None,
         ),
         (
+            "systemctl with free arguments",
             r#"path = "/usr/bin/systemctl"
            args = ["status"]
            rest = "any""#,
@@ -102,33 +124,49 @@ fn lint_table() {
             Some("pager or editor"),
         ),
         (
+            "env with free arguments",
             r#"path = "/usr/bin/env"
            rest = "any""#,
             "root",
             Some("runs the command given"),
         ),
         (
+            "unknown tool with free arguments",
             r#"path = "/usr/bin/mytool"
            rest = "any""#,
             "root",
             None,
         ),
-        (r#"path = "/tmp/x""#, "deploy", Some("under /tmp")),
-        (r#"path = "/home/alice/bin/x""#, "root", Some("under /home")),
         (
+            "command under /tmp",
+            r#"path = "/tmp/x""#,
+            "deploy",
+            Some("under /tmp"),
+        ),
+        (
+            "command under /home",
+            r#"path = "/home/alice/bin/x""#,
+            "root",
+            Some("under /home"),
+        ),
+        (
+            "command under /run/user",
             r#"path = "/run/user/1000/x""#,
             "root",
             Some("under /run/user"),
         ),
-        (r#"path = "/tmpx/y""#, "root", None),
+        ("/tmpx is not /tmp", r#"path = "/tmpx/y""#, "root", None),
     ];
-    for (rule, run_as, want) in cases {
+    for (name, rule, run_as, want) in cases {
         let got = lint_text(rule, run_as);
         match want {
-            None => assert!(got.is_empty(), "{rule} as {run_as}: {got:?}"),
+            None => assert!(
+                got.is_empty(),
+                "row '{name}': expected no warning\n{rule} as {run_as}: {got:?}"
+            ),
             Some(w) => assert!(
                 got.iter().any(|m| m.contains(w)),
-                "{rule} as {run_as}: want {w:?}, got {got:?}"
+                "row '{name}': expected {w:?}\n{rule} as {run_as}: got {got:?}"
             ),
         }
     }
