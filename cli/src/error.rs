@@ -15,7 +15,7 @@ pub enum Failure {
     /// `--config` names a file that does not exist.
     NoSuchConfig(PathBuf),
     /// The configuration file could not be read or parsed (the policy crate's message).
-    Config(String),
+    Config(elevate_policy::config::ConfigError),
     /// An argument of the command is not UTF-8.
     NotUtf8Argument(OsString),
     /// The command name is the empty string.

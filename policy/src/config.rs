@@ -1,15 +1,59 @@
 //! `/etc/elevate/elevated.toml`, the daemon's own configuration. It lives beside the policy
 //! because the host's identity (name and labels) feeds every decision, and the CLI's offline
-//! `policy check`/`policy explain` must read it exactly as the daemon does.
+//! `policy check`/`policy explain` must read it exactly as the daemon does. [`Config::load`]
+//! reads the file directly (not through `System`); [`Config::host`] asks `gethostname(2)`
+//! through `system::os` when no name is configured.
 
+use elevate_base::duration::DurationError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_CONFIG: &str = "/etc/elevate/elevated.toml";
 pub const DEFAULT_POLICY_DIR: &str = "/etc/elevate/policy.d";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/elevate";
 pub const DEFAULT_AUDIT_LOG: &str = "/var/log/elevate/audit.jsonl";
+
+/// Why the configuration cannot be used; `Display` is the sentence shown to the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    Unreadable { path: PathBuf, reason: String },
+    /// Not valid TOML, an unknown key or a wrong type, at `line:col` (0:0 when unknown).
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+    /// `request_timeout` is not a duration.
+    RequestTimeout(DurationError),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Unreadable { path, reason } => write!(f, "{}: {reason}", path.display()),
+            ConfigError::Invalid {
+                path,
+                line,
+                col,
+                message,
+            } => write!(f, "{}:{line}:{col}: {message}", path.display()),
+            ConfigError::RequestTimeout(e) => write!(f, "request_timeout: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// For callers that still carry errors as strings (the daemon's settings).
+impl From<ConfigError> for String {
+    fn from(e: ConfigError) -> String {
+        e.to_string()
+    }
+}
 
 /// Every key is optional; an absent file means all defaults.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -68,27 +112,38 @@ impl Default for Limits {
 impl Config {
     /// Read the config; a missing file is the default config, a broken one an error naming
     /// `file:line:col`.
-    pub fn load(path: &Path) -> Result<Config, String> {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => {
+                return Err(ConfigError::Unreadable {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })
+            }
         };
         toml::from_str(&text).map_err(|e| {
             let (line, col) = e
                 .span()
-                .map(|s| crate::load::line_col(&text, s.start))
+                .map(|s| crate::diag::line_col(&text, s.start))
                 .unwrap_or((0, 0));
-            format!("{}:{line}:{col}: {}", path.display(), e.message())
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                col,
+                message: e.message().to_string(),
+            }
         })
     }
 
     /// `request_timeout` parsed; 1 hour when absent.
-    pub fn request_timeout(&self) -> Result<std::time::Duration, String> {
+    pub fn request_timeout(&self) -> Result<std::time::Duration, ConfigError> {
         match &self.request_timeout {
             None => Ok(std::time::Duration::from_secs(3600)),
-            Some(s) => elevate_base::duration::parse_duration(s)
-                .map_err(|e| format!("request_timeout: {e}")),
+            Some(s) => {
+                elevate_base::duration::parse_duration(s).map_err(ConfigError::RequestTimeout)
+            }
         }
     }
 
@@ -110,7 +165,7 @@ impl Config {
     pub fn socket(&self) -> PathBuf {
         self.socket
             .clone()
-            .unwrap_or_else(|| elevate_proto::DEFAULT_SOCKET.into())
+            .unwrap_or_else(|| elevate_base::paths::DEFAULT_SOCKET.into())
     }
 
     /// The host as decisions see it: the configured name or gethostname(2), lower-cased

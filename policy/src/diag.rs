@@ -1,4 +1,5 @@
-//! Errors and warnings about policy files, printed as `file:line:col: severity: message`.
+//! Errors and warnings about policy files, printed as `file:line:col: severity: message`,
+//! and [`line_col`], which turns a byte offset into that line and column.
 
 use crate::model::Location;
 use std::fmt;
@@ -34,4 +35,16 @@ impl fmt::Display for Diagnostic {
             write!(f, "{}: {sev}: {}", self.location, self.message)
         }
     }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
 }

@@ -175,7 +175,7 @@ fn lease_keys_parse_into_the_model() {
 // ---------------------------------------------------------------------------------------------
 // Errors, with positions.
 
-/// (text, line, col, expected message fragment): each must produce that error, and no
+/// (name, text, line, col, expected message fragment): each must produce that error, and no
 /// profile with an error may be accepted.
 #[test]
 fn lease_error_table() {
@@ -183,230 +183,265 @@ fn lease_error_table() {
     let st = |body: &str| format!("{HEAD}{body}\n");
     let standing = "(this one is standing)";
     let forms = "90s, 15m, 1h30m, 2h or 1d";
-    let cases: Vec<(String, usize, usize, &str)> = vec![
+    let cases: Vec<(&str, String, usize, usize, &str)> = vec![
         // Lease keys on a standing profile (standing is the default).
         (
+            "default_duration on a standing profile",
             st("default_duration = \"1h\""),
             4,
             20,
             "only lease profiles take `default_duration`",
         ),
         (
+            "max_duration on a standing profile",
             st("max_duration = \"1h\""),
             4,
             16,
             "only lease profiles take `max_duration`",
         ),
         (
+            "require_reason on a standing profile",
             st("require_reason = false"),
             4,
             18,
             "only lease profiles take `require_reason`",
         ),
         (
+            "ticket on a standing profile",
             st("ticket = \"x\""),
             4,
             10,
             "only lease profiles take `ticket`",
         ),
         (
+            "approval on a standing profile",
             st("approval = { approvers = [\"bob\"] }"),
             4,
             12,
             "only lease profiles take `approval`",
         ),
         (
+            "grant_groups on a standing profile",
             st("grant_groups = [\"dba\"]"),
             4,
             17,
             "only lease profiles take `grant_groups`",
         ),
         (
+            "conflicts on a standing profile",
             st("conflicts = [\"q\"]"),
             4,
             14,
             "only lease profiles take `conflicts`",
         ),
         (
+            "on_expiry on a standing profile",
             st("on_expiry = \"keep\""),
             4,
             13,
             "only lease profiles take `on_expiry`",
         ),
         (
+            "break_glass on a standing profile",
             st("break_glass = true"),
             4,
             15,
             "only lease profiles take `break_glass`",
         ),
         (
+            "login on a standing profile",
             st("login = [\"sshd\"]"),
             4,
             10,
             "only lease profiles take `login`",
         ),
         (
+            "lease key on an explicitly standing profile",
             st("access = \"standing\"\nmax_duration = \"2h\""),
             5,
             16,
             standing,
         ),
         // Durations.
-        (l("default_duration = \"0s\""), 5, 20, "longer than zero"),
-        (l("default_duration = \"0s\""), 5, 20, forms),
-        (l("max_duration = \"\""), 5, 16, "it is empty"),
-        (l("max_duration = \"1.5h\""), 5, 16, "unexpected '.'"),
-        (l("max_duration = \"90\""), 5, 16, "a number without a unit"),
+        ("zero duration", l("default_duration = \"0s\""), 5, 20, "longer than zero"),
+        ("zero duration lists the accepted forms", l("default_duration = \"0s\""), 5, 20, forms),
+        ("empty duration", l("max_duration = \"\""), 5, 16, "it is empty"),
+        ("fractional duration", l("max_duration = \"1.5h\""), 5, 16, "unexpected '.'"),
+        ("duration without a unit", l("max_duration = \"90\""), 5, 16, "a number without a unit"),
         (
+            "unit given twice",
             l("max_duration = \"1h1h\""),
             5,
             16,
             "in the order d, h, m, s",
         ),
         (
+            "units out of order",
             l("max_duration = \"30m1h\""),
             5,
             16,
             "in the order d, h, m, s",
         ),
         (
+            "duration over 366d",
             l("max_duration = \"367d\""),
             5,
             16,
             "longer than the maximum of 366d",
         ),
         (
+            "duration overflowing",
             l("max_duration = \"99999999999999999999999s\""),
             5,
             16,
             "longer than the maximum",
         ),
-        (l("max_duration = \"３h\""), 5, 16, "unexpected '３'"),
+        ("full-width digit in a duration", l("max_duration = \"３h\""), 5, 16, "unexpected '３'"),
         (
+            "duration as an integer",
             l("max_duration = 3600"),
             5,
             16,
             "a duration string such as \"90s\"",
         ),
-        (l("max_duration = true"), 5, 16, "a duration string"),
-        (l("default_duration = [\"1h\"]"), 5, 20, "a duration string"),
+        ("duration as a boolean", l("max_duration = true"), 5, 16, "a duration string"),
+        ("duration as an array", l("default_duration = [\"1h\"]"), 5, 20, "a duration string"),
         (
+            "default_duration longer than max_duration",
             l("default_duration = \"3h\"\nmax_duration = \"2h\""),
             5,
             20,
             "default_duration 3h is longer than max_duration 2h",
         ),
         (
+            "default_duration longer than max_duration, written after it",
             l("max_duration = \"1h\"\ndefault_duration = \"61m\""),
             6,
             20,
             "default_duration 1h1m is longer than max_duration 1h",
         ),
         // Ticket patterns.
-        (l("ticket = \"(\""), 5, 10, "invalid ticket pattern"),
-        (l("ticket = \"a)|(b\""), 5, 10, "invalid ticket pattern"),
-        (l("ticket = \"\""), 5, 10, "empty ticket pattern"),
-        (l("ticket = \" \""), 5, 10, "empty ticket pattern"),
-        (l("ticket = 1"), 5, 10, "invalid type"),
+        ("unbalanced ticket pattern", l("ticket = \"(\""), 5, 10, "invalid ticket pattern"),
+        ("ticket pattern escaping its anchors", l("ticket = \"a)|(b\""), 5, 10, "invalid ticket pattern"),
+        ("empty ticket pattern", l("ticket = \"\""), 5, 10, "empty ticket pattern"),
+        ("blank ticket pattern", l("ticket = \" \""), 5, 10, "empty ticket pattern"),
+        ("ticket as an integer", l("ticket = 1"), 5, 10, "invalid type"),
         // Approval.
         (
+            "approval count 0",
             l("approval = { approvers = [\"bob\"], count = 0 }"),
             5,
             43,
             "between 1 and 100, not 0",
         ),
         (
+            "approval count -1",
             l("approval = { approvers = [\"bob\"], count = -1 }"),
             5,
             43,
             "not -1",
         ),
         (
+            "approval count 101",
             l("approval = { approvers = [\"bob\"], count = 101 }"),
             5,
             43,
             "not 101",
         ),
         (
+            "count above the one approver",
             l("approval = { approvers = [\"bob\"], count = 2 }"),
             5,
             43,
             "approval count 2 is more than the 1 distinct approver(s)",
         ),
         (
+            "count above one approver listed twice",
             l("approval = { approvers = [\"bob\", \"bob\"], count = 2 }"),
             5,
             50,
             "more than the 1 distinct approver(s)",
         ),
         (
+            "count above two approvers",
             l("approval = { approvers = [\"bob\", \"carol\"], count = 3 }"),
             5,
             52,
             "more than the 2 distinct",
         ),
         (
+            "no approvers",
             l("approval = { approvers = [] }"),
             5,
             12,
             "approval lists no approvers",
         ),
         (
+            "approver group: with no name",
             l("approval = { approvers = [\"group:\"] }"),
             5,
             27,
             "invalid approver \"group:\": is empty",
         ),
         (
+            "empty approver",
             l("approval = { approvers = [\"\"] }"),
             5,
             27,
             "invalid approver",
         ),
         (
+            "approver with a space",
             l("approval = { approvers = [\"a b\"] }"),
             5,
             27,
             "contains whitespace",
         ),
         (
+            "approver group name with ':'",
             l("approval = { approvers = [\"group:a:b\"] }"),
             5,
             27,
             "contains ':'",
         ),
         (
+            "approver with ','",
             l("approval = { approvers = [\"bob\", \"x,y\"] }"),
             5,
             34,
             "contains ','",
         ),
         (
+            "unknown approval key",
             l("approval = { approvers = [\"bob\"], cnt = 1 }"),
             5,
             35,
             "unknown field `cnt`",
         ),
         (
+            "approval without approvers",
             l("approval = { count = 1 }"),
             5,
             12,
             "missing field `approvers`",
         ),
-        (l("approval = \"bob\""), 5, 12, "invalid type"),
+        ("approval as a string", l("approval = \"bob\""), 5, 12, "invalid type"),
         (
+            "fractional approval count",
             l("approval = { approvers = [\"bob\"], count = 1.5 }"),
             5,
             43,
             "invalid type",
         ),
         (
+            "approval on a break-glass profile",
             l("break_glass = true\napproval = { approvers = [\"bob\"] }"),
             6,
             12,
             "break-glass profile never waits for approval",
         ),
         (
+            "break_glass after approval",
             l("approval = { approvers = [\"bob\"] }\nbreak_glass = true"),
             5,
             12,
@@ -414,116 +449,133 @@ fn lease_error_table() {
         ),
         // Groups, conflicts, expiry, login services, types.
         (
+            "grant_groups name with a space",
             l("grant_groups = [\"a b\"]"),
             5,
             17,
             "invalid group name \"a b\"",
         ),
         (
+            "empty grant_groups name",
             l("grant_groups = [\"dba\", \"\"]"),
             5,
             24,
             "invalid group name \"\": is empty",
         ),
-        (l("grant_groups = \"dba\""), 5, 16, "invalid type"),
+        ("grant_groups as a string", l("grant_groups = \"dba\""), 5, 16, "invalid type"),
         (
+            "conflicts names an invalid profile name",
             l("conflicts = [\"Bad\"]"),
             5,
             14,
             "invalid profile name \"Bad\" in conflicts",
         ),
-        (l("conflicts = [\"\"]"), 5, 14, "invalid profile name"),
+        ("conflicts names an empty profile name", l("conflicts = [\"\"]"), 5, 14, "invalid profile name"),
         (
+            "unknown on_expiry",
             l("on_expiry = \"kill\""),
             5,
             13,
             "invalid on_expiry \"kill\"",
         ),
         (
+            "on_expiry with capitals",
             l("on_expiry = \"Keep\""),
             5,
             13,
             "expected \"terminate\" or \"keep\"",
         ),
         (
+            "login service with capitals",
             l("login = [\"SSHD\"]"),
             5,
             10,
             "invalid PAM service name \"SSHD\"",
         ),
         (
+            "login service with ../",
             l("login = [\"sshd\", \"../x\"]"),
             5,
             18,
             "invalid PAM service name",
         ),
         (
+            "login service ..",
             l("login = [\"..\"]"),
             5,
             10,
             "invalid PAM service name \"..\"",
         ),
-        (l("login = [\".\"]"), 5, 10, "invalid PAM service name"),
-        (l("login = [\"\"]"), 5, 10, "invalid PAM service name"),
-        (l("login = [\"ssh d\"]"), 5, 10, "invalid PAM service name"),
+        ("login service .", l("login = [\".\"]"), 5, 10, "invalid PAM service name"),
+        ("empty login service", l("login = [\"\"]"), 5, 10, "invalid PAM service name"),
+        ("login service with a space", l("login = [\"ssh d\"]"), 5, 10, "invalid PAM service name"),
         (
+            "login service of 65 characters",
             l(&format!("login = [\"{}\"]", "a".repeat(65))),
             5,
             10,
             "1-64",
         ),
-        (l("require_reason = \"yes\""), 5, 18, "invalid type"),
-        (l("break_glass = 1"), 5, 15, "invalid type"),
+        ("require_reason as a string", l("require_reason = \"yes\""), 5, 18, "invalid type"),
+        ("break_glass as an integer", l("break_glass = 1"), 5, 15, "invalid type"),
         // Unknown keys.
         (
+            "unknown profile key max_durations",
             l("max_durations = \"1h\""),
             5,
             1,
             "unknown field `max_durations`",
         ),
-        (l("approvals = 1"), 5, 1, "unknown field `approvals`"),
+        ("unknown profile key approvals", l("approvals = 1"), 5, 1, "unknown field `approvals`"),
         // [admin].
         (
+            "[admin] user name with a space",
             "[admin]\nusers = [\"a b\"]\n".into(),
             2,
             10,
             "invalid user name \"a b\"",
         ),
         (
+            "[admin] empty group name",
             "[admin]\ngroups = [\"\"]\n".into(),
             2,
             11,
             "invalid group name",
         ),
         (
+            "[admin] auditor group: with no name",
             "[admin]\nauditors = [\"group:\"]\n".into(),
             2,
             13,
             "invalid auditor \"group:\"",
         ),
         (
+            "[admin] auditor with '/'",
             "[admin]\nauditors = [\"a/b\"]\n".into(),
             2,
             13,
             "contains '/'",
         ),
         (
+            "unknown [admin] key",
             "[admin]\nroot = true\n".into(),
             2,
             1,
             "unknown field `root`",
         ),
-        ("[admin]\nusers = \"alice\"\n".into(), 2, 9, "invalid type"),
+        ("[admin] users as a string", "[admin]\nusers = \"alice\"\n".into(), 2, 9, "invalid type"),
         (
+            "[[admin]] as an array",
             "[[admin]]\nusers = [\"alice\"]\n".into(),
             1,
             1,
             "invalid type",
         ),
-        ("admin = 1\n".into(), 1, 9, "invalid type"),
-        ("[admin]\n[admin]\n".into(), 2, 2, "duplicate key"),
+        ("admin as an integer", "admin = 1\n".into(), 1, 9, "invalid type"),
+        ("[admin] twice in one file", "[admin]\n[admin]\n".into(), 2, 2, "duplicate key"),
         // [[login]].
         (
+            "unknown [[login]] access",
             "[[login]]\nservices = [\"sshd\"]\nusers = [\"alice\"]\naccess = \"sometimes\"\n"
                 .into(),
             4,
@@ -531,94 +583,106 @@ fn lease_error_table() {
             "invalid login access \"sometimes\"",
         ),
         (
+            "[[login]] access with capitals",
             "[[login]]\nservices = [\"sshd\"]\nusers = [\"alice\"]\naccess = \"Lease\"\n".into(),
             4,
             10,
             "expected \"standing\", \"lease\" or \"deny\"",
         ),
         (
+            "[[login]] without services",
             "[[login]]\nservices = []\nusers = [\"alice\"]\naccess = \"deny\"\n".into(),
             1,
             1,
             "[[login]] lists no services",
         ),
         (
+            "[[login]] service with capitals",
             "[[login]]\nservices = [\"Sshd\"]\nusers = [\"alice\"]\naccess = \"deny\"\n".into(),
             2,
             13,
             "invalid PAM service name \"Sshd\"",
         ),
         (
+            "[[login]] without users or groups",
             "[[login]]\nservices = [\"sshd\"]\naccess = \"deny\"\n".into(),
             1,
             1,
             "gates nobody",
         ),
         (
+            "[[login]] with empty users and groups",
             "[[login]]\nservices = [\"sshd\"]\nusers = []\ngroups = []\naccess = \"deny\"\n".into(),
             1,
             1,
             "gates nobody",
         ),
         (
+            "[[login]] without access",
             "[[login]]\nservices = [\"sshd\"]\nusers = [\"alice\"]\n".into(),
             1,
             1,
             "missing field `access`",
         ),
         (
+            "[[login]] without services key",
             "[[login]]\nusers = [\"alice\"]\naccess = \"deny\"\n".into(),
             1,
             1,
             "missing field `services`",
         ),
         (
+            "unknown [[login]] key service",
             "[[login]]\nservice = [\"sshd\"]\nusers = [\"alice\"]\naccess = \"deny\"\n".into(),
             2,
             1,
             "unknown field `service`",
         ),
         (
+            "[[login]] user name with ':'",
             "[[login]]\nservices = [\"sshd\"]\nusers = [\"a:b\"]\naccess = \"deny\"\n".into(),
             3,
             10,
             "invalid user name \"a:b\"",
         ),
         (
+            "[login] as a single table",
             "[login]\nservices = [\"sshd\"]\n".into(),
             1,
             1,
             "`login` must be an array of tables",
         ),
         (
+            "[[login]] host pattern with a space",
             "[[login]]\nservices = [\"sshd\"]\nusers = [\"alice\"]\naccess = \"deny\"\nhosts = [\"db 1\"]\n".into(),
             5,
             10,
             "invalid host pattern \"db 1\"",
         ),
         (
+            "[[login]] hosts = []",
             "[[login]]\nservices = [\"sshd\"]\nusers = [\"alice\"]\naccess = \"deny\"\nhosts = []\n".into(),
             5,
             9,
             "`hosts = []` matches no host",
         ),
     ];
-    for (text, line, col, want) in &cases {
+    for (name, text, line, col, want) in &cases {
         let errs = errors(text);
         assert!(
             errs.iter()
                 .any(|e| e.message.contains(want)
                     && (e.location.line, e.location.col) == (*line, *col)),
-            "\n--- text:\n{text}--- want {line}:{col} {want:?}\n--- got: {:#?}",
+            "row '{name}': expected {line}:{col} {want:?}\n--- text:\n{text}--- got: {:#?}",
             shown(&errs)
         );
         assert!(
             parse(text).0.is_empty(),
-            "a profile with an error was accepted: {text}"
+            "row '{name}': a profile with an error was accepted: {text}"
         );
         // The whole-policy path refuses it too.
         let out = load(&[("t.toml", text)]);
-        assert!(out.policy.is_none(), "{text}");
+        assert!(out.policy.is_none(), "row '{name}': {text}");
     }
 }
 
@@ -655,26 +719,35 @@ fn lease_accepted_table() {
 // ---------------------------------------------------------------------------------------------
 // Warnings.
 
-/// (text, expected warning fragment, line, col)
+/// (name, text, expected warning fragment, line, col)
 #[test]
 fn lease_warning_table() {
     let l = |body: &str| format!("{LEASE}{body}\n");
-    let cases: Vec<(String, &str, usize, usize)> = vec![
+    let cases: Vec<(&str, String, &str, usize, usize)> = vec![
         // Long self-approved leases.
         (
+            "self-approved lease of 9h",
             l("max_duration = \"9h\""),
             "standing privilege by another name",
             5,
             16,
         ),
-        (l("max_duration = \"8h1s\""), "max_duration is 8h1s", 5, 16),
         (
+            "self-approved lease just over 8h",
+            l("max_duration = \"8h1s\""),
+            "max_duration is 8h1s",
+            5,
+            16,
+        ),
+        (
+            "self-approved lease without max_duration",
             l(""),
             "there is no max_duration, so a lease may last up to 366d",
             2,
             8,
         ),
         (
+            "self-approved lease named in the message",
             l("default_duration = \"1h\""),
             "self-approved lease profile \"p\"",
             2,
@@ -682,12 +755,14 @@ fn lease_warning_table() {
         ),
         // Break-glass leases should be short too.
         (
+            "break-glass lease of 12h",
             l("break_glass = true\nmax_duration = \"12h\""),
             "emergency access should be short",
             6,
             16,
         ),
         (
+            "break-glass lease without max_duration",
             l("break_glass = true"),
             "break-glass profile \"p\": there is no max_duration",
             2,
@@ -695,6 +770,7 @@ fn lease_warning_table() {
         ),
         // Keeping the group after expiry.
         (
+            "on_expiry = keep",
             l("max_duration = \"1h\"\non_expiry = \"keep\""),
             "processes keep the group after expiry",
             6,
@@ -702,18 +778,21 @@ fn lease_warning_table() {
         ),
         // Names unknown on this host.
         (
+            "unknown granted group",
             l("max_duration = \"1h\"\ngrant_groups = [\"ghosts\"]"),
             "unknown group \"ghosts\"",
             6,
             17,
         ),
         (
+            "unknown approver user",
             l("approval = { approvers = [\"mallory\"] }"),
             "approver: unknown user \"mallory\"",
             5,
             27,
         ),
         (
+            "unknown approver group",
             l("approval = { approvers = [\"group:ghosts\"] }"),
             "approver: unknown group \"ghosts\"",
             5,
@@ -721,33 +800,50 @@ fn lease_warning_table() {
         ),
         // The only approver may also request: their own requests can never be approved.
         (
+            "requester is one of exactly count approvers",
             l("approval = { approvers = [\"alice\", \"bob\"], count = 2 }"),
             "approver \"alice\" may also request this profile",
             5,
             52,
         ),
         (
+            "requester is the only approver",
             l("approval = { approvers = [\"alice\"] }"),
             "need 1 other approver(s) and only 0 are listed",
             5,
             12,
         ),
         // [admin].
-        ("[admin]\n".into(), "[admin] is empty", 1, 2),
-        ("[admin]\nusers = []\n".into(), "[admin] is empty", 1, 2),
         (
+            "empty [admin]",
+            "[admin]\n".into(),
+            "[admin] is empty",
+            1,
+            2,
+        ),
+        (
+            "[admin] with empty users",
+            "[admin]\nusers = []\n".into(),
+            "[admin] is empty",
+            1,
+            2,
+        ),
+        (
+            "[admin] with auditors only",
             "[admin]\nauditors = [\"carol\"]\n".into(),
             "[admin] names no users or groups: nobody can revoke",
             1,
             2,
         ),
         (
+            "unknown [admin] user",
             "[admin]\nusers = [\"mallory\"]\n".into(),
             "unknown user \"mallory\"",
             2,
             10,
         ),
         (
+            "unknown [admin] auditor group",
             "[admin]\nusers = [\"alice\"]\nauditors = [\"group:ghosts\"]\n".into(),
             "auditor: unknown group \"ghosts\"",
             3,
@@ -755,16 +851,17 @@ fn lease_warning_table() {
         ),
         // [[login]].
         (
+            "unknown [[login]] user",
             "[[login]]\nservices = [\"sshd\"]\nusers = [\"mallory\"]\naccess = \"deny\"\n".into(),
             "unknown user \"mallory\"",
             3,
             10,
         ),
     ];
-    for (text, want, line, col) in &cases {
+    for (name, text, want, line, col) in &cases {
         assert!(
             errors(text).is_empty(),
-            "{text}: {:?}",
+            "row '{name}': {text}: {:?}",
             shown(&errors(text))
         );
         let w = warnings(text);
@@ -772,7 +869,7 @@ fn lease_warning_table() {
             w.iter()
                 .any(|d| d.message.contains(want)
                     && (d.location.line, d.location.col) == (*line, *col)),
-            "{text}\nwant {want:?} at {line}:{col}, got {:#?}",
+            "row '{name}': expected {want:?} at {line}:{col}\n{text}\ngot {:#?}",
             shown(&w)
         );
     }
@@ -846,15 +943,17 @@ fn conflicts_are_checked_across_files() {
         let p = out.policy.expect("policy");
         assert!(p.conflicts_between("a", "b") && p.conflicts_between("b", "a"));
     }
-    // (files, file:line:col, message) of the one error.
+    // (name, files, file:line:col, message) of the one error.
     type Files = Vec<(&'static str, String)>;
-    let cases: Vec<(Files, &str, &str)> = vec![
+    let cases: Vec<(&str, Files, &str, &str)> = vec![
         (
+            "conflicts names an unknown profile",
             vec![("1.toml", format!("{A_LEASE}conflicts = [\"nope\"]\n"))],
             "1.toml:6:14",
             "conflicts names unknown profile \"nope\"",
         ),
         (
+            "profile conflicts with itself",
             vec![
                 ("1.toml", GOOD.to_string()),
                 ("2.toml", format!("{A_LEASE}conflicts = [\"b\", \"a\"]\n")),
@@ -864,6 +963,7 @@ fn conflicts_are_checked_across_files() {
             "profile \"a\" cannot conflict with itself",
         ),
         (
+            "conflicts names a standing profile in another file",
             vec![
                 ("1.toml", format!("{A_LEASE}conflicts = [\"good\"]\n")),
                 ("2.toml", GOOD.to_string()),
@@ -872,20 +972,20 @@ fn conflicts_are_checked_across_files() {
             "conflicts names \"good\", a standing profile",
         ),
     ];
-    for (files, at, want) in &cases {
+    for (name, files, at, want) in &cases {
         let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
         let out = load(&refs);
-        assert!(out.policy.is_none(), "{files:?}");
+        assert!(out.policy.is_none(), "row '{name}': {files:?}");
         let errs: Vec<String> = out.errors().map(|e| e.to_string()).collect();
         assert!(
             errs.len() == 1 && errs[0].starts_with(&format!("{at}: error: {want}")),
-            "{files:?}\n{errs:#?}"
+            "row '{name}': expected {at}: error: {want}\n{files:?}\ngot {errs:#?}"
         );
         // A single-file check does not know the other files: no conflicts error there.
         for (_, t) in files {
             assert!(
                 !errors(t).iter().any(|e| e.message.contains("conflict")),
-                "{t}"
+                "row '{name}': {t}"
             );
         }
     }

@@ -1,4 +1,5 @@
-//! Deciding one request against a policy. First match in load order wins.
+//! Deciding one request against a policy (first match in load order wins), and whether a
+//! profile or `[[login]]` rule applies to a host and a subject.
 
 use crate::model::{Access, ArgPattern, CommandRule, HostInfo, Policy, Profile, Rest, Subject};
 use std::fmt;
@@ -189,7 +190,7 @@ fn host_allows(
     name_ok && labels.iter().all(|(k, v)| host.labels.get(k) == Some(v))
 }
 
-impl crate::lease::LoginRule {
+impl crate::model::LoginRule {
     /// The rule's `hosts` and `host_labels` allow `host`.
     pub fn applies_to_host(&self, host: &HostInfo) -> bool {
         host_allows(self.hosts.as_ref(), &self.host_labels, host)
@@ -357,27 +358,35 @@ impl Policy {
             DenyReason::CommandNotAllowed
         };
 
-        // The rule with the same path that matched the most leading arguments.
-        let mut nearest: Option<(&Profile, &CommandRule, Mismatch, usize)> = None;
-        for profile in &candidates {
-            for rule in &profile.commands {
-                if rule.canonical.as_os_str().as_bytes() != query.path.as_os_str().as_bytes() {
-                    continue;
-                }
-                if let (matched, Some(m)) = rule.check_args(query.args) {
-                    let better = match &nearest {
-                        None => true,
-                        Some(n) => matched > n.3,
-                    };
-                    if better {
-                        nearest = Some((profile, rule, m, matched));
-                    }
+        Verdict::Deny(Denied {
+            reason,
+            nearest: nearest_rule(&candidates, query),
+        })
+    }
+}
+
+/// Among `candidates`, the rule with the query's path that matched the most leading
+/// arguments (the first one on a tie), and where it stopped matching.
+fn nearest_rule<'p>(
+    candidates: &[&'p Profile],
+    query: &Query<'_>,
+) -> Option<(&'p Profile, &'p CommandRule, Mismatch)> {
+    let mut nearest: Option<(&Profile, &CommandRule, Mismatch, usize)> = None;
+    for profile in candidates {
+        for rule in &profile.commands {
+            if rule.canonical.as_os_str().as_bytes() != query.path.as_os_str().as_bytes() {
+                continue;
+            }
+            if let (matched, Some(m)) = rule.check_args(query.args) {
+                let better = match &nearest {
+                    None => true,
+                    Some(n) => matched > n.3,
+                };
+                if better {
+                    nearest = Some((profile, rule, m, matched));
                 }
             }
         }
-        Verdict::Deny(Denied {
-            reason,
-            nearest: nearest.map(|(p, r, m, _)| (p, r, m)),
-        })
     }
+    nearest.map(|(p, r, m, _)| (p, r, m))
 }

@@ -186,47 +186,77 @@ fn display_quotes_ambiguous_literals() {
     );
 }
 
-/// (text, line, col, expected message fragment) — each must produce that error.
+/// (name, text, line, col, expected message fragment) — each must produce that error.
 #[test]
 fn error_table() {
     let cmd = |body: &str| format!("{HEAD}[[profile.command]]\n{body}\n");
-    let cases: Vec<(String, usize, usize, &str)> = vec![
+    let cases: Vec<(&str, String, usize, usize, &str)> = vec![
         // Structure and unknown keys, with positions.
-        ("foo = 1\n".into(), 1, 1, "unknown top-level key `foo`"),
         (
+            "unknown top-level key",
+            "foo = 1\n".into(),
+            1,
+            1,
+            "unknown top-level key `foo`",
+        ),
+        (
+            "unknown top-level table",
             "[admins]\nx = 1\n".into(),
             1,
             2,
             "unknown top-level key `admins`",
         ),
         (
+            "unknown profile key",
             format!("{HEAD}colour = \"red\"\n"),
             4,
             1,
             "unknown field `colour`",
         ),
         (
+            "profile key with wrong case",
             format!("{HEAD}  Name = \"x\"\n"),
             4,
             3,
             "unknown field `Name`",
         ),
         (
+            "unknown command key",
             cmd("path = \"/usr/bin/echo\"\nargv = []"),
             6,
             1,
             "unknown field `argv`",
         ),
         (
+            "unknown argument pattern key",
             cmd("path = \"/usr/bin/echo\"\nargs = [{ regx = \"a\" }]"),
             6,
             11,
             "unknown field `regx`",
         ),
-        ("profile = 1\n".into(), 1, 11, "array of tables"),
-        ("[profile]\nname = \"x\"\n".into(), 1, 1, "array of tables"),
-        ("[[profile]]\nname = \n".into(), 2, 8, ""),
         (
+            "profile as an integer",
+            "profile = 1\n".into(),
+            1,
+            11,
+            "array of tables",
+        ),
+        (
+            "profile as a single table",
+            "[profile]\nname = \"x\"\n".into(),
+            1,
+            1,
+            "array of tables",
+        ),
+        (
+            "value missing after =",
+            "[[profile]]\nname = \n".into(),
+            2,
+            8,
+            "",
+        ),
+        (
+            "name given twice",
             "[[profile]]\nname = \"a\"\nname = \"b\"\n".into(),
             3,
             1,
@@ -234,31 +264,42 @@ fn error_table() {
         ),
         // Wrong types.
         (
+            "name is an integer",
             "[[profile]]\nname = 3\nusers = [\"alice\"]\n".into(),
             2,
             8,
             "invalid type: integer",
         ),
         (
+            "users is a string",
             "[[profile]]\nname = \"p\"\nusers = \"alice\"\n".into(),
             3,
             9,
             "invalid type",
         ),
-        (format!("{HEAD}access = true\n"), 4, 10, "invalid type"),
         (
+            "access is a boolean",
+            format!("{HEAD}access = true\n"),
+            4,
+            10,
+            "invalid type",
+        ),
+        (
+            "argument pattern is an integer",
             cmd("path = \"/usr/bin/echo\"\nargs = [1]"),
             6,
             9,
             "argument pattern",
         ),
         (
+            "args is a string",
             cmd("path = \"/usr/bin/echo\"\nargs = \"x\""),
             6,
             8,
             "invalid type",
         ),
         (
+            "host label value is an integer",
             format!("{HEAD}host_labels = {{ env = 1 }}\n"),
             4,
             23,
@@ -266,30 +307,35 @@ fn error_table() {
         ),
         // Names.
         (
+            "profile without a name",
             "[[profile]]\nusers = [\"alice\"]\n".into(),
             1,
             1,
             "no `name`",
         ),
         (
+            "profile name with capitals",
             "[[profile]]\nname = \"Web\"\nusers = [\"a\"]\n".into(),
             2,
             8,
             "invalid profile name",
         ),
         (
+            "empty profile name",
             "[[profile]]\nname = \"\"\nusers = [\"a\"]\n".into(),
             2,
             8,
             "invalid profile name",
         ),
         (
+            "profile name starting with '-'",
             "[[profile]]\nname = \"-web\"\nusers = [\"a\"]\n".into(),
             2,
             8,
             "invalid profile name",
         ),
         (
+            "profile name with a space",
             "[[profile]]\nname = \"web admin\"\nusers = [\"a\"]\n".into(),
             2,
             8,
@@ -297,18 +343,21 @@ fn error_table() {
         ),
         // Cyrillic 'е' (U+0435): a homoglyph of "web".
         (
+            "profile name with a Cyrillic letter",
             "[[profile]]\nname = \"w\u{435}b\"\nusers = [\"a\"]\n".into(),
             2,
             8,
             "invalid profile name",
         ),
         (
+            "profile name with a combining accent",
             "[[profile]]\nname = \"cafe\u{301}\"\nusers = [\"a\"]\n".into(),
             2,
             8,
             "invalid profile name",
         ),
         (
+            "profile name of 65 characters",
             format!(
                 "[[profile]]\nname = \"{}\"\nusers = [\"a\"]\n",
                 "a".repeat(65)
@@ -318,42 +367,49 @@ fn error_table() {
             "invalid profile name",
         ),
         (
+            "user name with ':'",
             "[[profile]]\nname = \"p\"\nusers = [\"a:b\"]\n".into(),
             3,
             10,
             "invalid user name",
         ),
         (
+            "empty user name",
             "[[profile]]\nname = \"p\"\nusers = [\"\"]\n".into(),
             3,
             10,
             "is empty",
         ),
         (
+            "group name with ','",
             "[[profile]]\nname = \"p\"\ngroups = [\"a,b\"]\n".into(),
             3,
             11,
             "invalid group name",
         ),
         (
+            "group name with a space",
             "[[profile]]\nname = \"p\"\ngroups = [\"a b\"]\n".into(),
             3,
             11,
             "whitespace",
         ),
         (
+            "user name with '/'",
             "[[profile]]\nname = \"p\"\nusers = [\"../root\"]\n".into(),
             3,
             10,
             "'/'",
         ),
         (
+            "run_as with a space",
             format!("{HEAD}run_as = \"ro ot\"\n"),
             4,
             10,
             "invalid run_as user",
         ),
         (
+            "run_as_group with ':'",
             format!("{HEAD}run_as_group = \"a:b\"\n"),
             4,
             16,
@@ -361,31 +417,42 @@ fn error_table() {
         ),
         // Eligibility, hosts, access.
         (
+            "no users and no groups",
             "[[profile]]\nname = \"p\"\n".into(),
             2,
             8,
             "no `users` and no `groups`",
         ),
         (
+            "empty users and groups",
             "[[profile]]\nname = \"p\"\nusers = []\ngroups = []\n".into(),
             2,
             8,
             "nobody",
         ),
-        (format!("{HEAD}hosts = []\n"), 4, 9, "hosts = []"),
         (
+            "hosts = []",
+            format!("{HEAD}hosts = []\n"),
+            4,
+            9,
+            "hosts = []",
+        ),
+        (
+            "host pattern with a space",
             format!("{HEAD}hosts = [\"web 1\"]\n"),
             4,
             10,
             "invalid host pattern",
         ),
         (
+            "empty host pattern",
             format!("{HEAD}hosts = [\"\"]\n"),
             4,
             10,
             "invalid host pattern",
         ),
         (
+            "unknown access",
             format!("{HEAD}access = \"temporary\"\n"),
             4,
             10,
@@ -393,109 +460,133 @@ fn error_table() {
         ),
         // env_keep.
         (
+            "env_keep LD_PRELOAD",
             format!("{HEAD}env_keep = [\"LD_PRELOAD\"]\n"),
             4,
             13,
             "LD_PRELOAD can never be kept: it injects code into the command",
         ),
         (
+            "env_keep lower-case ld_library_path",
             format!("{HEAD}env_keep = [\"ld_library_path\"]\n"),
             4,
             13,
             "can never be kept",
         ),
         (
+            "env_keep PATH",
             format!("{HEAD}env_keep = [\"PATH\"]\n"),
             4,
             13,
             "secure PATH",
         ),
         (
+            "env_keep HOME",
             format!("{HEAD}env_keep = [\"HOME\"]\n"),
             4,
             13,
             "can never be kept",
         ),
         (
+            "env_keep PYTHONPATH",
             format!("{HEAD}env_keep = [\"PYTHONPATH\"]\n"),
             4,
             13,
             "Python",
         ),
         (
+            "env_keep PYTHONSTARTUP",
             format!("{HEAD}env_keep = [\"PYTHONSTARTUP\"]\n"),
             4,
             13,
             "Python",
         ),
         (
+            "env_keep GIT_SSH_COMMAND",
             format!("{HEAD}env_keep = [\"GIT_SSH_COMMAND\"]\n"),
             4,
             13,
             "git",
         ),
         (
+            "env_keep MALLOC_CHECK_",
             format!("{HEAD}env_keep = [\"MALLOC_CHECK_\"]\n"),
             4,
             13,
             "allocator",
         ),
         (
+            "env_keep GLIBC_TUNABLES",
             format!("{HEAD}env_keep = [\"GLIBC_TUNABLES\"]\n"),
             4,
             13,
             "can never be kept",
         ),
         (
+            "env_keep ELEVATE_TOKEN",
             format!("{HEAD}env_keep = [\"ELEVATE_TOKEN\"]\n"),
             4,
             13,
             "reserved",
         ),
         (
+            "env_keep BASH_ENV",
             format!("{HEAD}env_keep = [\"BASH_ENV\"]\n"),
             4,
             13,
             "startup",
         ),
         (
+            "env_keep IFS",
             format!("{HEAD}env_keep = [\"IFS\"]\n"),
             4,
             13,
             "can never be kept",
         ),
         (
+            "env_keep NODE_OPTIONS",
             format!("{HEAD}env_keep = [\"NODE_OPTIONS\"]\n"),
             4,
             13,
             "Node",
         ),
         (
+            "env_keep TMPDIR",
             format!("{HEAD}env_keep = [\"TMPDIR\"]\n"),
             4,
             13,
             "can never be kept",
         ),
         (
+            "env_keep JAVA_TOOL_OPTIONS",
             format!("{HEAD}env_keep = [\"JAVA_TOOL_OPTIONS\"]\n"),
             4,
             13,
             "Java",
         ),
         (
+            "env_keep name starting with a digit",
             format!("{HEAD}env_keep = [\"1BAD\"]\n"),
             4,
             13,
             "not a valid environment variable name",
         ),
         (
+            "env_keep name with '-'",
             format!("{HEAD}env_keep = [\"A-B\"]\n"),
             4,
             13,
             "not a valid",
         ),
-        (format!("{HEAD}env_keep = [\"\"]\n"), 4, 13, "not a valid"),
         (
+            "empty env_keep name",
+            format!("{HEAD}env_keep = [\"\"]\n"),
+            4,
+            13,
+            "not a valid",
+        ),
+        (
+            "env_keep name with '='",
             format!("{HEAD}env_keep = [\"A=B\"]\n"),
             4,
             13,
@@ -503,74 +594,156 @@ fn error_table() {
         ),
         // Columns count characters, not bytes: "é" is 2 bytes.
         (
+            "second env_keep entry after a non-ASCII one",
             format!("{HEAD}env_keep = [\"é\", \"LD_AUDIT\"]\n"),
             4,
             18,
             "LD_AUDIT can never be kept",
         ),
         // Command paths.
-        (cmd("args = []"), 4, 1, "no `path`"),
-        (cmd("path = \"usr/bin/echo\""), 5, 8, "not absolute"),
-        (cmd("path = \"echo\""), 5, 8, "not absolute"),
-        (cmd("path = \"./echo\""), 5, 8, "not absolute"),
-        (cmd("path = \"\""), 5, 8, "not absolute"),
-        (cmd("path = \"/usr/bin/../bin/echo\""), 5, 8, "'..'"),
-        (cmd("path = \"/usr/./bin/echo\""), 5, 8, "'.'"),
-        (cmd("path = \"/usr/bin/.\""), 5, 8, "'.'"),
-        (cmd("path = \"/usr/bin/\""), 5, 8, "ends with '/'"),
-        (cmd("path = \"/\""), 5, 8, "root directory"),
-        (cmd("path = \"/usr//bin/echo\""), 5, 8, "empty component"),
-        (cmd("path = \"/usr/bin/echo\\u0000x\""), 5, 8, "NUL"),
+        (
+            "command without a path",
+            cmd("args = []"),
+            4,
+            1,
+            "no `path`",
+        ),
+        (
+            "relative command path",
+            cmd("path = \"usr/bin/echo\""),
+            5,
+            8,
+            "not absolute",
+        ),
+        (
+            "bare command name as path",
+            cmd("path = \"echo\""),
+            5,
+            8,
+            "not absolute",
+        ),
+        (
+            "command path starting with ./",
+            cmd("path = \"./echo\""),
+            5,
+            8,
+            "not absolute",
+        ),
+        (
+            "empty command path",
+            cmd("path = \"\""),
+            5,
+            8,
+            "not absolute",
+        ),
+        (
+            "command path with ..",
+            cmd("path = \"/usr/bin/../bin/echo\""),
+            5,
+            8,
+            "'..'",
+        ),
+        (
+            "command path with /./",
+            cmd("path = \"/usr/./bin/echo\""),
+            5,
+            8,
+            "'.'",
+        ),
+        (
+            "command path ending in /.",
+            cmd("path = \"/usr/bin/.\""),
+            5,
+            8,
+            "'.'",
+        ),
+        (
+            "command path ending in /",
+            cmd("path = \"/usr/bin/\""),
+            5,
+            8,
+            "ends with '/'",
+        ),
+        (
+            "command path /",
+            cmd("path = \"/\""),
+            5,
+            8,
+            "root directory",
+        ),
+        (
+            "command path with //",
+            cmd("path = \"/usr//bin/echo\""),
+            5,
+            8,
+            "empty component",
+        ),
+        (
+            "command path with NUL",
+            cmd("path = \"/usr/bin/echo\\u0000x\""),
+            5,
+            8,
+            "NUL",
+        ),
         // Argument patterns.
         (
+            "unbalanced regex",
             cmd("path = \"/usr/bin/echo\"\nargs = [{ regex = \"(\" }]"),
             6,
             19,
             "invalid regex",
         ),
         (
+            "regex escaping its anchors",
             cmd("path = \"/usr/bin/echo\"\nargs = [{ regex = \"a)|(b\" }]"),
             6,
             19,
             "invalid regex",
         ),
         (
+            "regex ending in an (?x) comment",
             cmd("path = \"/usr/bin/echo\"\nargs = [{ regex = \"(?x)a#\" }]"),
             6,
             19,
             "anchored",
         ),
         (
+            "regex over the size limit",
             cmd("path = \"/usr/bin/echo\"\nargs = [{ regex = \"a{1000}{1000}\" }]"),
             6,
             19,
             "invalid regex",
         ),
         (
+            "one_of = []",
             cmd("path = \"/usr/bin/echo\"\nargs = [\"x\", { one_of = [] }]"),
             6,
             25,
             "one_of = []",
         ),
         (
+            "both one_of and regex",
             cmd("path = \"/usr/bin/echo\"\nargs = [{ one_of = [\"a\"], regex = \"b\" }]"),
             6,
             9,
             "exactly one of",
         ),
         (
+            "empty argument pattern table",
             cmd("path = \"/usr/bin/echo\"\nargs = [{}]"),
             6,
             9,
             "exactly one of",
         ),
         (
+            "one_of with an integer",
             cmd("path = \"/usr/bin/echo\"\nargs = [{ one_of = [1] }]"),
             6,
             21,
             "invalid type",
         ),
         (
+            "unknown rest",
             cmd("path = \"/usr/bin/echo\"\nrest = \"some\""),
             6,
             8,
@@ -578,25 +751,26 @@ fn error_table() {
         ),
         // Duplicates within one file.
         (
+            "duplicate profile name in one file",
             format!("{HEAD}[[profile]]\nname = \"p\"\nusers = [\"bob\"]\n"),
             5,
             8,
             "duplicate profile name \"p\": first defined at t.toml:2:8",
         ),
     ];
-    for (text, line, col, want) in &cases {
+    for (name, text, line, col, want) in &cases {
         let errs = errors(text);
         assert!(
             errs.iter()
                 .any(|e| e.message.contains(want)
                     && (e.location.line, e.location.col) == (*line, *col)),
-            "\n--- text:\n{text}--- want {line}:{col} {want:?}\n--- got: {:#?}",
+            "row '{name}': expected {line}:{col} {want:?}\n--- text:\n{text}--- got: {:#?}",
             errs.iter().map(|e| e.to_string()).collect::<Vec<_>>()
         );
         // Errors make the profile invalid.
         assert!(
             parse(text).0.len() <= 1,
-            "an invalid profile was accepted: {text}"
+            "row '{name}': an invalid profile was accepted: {text}"
         );
     }
 }
@@ -621,27 +795,31 @@ fn invalid_profiles_are_dropped_and_all_errors_reported() {
     assert_eq!(profiles[0].name, "ok");
 }
 
-/// (text, expected warning fragment, line)
+/// (name, text, expected warning fragment, line)
 #[test]
 fn warning_table() {
-    let cases: Vec<(String, &str, usize)> = vec![
-        ("[[profile]]\nname = \"p\"\nusers = [\"mallory\"]\n[[profile.command]]\npath = \"/usr/bin/echo\"\n".into(), "unknown user \"mallory\"", 3),
-        ("[[profile]]\nname = \"p\"\ngroups = [\"nogroup\"]\n[[profile.command]]\npath = \"/usr/bin/echo\"\n".into(), "unknown group \"nogroup\"", 3),
-        (format!("{HEAD}run_as = \"ghost\"\n[[profile.command]]\npath = \"/usr/bin/echo\"\n"), "run_as user \"ghost\" does not exist", 4),
-        (format!("{HEAD}run_as_group = \"ghosts\"\n[[profile.command]]\npath = \"/usr/bin/echo\"\n"), "run_as_group \"ghosts\" does not exist", 4),
-        (format!("{HEAD}[[profile.command]]\npath = \"/usr/bin/nonexistent\"\n"), "does not exist on this host", 5),
-        (HEAD.to_string(), "grants nothing", 2),
-        (format!("{HEAD}access = \"standing\"\n"), "grants nothing", 2),
-        (format!("{HEAD}[[profile.command]]\npath = \"/bin/bash\"\nrest = \"any\"\n"), "pin its arguments", 5),
-        (format!("{HEAD}[[profile.command]]\npath = \"/tmp/tool\"\n"), "under /tmp", 5),
+    let cases: Vec<(&str, String, &str, usize)> = vec![
+        ("unknown user", "[[profile]]\nname = \"p\"\nusers = [\"mallory\"]\n[[profile.command]]\npath = \"/usr/bin/echo\"\n".into(), "unknown user \"mallory\"", 3),
+        ("unknown group", "[[profile]]\nname = \"p\"\ngroups = [\"nogroup\"]\n[[profile.command]]\npath = \"/usr/bin/echo\"\n".into(), "unknown group \"nogroup\"", 3),
+        ("unknown run_as user", format!("{HEAD}run_as = \"ghost\"\n[[profile.command]]\npath = \"/usr/bin/echo\"\n"), "run_as user \"ghost\" does not exist", 4),
+        ("unknown run_as_group", format!("{HEAD}run_as_group = \"ghosts\"\n[[profile.command]]\npath = \"/usr/bin/echo\"\n"), "run_as_group \"ghosts\" does not exist", 4),
+        ("command path missing on this host", format!("{HEAD}[[profile.command]]\npath = \"/usr/bin/nonexistent\"\n"), "does not exist on this host", 5),
+        ("standing profile without commands", HEAD.to_string(), "grants nothing", 2),
+        ("explicitly standing profile without commands", format!("{HEAD}access = \"standing\"\n"), "grants nothing", 2),
+        ("shell with free arguments as root", format!("{HEAD}[[profile.command]]\npath = \"/bin/bash\"\nrest = \"any\"\n"), "pin its arguments", 5),
+        ("command under /tmp", format!("{HEAD}[[profile.command]]\npath = \"/tmp/tool\"\n"), "under /tmp", 5),
     ];
-    for (text, want, line) in &cases {
-        assert!(errors(text).is_empty(), "{text}: {:?}", errors(text));
+    for (name, text, want, line) in &cases {
+        assert!(
+            errors(text).is_empty(),
+            "row '{name}': {text}: {:?}",
+            errors(text)
+        );
         let w = warnings(text);
         assert!(
             w.iter()
                 .any(|d| d.message.contains(want) && d.location.line == *line),
-            "{text}\nwant {want:?} at line {line}, got {w:#?}"
+            "row '{name}': expected {want:?} at line {line}\n{text}\ngot {w:#?}"
         );
     }
     // A lease profile without commands is fine (it may only grant groups). (Without
@@ -1710,7 +1888,9 @@ fn config_load() {
     assert_eq!(host.name, "web-01");
     assert_eq!(host.labels.get("env").map(String::as_str), Some("prod"));
     let p = dir.write("bad.toml", "hostname = \"x\"\ncolour = 1\n");
-    let e = crate::config::Config::load(&p).expect_err("unknown key");
+    let e = crate::config::Config::load(&p)
+        .expect_err("unknown key")
+        .to_string();
     assert!(e.contains("bad.toml:2:1:"), "{e}");
 }
 
@@ -1732,5 +1912,103 @@ fn diagnostics_display() {
     assert_eq!(
         errs[0].to_string(),
         "t.toml:1:1: error: unknown top-level key `foo`, expected `profile`, `admin` or `login`"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading through a fake file system: the loader reaches the disk only through `System`.
+
+/// `sys()` plus one in-memory policy directory of (name, owner uid, mode, bytes).
+struct MemDisk {
+    dir: PathBuf,
+    files: Vec<(&'static str, u32, u32, &'static str)>,
+}
+
+struct MemFile(crate::system::FileInfo, Vec<u8>);
+
+impl crate::system::PolicyFile for MemFile {
+    fn info(&self) -> std::io::Result<crate::system::FileInfo> {
+        Ok(self.0)
+    }
+    fn read_up_to(&mut self, limit: u64) -> std::io::Result<Vec<u8>> {
+        Ok(self.1.iter().take(limit as usize).copied().collect())
+    }
+}
+
+impl MemDisk {
+    fn info(uid: u32, mode: u32, len: usize) -> crate::system::FileInfo {
+        crate::system::FileInfo {
+            uid,
+            mode,
+            is_dir: mode & 0o170000 == 0o040000,
+            is_file: mode & 0o170000 == 0o100000,
+            len: len as u64,
+        }
+    }
+}
+
+impl crate::system::System for MemDisk {
+    fn user_exists(&self, name: &str) -> bool {
+        sys().user_exists(name)
+    }
+    fn group_exists(&self, name: &str) -> bool {
+        sys().group_exists(name)
+    }
+    fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
+        sys().canonicalize(path)
+    }
+    fn is_executable(&self, path: &Path) -> bool {
+        sys().is_executable(path)
+    }
+    fn stat(&self, path: &Path) -> std::io::Result<crate::system::FileInfo> {
+        if path == self.dir {
+            return Ok(MemDisk::info(0, 0o040755, 0));
+        }
+        Err(std::io::ErrorKind::NotFound.into())
+    }
+    fn lstat(&self, path: &Path) -> std::io::Result<crate::system::FileInfo> {
+        self.stat(path)
+    }
+    fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<std::io::Result<std::ffi::OsString>>> {
+        assert_eq!(dir, self.dir);
+        Ok(self.files.iter().map(|f| Ok(f.0.into())).collect())
+    }
+    fn open_no_follow(&self, path: &Path) -> std::io::Result<Box<dyn crate::system::PolicyFile>> {
+        let (_, uid, mode, text) = self
+            .files
+            .iter()
+            .find(|f| self.dir.join(f.0) == path)
+            .ok_or(std::io::ErrorKind::NotFound)?;
+        let info = MemDisk::info(*uid, *mode, text.len());
+        Ok(Box::new(MemFile(info, text.as_bytes().to_vec())))
+    }
+}
+
+#[test]
+fn loads_through_a_fake_file_system() {
+    let good = "[[profile]]\nname = \"web\"\nusers = [\"alice\"]\n[[profile.command]]\npath = \"/usr/bin/uptime\"\n";
+    let mut disk = MemDisk {
+        dir: PathBuf::from("/etc/elevate/policy.d"),
+        files: vec![
+            ("10-web.toml", 0, 0o100644, good),
+            ("README", 0, 0o100644, "not policy"),
+        ],
+    };
+    let out = load_dir(&disk.dir.clone(), &strict(), &disk);
+    assert!(out.diagnostics.is_empty(), "{:#?}", out.diagnostics);
+    let policy = out.policy.expect("policy");
+    assert_eq!(policy.profiles.len(), 1);
+    assert_eq!(policy.profiles[0].name, "web");
+    // Ownership and permissions are checked on what the System reports.
+    disk.files.push(("20-lax.toml", 1000, 0o100666, good));
+    let out = load_dir(&disk.dir.clone(), &strict(), &disk);
+    assert!(out.policy.is_none());
+    let shown: Vec<String> = out.errors().map(|d| d.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "/etc/elevate/policy.d/20-lax.toml: error: owned by uid 1000, but policy must be owned by root; fix: chown root:root /etc/elevate/policy.d/20-lax.toml && chmod go-w /etc/elevate/policy.d/20-lax.toml",
+            "/etc/elevate/policy.d/20-lax.toml: error: writable by group or others (mode 0666): anyone who can write policy is root; fix: chown root:root /etc/elevate/policy.d/20-lax.toml && chmod go-w /etc/elevate/policy.d/20-lax.toml",
+        ]
     );
 }

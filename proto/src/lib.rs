@@ -25,15 +25,12 @@ pub mod wire;
 pub use client::{Client, ClientError};
 pub use wire::*;
 
-/// Where the daemon listens unless configured otherwise.
-pub const DEFAULT_SOCKET: &str = "/run/elevate/elevated.sock";
+/// Where the daemon listens, and the PATH commands run with: defined in `elevate-base` (the
+/// policy crate needs them too) and re-exported here for the protocol's users.
+pub use elevate_base::paths::{DEFAULT_SOCKET, SECURE_PATH};
 
 /// Largest frame either side accepts. Anything longer is a protocol error, never an allocation.
 pub const MAX_FRAME: usize = 64 * 1024;
 
 /// Bumped on incompatible wire changes; the daemon reports it in `status`.
 pub const PROTOCOL_VERSION: u32 = 1;
-
-/// The only PATH bare command names are resolved through, and the PATH commands run with.
-/// Never the caller's PATH (the lesson of every "PATH=.:$PATH sudo" exploit).
-pub const SECURE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -1,5 +1,7 @@
 //! The system calls that more than one crate needs, each wrapped once. Every `unsafe` block
-//! of this crate is here, each with its `// SAFETY:` reasoning.
+//! of this crate is here (this file and [`nss`]), each with its `// SAFETY:` reasoning.
+
+pub mod nss;
 
 pub mod clock;
 pub mod process;

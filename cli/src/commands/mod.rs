@@ -16,14 +16,14 @@ pub mod with;
 
 use crate::args::{AuditCommand, Cli, Command, PolicyCommand};
 use crate::error::Failure;
-use elevate_policy::config::{Config, DEFAULT_CONFIG};
+use elevate_policy::config::{Config, ConfigError, DEFAULT_CONFIG};
 use elevate_proto::Request;
 use std::path::{Path, PathBuf};
 
 /// The configuration (which only supplies defaults for where things are) and the daemon's
 /// socket. A broken configuration matters only to the commands that need it, so it is
 /// reported there rather than refusing everything.
-fn locate(cli: &Cli) -> Result<(Result<Config, String>, PathBuf), Failure> {
+fn locate(cli: &Cli) -> Result<(Result<Config, ConfigError>, PathBuf), Failure> {
     let config = match &cli.config {
         // Named on purpose: a typo must not silently mean "all defaults" for any command.
         Some(p) if !p.exists() => return Err(Failure::NoSuchConfig(p.clone())),

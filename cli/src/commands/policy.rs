@@ -139,7 +139,7 @@ pub fn explain(config: &Config, args: ExplainArgs) -> Result<i32, Failure> {
     let argv = request_argv(&args.command)?;
     let path = match elevate_policy::resolve_command(&argv[0], &RealSystem) {
         Ok(p) => p,
-        Err(e) => return Ok(report_denied(args.json, &e, None, None)),
+        Err(e) => return Ok(report_denied(args.json, &e.to_string(), None, None)),
     };
     let query = Query {
         path: &path,
