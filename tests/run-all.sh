@@ -37,6 +37,8 @@ python3 tests/lint/msrv.py
 echo "== module import cycles: no two sibling modules use each other"
 python3 tests/lint/module-cycles.py --self-test
 python3 tests/lint/module-cycles.py
+echo "== sizes: no source file over 700 lines, no function over 80"
+python3 tests/lint/sizes.py
 echo "== cargo test (unit and integration)"
 cargo test --workspace --quiet
 echo "== end-to-end"

@@ -1,11 +1,11 @@
 //! Start-up, the listening socket, signals and shutdown.
 
 use crate::api::{socket, Ctx};
-use crate::core::{Core, World};
+use crate::core::{Core, Handle, World};
 use crate::effects::accounts::Nss;
 use crate::effects::audit::{fields, AuditEvent, AuditHandle};
 use crate::effects::clock::SystemClock;
-use crate::effects::policy_files::PolicyDir;
+use crate::effects::policy_files::{PolicyDir, PolicySource};
 use crate::effects::procs::Proc;
 use crate::effects::wall::Pts;
 use crate::exec::supervise::PENDING_GROUP_KILLS;
@@ -15,11 +15,13 @@ use crate::settings::Settings;
 use crate::systemd;
 use elevate_audit::AuditLog;
 use elevate_groupdb::GroupDb;
-use elevate_policy::{LoadOptions, RealSystem, Severity};
+use elevate_policy::Severity;
 use elevate_proto::Response;
 use serde_json::json;
+use std::fmt;
+use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -30,13 +32,7 @@ use tokio::sync::{broadcast, watch};
 
 /// `elevated --check`: validate the policy as the daemon would and say what is wrong.
 pub fn check(settings: &Settings) -> ExitCode {
-    let outcome = elevate_policy::load_dir(
-        &settings.policy_dir,
-        &LoadOptions {
-            check_permissions: true,
-        },
-        &RealSystem,
-    );
+    let outcome = PolicyDir(settings.policy_dir.clone()).load();
     for d in &outcome.diagnostics {
         eprintln!("{d}");
     }
@@ -61,57 +57,74 @@ pub fn check(settings: &Settings) -> ExitCode {
     }
 }
 
+/// Why the daemon could not start.
+#[derive(Debug)]
+pub enum StartError {
+    StateDir(PathBuf, io::Error),
+    AuditLog(PathBuf, String),
+    AuditWriter(io::Error),
+    Journal(PathBuf, io::Error),
+    Sessions(PathBuf, io::Error),
+    ActivatedSocket(io::Error),
+    /// The socket path cannot be used (the sentence says why).
+    Socket(String),
+    Signals(io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::StateDir(p, e) => write!(f, "state dir {}: {e}", p.display()),
+            StartError::AuditLog(p, e) => write!(f, "audit log {}: {e}", p.display()),
+            StartError::AuditWriter(e) => write!(f, "cannot start the audit writer: {e}"),
+            StartError::Journal(p, e) => write!(f, "lease journal in {}: {e}", p.display()),
+            StartError::Sessions(p, e) => write!(f, "login sessions in {}: {e}", p.display()),
+            StartError::ActivatedSocket(e) => write!(f, "activated socket: {e}"),
+            StartError::Socket(why) => f.write_str(why),
+            StartError::Signals(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// What the accept loop hands every connection, and what shutdown needs.
+struct Serving {
+    settings: Arc<Settings>,
+    core: Handle,
+    audit: AuditHandle,
+    shutdown: watch::Receiver<bool>,
+}
+
 /// Serve until SIGTERM/SIGINT. `activated`: the socket systemd passed (elevated.socket);
 /// otherwise the daemon creates its own.
 pub async fn run(
     settings: Settings,
     activated: Option<std::os::unix::net::UnixListener>,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     let settings = Arc::new(settings);
-    std::fs::create_dir_all(&settings.state_dir)
-        .and_then(|_| {
-            std::fs::set_permissions(&settings.state_dir, std::fs::Permissions::from_mode(0o700))
-        })
-        .map_err(|e| format!("state dir {}: {e}", settings.state_dir.display()))?;
-    let mut log = AuditLog::options()
-        .anchor(settings.state_dir.join(elevate_audit::ANCHOR_FILE))
-        .open(&settings.audit_log)
-        .map_err(|e| format!("audit log {}: {e}", settings.audit_log.display()))?;
-    // A damaged tail or an anchor ahead of the log (crash, power loss, tampering) is recorded
-    // in the chain itself before anything else happens.
-    if let Some(r) = log.recovery().filter(|r| r.needs_attention()) {
-        tracing::warn!("audit log: {}", r.describe());
-        let entries: Vec<_> = r.to_entry().into_iter().collect();
-        log.append(&entries, true)
-            .map_err(|e| format!("audit log {}: {e}", settings.audit_log.display()))?;
-    }
-    let audit =
-        AuditHandle::start(log).map_err(|e| format!("cannot start the audit writer: {e}"))?;
+    let state_dir = &settings.state_dir;
+    std::fs::create_dir_all(state_dir)
+        .and_then(|_| std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(0o700)))
+        .map_err(|e| StartError::StateDir(state_dir.clone(), e))?;
+    let audit = open_audit(&settings)?;
     // 1024 announcements of slack for a slow bus; with no bus nobody subscribes.
     let (bus, _) = broadcast::channel(1024);
-    let (mut core, handle) = Core::new(
-        Arc::clone(&settings),
-        real_world(&settings, &audit)?,
-        bus.clone(),
-    );
+    let world = real_world(&settings, &audit)?;
+    let (mut core, handle) = Core::new(Arc::clone(&settings), world, bus.clone());
+    let start = json!({
+        "host": settings.host.name, "version": env!("CARGO_PKG_VERSION"), "pid": std::process::id(),
+        "policy_digest": core.policy_digest(),
+    });
     audit
-        .write_durable(
-            AuditEvent::DaemonStart,
-            fields(json!({
-                "host": settings.host.name, "version": env!("CARGO_PKG_VERSION"), "pid": std::process::id(),
-                "policy_digest": core.policy_digest(),
-            })),
-        )
+        .write_durable(AuditEvent::DaemonStart, fields(start))
         .await
-        .map_err(|e| format!("audit log {}: {e}", settings.audit_log.display()))?;
-
+        .map_err(|e| StartError::AuditLog(settings.audit_log.clone(), e.to_string()))?;
     // Leases that fell due while we were down end before anyone is served.
     core.start().await;
     crate::os::trim_heap();
     let owns_socket = activated.is_none();
     let listener = match activated {
-        Some(l) => UnixListener::from_std(l).map_err(|e| format!("activated socket: {e}"))?,
-        None => bind(&settings.socket)?,
+        Some(l) => UnixListener::from_std(l).map_err(StartError::ActivatedSocket)?,
+        None => bind(&settings.socket).map_err(StartError::Socket)?,
     };
     tokio::spawn(core.run());
     let (shutdown_tx, shutdown) = watch::channel(false);
@@ -120,25 +133,63 @@ pub async fn run(
         bus,
         shutdown.clone(),
     ));
-    systemd::notify("READY=1");
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    tracing::info!(
-        "elevated {} listening on {}",
-        env!("CARGO_PKG_VERSION"),
-        settings.socket.display()
-    );
+    let serving = Serving {
+        settings,
+        core: handle,
+        audit,
+        shutdown,
+    };
+    accept_until_stopped(&listener, &serving).await?;
+    tracing::info!("shutting down");
+    systemd::notify("STOPPING=1");
+    drop(listener);
+    // An activated socket is systemd's: it stays, and the next connection starts us again.
+    if owns_socket {
+        let _ = std::fs::remove_file(&serving.settings.socket);
+    }
+    let _ = shutdown_tx.send(true);
+    stop(&serving).await;
+    Ok(())
+}
 
+/// The audit log, opened and recovered, behind its writer thread. A damaged tail or an
+/// anchor ahead of the log (crash, power loss, tampering) is recorded in the chain itself
+/// before anything else happens.
+fn open_audit(settings: &Settings) -> Result<AuditHandle, StartError> {
+    let path = &settings.audit_log;
+    let failed = |e: &dyn fmt::Display| StartError::AuditLog(path.clone(), e.to_string());
+    let mut log = AuditLog::options()
+        .anchor(settings.state_dir.join(elevate_audit::ANCHOR_FILE))
+        .open(path)
+        .map_err(|e| failed(&e))?;
+    if let Some(r) = log.recovery().filter(|r| r.needs_attention()) {
+        tracing::warn!("audit log: {}", r.describe());
+        let entries: Vec<_> = r.to_entry().into_iter().collect();
+        log.append(&entries, true).map_err(|e| failed(&e))?;
+    }
+    AuditHandle::start(log).map_err(StartError::AuditWriter)
+}
+
+/// Accept connections and handle SIGHUP until SIGTERM or SIGINT.
+async fn accept_until_stopped(listener: &UnixListener, s: &Serving) -> Result<(), StartError> {
+    let mut hup = signal(SignalKind::hangup()).map_err(StartError::Signals)?;
+    let mut term = signal(SignalKind::terminate()).map_err(StartError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(StartError::Signals)?;
+    systemd::notify("READY=1");
+    let version = env!("CARGO_PKG_VERSION");
+    tracing::info!(
+        "elevated {version} listening on {}",
+        s.settings.socket.display()
+    );
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let ctx = Ctx {
-                        core: handle.clone(),
-                        audit: audit.clone(),
-                        settings: Arc::clone(&settings),
-                        shutdown: shutdown.clone(),
+                        core: s.core.clone(),
+                        audit: s.audit.clone(),
+                        settings: Arc::clone(&s.settings),
+                        shutdown: s.shutdown.clone(),
                     };
                     tokio::spawn(socket::serve(stream, ctx));
                 }
@@ -151,56 +202,47 @@ pub async fn run(
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading policy");
                 systemd::reloading();
-                let core = handle.clone();
+                let core = s.core.clone();
                 tokio::spawn(async move {
                     let _ = core.reload().await;
                     systemd::notify("READY=1");
                 });
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
         }
     }
+}
 
-    tracing::info!("shutting down");
-    systemd::notify("STOPPING=1");
-    drop(listener);
-    // An activated socket is systemd's: it stays, and the next connection starts us again.
-    if owns_socket {
-        let _ = std::fs::remove_file(&settings.socket);
-    }
-    let _ = shutdown_tx.send(true);
-    // Running commands get TERM, then KILL after the grace period; wait for them to be reaped.
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_millis(settings.limits.kill_grace_ms + 1000);
+/// Running commands get TERM, then KILL after the grace period; wait for them to be reaped,
+/// then say so in the audit log.
+async fn stop(s: &Serving) {
+    let grace = Duration::from_millis(s.settings.limits.kill_grace_ms + 1000);
+    let deadline = tokio::time::Instant::now() + grace;
     while tokio::time::Instant::now() < deadline {
-        match handle.status().await {
-            Ok(Response::Status(s))
-                if s.running_commands > 0 || PENDING_GROUP_KILLS.load(Ordering::SeqCst) > 0 =>
+        match s.core.status().await {
+            Ok(Response::Status(st))
+                if st.running_commands > 0 || PENDING_GROUP_KILLS.load(Ordering::SeqCst) > 0 =>
             {
                 tokio::time::sleep(Duration::from_millis(50)).await
             }
             _ => break,
         }
     }
-    let _ = audit
-        .write_durable(
-            AuditEvent::DaemonStop,
-            fields(json!({"host": settings.host.name, "pid": std::process::id()})),
-        )
+    let stop = json!({"host": s.settings.host.name, "pid": std::process::id()});
+    let _ = s
+        .audit
+        .write_durable(AuditEvent::DaemonStop, fields(stop))
         .await;
-    Ok(())
 }
 
-/// Create the socket: its directory root-owned and not writable by others (so nobody can swap
-/// the socket), a stale socket replaced, a live daemon never displaced.
 /// The seams over the real machine.
-fn real_world(settings: &Settings, audit: &AuditHandle) -> Result<World, String> {
+fn real_world(settings: &Settings, audit: &AuditHandle) -> Result<World, StartError> {
+    let dir = &settings.state_dir;
     let procs = Arc::new(Proc);
-    let (journal, leases) = Journal::open(&settings.state_dir)
-        .map_err(|e| format!("lease journal in {}: {e}", settings.state_dir.display()))?;
-    let sessions = SessionBook::open(&settings.state_dir, procs.as_ref())
-        .map_err(|e| format!("login sessions in {}: {e}", settings.state_dir.display()))?;
+    let (journal, leases) = Journal::open(dir).map_err(|e| StartError::Journal(dir.clone(), e))?;
+    let sessions =
+        SessionBook::open(dir, procs.as_ref()).map_err(|e| StartError::Sessions(dir.clone(), e))?;
     Ok(World {
         clock: Arc::new(SystemClock),
         accounts: Box::new(Nss),
@@ -215,6 +257,8 @@ fn real_world(settings: &Settings, audit: &AuditHandle) -> Result<World, String>
     })
 }
 
+/// Create the socket: its directory root-owned and not writable by others (so nobody can swap
+/// the socket), a stale socket replaced, a live daemon never displaced.
 fn bind(path: &Path) -> Result<UnixListener, String> {
     let shown = path.display();
     let dir = path

@@ -363,60 +363,70 @@ async fn relay(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        let sent = match ev {
-            BusEvent::RequestPending {
-                id,
-                user,
-                profile,
-                approvers,
-            } => Api::request_pending(&emitter, id, &user, &profile, &approvers).await,
-            BusEvent::LeaseActive {
-                id,
-                user,
-                profile,
-                expires_at,
-            } => Api::lease_active(&emitter, id, &user, &profile, &expires_at).await,
-            BusEvent::LeaseEnded {
-                id,
-                user,
-                profile,
-                reason,
-            } => Api::lease_ended(&emitter, id, &user, &profile, &reason).await,
-            BusEvent::SessionOpened { session, leader } => {
-                let (conn, core) = (conn.clone(), core.clone());
-                tokio::spawn(async move {
-                    match logind_session(&conn, leader).await {
-                        Ok(Some(logind_id)) => {
-                            core.logind_session(session, logind_id);
-                        }
-                        Ok(None) => {}
-                        Err(e) => tracing::debug!("logind: session of pid {}: {e}", leader.pid),
-                    }
-                });
-                Ok(())
-            }
-            BusEvent::TerminateSession { logind_id } => {
-                let conn = conn.clone();
-                tokio::spawn(async move {
-                    let r = conn
-                        .call_method(
-                            Some(LOGIND),
-                            LOGIND_PATH,
-                            Some(LOGIND_MANAGER),
-                            "TerminateSession",
-                            &(logind_id.as_str(),),
-                        )
-                        .await;
-                    match r {
-                        Ok(_) => tracing::info!("logind: terminated session {logind_id}"),
-                        Err(e) => tracing::warn!("logind: TerminateSession {logind_id}: {e}"),
-                    }
-                });
-                Ok(())
-            }
-        };
+        let sent = deliver(conn, &emitter, core, ev).await;
         if let Err(e) = sent {
             tracing::warn!("D-Bus: cannot send a signal: {e}");
+        }
+    }
+}
+
+/// One announcement: a signal, or a logind call on a task of its own (logind may be slow).
+async fn deliver(
+    conn: &Connection,
+    emitter: &SignalEmitter<'_>,
+    core: &Handle,
+    ev: BusEvent,
+) -> zbus::Result<()> {
+    match ev {
+        BusEvent::RequestPending {
+            id,
+            user,
+            profile,
+            approvers,
+        } => Api::request_pending(emitter, id, &user, &profile, &approvers).await,
+        BusEvent::LeaseActive {
+            id,
+            user,
+            profile,
+            expires_at,
+        } => Api::lease_active(emitter, id, &user, &profile, &expires_at).await,
+        BusEvent::LeaseEnded {
+            id,
+            user,
+            profile,
+            reason,
+        } => Api::lease_ended(emitter, id, &user, &profile, &reason).await,
+        BusEvent::SessionOpened { session, leader } => {
+            let (conn, core) = (conn.clone(), core.clone());
+            tokio::spawn(async move {
+                match logind_session(&conn, leader).await {
+                    Ok(Some(logind_id)) => {
+                        core.logind_session(session, logind_id);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::debug!("logind: session of pid {}: {e}", leader.pid),
+                }
+            });
+            Ok(())
+        }
+        BusEvent::TerminateSession { logind_id } => {
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                let r = conn
+                    .call_method(
+                        Some(LOGIND),
+                        LOGIND_PATH,
+                        Some(LOGIND_MANAGER),
+                        "TerminateSession",
+                        &(logind_id.as_str(),),
+                    )
+                    .await;
+                match r {
+                    Ok(_) => tracing::info!("logind: terminated session {logind_id}"),
+                    Err(e) => tracing::warn!("logind: TerminateSession {logind_id}: {e}"),
+                }
+            });
+            Ok(())
         }
     }
 }

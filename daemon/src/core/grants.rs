@@ -26,27 +26,7 @@ impl State {
             return;
         };
         if lease.grants.is_empty() && !groups.is_empty() {
-            let primary = self.identities.by_uid(lease.uid).map(|(pw, _)| pw.gid);
-            for g in groups {
-                let Ok(Some(gid)) = self.groupdb.gid_of(&g) else {
-                    tracing::warn!("lease {id}: group {g} does not exist; not granted");
-                    continue;
-                };
-                let shared = self.other_active_grant(lease.uid, lease.id, &g);
-                let member = self
-                    .groupdb
-                    .members_of(&g)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|m| m.iter().any(|u| u == &lease.user));
-                let standing = !shared && (member || primary == Some(gid));
-                lease.grants.push(Grant {
-                    group: g,
-                    gid,
-                    standing,
-                    applied: shared,
-                });
-            }
+            lease.grants = self.intended_grants(&lease, groups);
             // Intent first: after a crash, reconcile knows which memberships were standing.
             if let Err(e) = self.commit(std::slice::from_ref(&lease), &[]).await {
                 tracing::error!("lease {id}: {e}");
@@ -66,15 +46,12 @@ impl State {
             self.notify(Notice::Activated, id);
             return;
         }
-        let db = &self.groupdb;
-        let outcomes = match db.apply(&changes) {
+        let outcomes = match self.groupdb.apply(&changes) {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!("lease {id}: cannot edit /etc/group: {e}");
-                self.audit.post(
-                    AuditEvent::GroupError,
-                    fields(json!({"host": self.host.name, "lease": id, "error": e.to_string()})),
-                );
+                let rec = json!({"host": self.host.name, "lease": id, "error": e.to_string()});
+                self.audit.post(AuditEvent::GroupError, fields(rec));
                 return;
             }
         };
@@ -88,9 +65,7 @@ impl State {
             }
         }
         let recs: Vec<_> = lease
-            .grants
-            .iter()
-            .filter(|g| g.applied && !g.standing)
+            .applied_grants()
             .map(|g| (AuditEvent::GroupAdded, json!({"host": self.host.name, "lease": id, "user": lease.user, "group": g.group, "gid": g.gid})))
             .collect();
         if let Err(e) = self.commit(std::slice::from_ref(&lease), &recs).await {
@@ -98,6 +73,34 @@ impl State {
         }
         self.identities.clear();
         self.notify(Notice::Activated, id);
+    }
+
+    /// The grants a lease intends, group by group: standing when the user is a member already
+    /// (never added, never removed), applied already when another active lease of theirs
+    /// holds the same membership. A group that does not exist is not granted.
+    fn intended_grants(&mut self, lease: &Lease, groups: Vec<String>) -> Vec<Grant> {
+        let primary = self.identities.by_uid(lease.uid).map(|(pw, _)| pw.gid);
+        let mut grants = Vec::new();
+        for g in groups {
+            let Ok(Some(gid)) = self.groupdb.gid_of(&g) else {
+                tracing::warn!("lease {}: group {g} does not exist; not granted", lease.id);
+                continue;
+            };
+            let shared = self.other_active_grant(lease.uid, lease.id, &g);
+            let member = self
+                .groupdb
+                .members_of(&g)
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.iter().any(|u| u == &lease.user));
+            grants.push(Grant {
+                standing: !shared && (member || primary == Some(gid)),
+                applied: shared,
+                group: g,
+                gid,
+            });
+        }
+        grants
     }
 
     pub(super) fn other_active_grant(&self, uid: u32, except: u64, group: &str) -> bool {
@@ -112,9 +115,25 @@ impl State {
     /// Remove the memberships these (ended) leases added, unless another active lease of the
     /// same user still grants the same group; then end processes still carrying them.
     pub(super) async fn remove_grants(&mut self, ids: &[u64]) {
-        let mut changes = Vec::new();
-        let mut revoked: HashMap<u32, BTreeSet<u32>> = HashMap::new();
-        let mut terminate: HashMap<u32, bool> = HashMap::new();
+        let plan = self.removals(ids);
+        if !plan.changes.is_empty() {
+            let list: Vec<Change> = plan.changes.iter().map(|(_, c)| c.clone()).collect();
+            if let Err(e) = self.groupdb.apply(&list) {
+                tracing::error!(
+                    "cannot edit /etc/group to remove lease memberships: {e}; will retry"
+                );
+                return;
+            }
+            self.record_removals(&plan.changes).await;
+            self.identities.clear();
+        }
+        self.end_carriers(plan.revoked, &plan.terminate);
+    }
+
+    /// What ending these leases takes away: the membership changes (with their lease), the
+    /// gids each uid loses, and whether each uid's processes that keep them are ended.
+    fn removals(&self, ids: &[u64]) -> Removals {
+        let mut plan = Removals::default();
         // Memberships still held by active leases: built once, so a batch of N endings costs
         // O(N + table), not O(N × table).
         let held: HashSet<(u32, &str)> = self
@@ -124,69 +143,57 @@ impl State {
             .filter(|l| l.state == LeaseState::Active)
             .flat_map(|l| l.applied_grants().map(move |g| (l.uid, g.group.as_str())))
             .collect();
-        for id in ids {
-            let Some(l) = self.leases.table.get(id) else {
-                continue;
-            };
+        for l in ids.iter().filter_map(|id| self.leases.table.get(id)) {
             for g in l.applied_grants() {
                 if held.contains(&(l.uid, g.group.as_str())) {
                     continue;
                 }
-                changes.push((
-                    l.id,
-                    Change::Remove {
-                        user: l.user.clone(),
-                        group: g.group.clone(),
-                    },
-                ));
-                revoked.entry(l.uid).or_default().insert(g.gid);
+                let user = l.user.clone();
+                let group = g.group.clone();
+                plan.changes.push((l.id, Change::Remove { user, group }));
+                plan.revoked.entry(l.uid).or_default().insert(g.gid);
             }
             let term = self
                 .policy
                 .profile(&l.profile)
                 .is_none_or(|p| p.on_expiry == elevate_policy::OnExpiry::Terminate);
-            *terminate.entry(l.uid).or_insert(false) |= term;
+            *plan.terminate.entry(l.uid).or_insert(false) |= term;
         }
-        if !changes.is_empty() {
-            let list: Vec<Change> = changes.iter().map(|(_, c)| c.clone()).collect();
-            let db = &self.groupdb;
-            match db.apply(&list) {
-                Ok(_) => {
-                    // Every removal of a lease goes into one record of it: a lease granting
-                    // two groups is saved once, with both marked removed.
-                    let mut updated: BTreeMap<u64, Lease> = BTreeMap::new();
-                    let mut recs = Vec::new();
-                    for (id, change) in &changes {
-                        let Change::Remove { user, group } = change else {
-                            continue;
-                        };
-                        let Some(l) = self.leases.table.get(id) else {
-                            continue;
-                        };
-                        let l = updated.entry(*id).or_insert_with(|| l.clone());
-                        for g in l.grants.iter_mut().filter(|g| &g.group == group) {
-                            g.applied = false;
-                        }
-                        recs.push((AuditEvent::GroupRemoved, json!({"host": self.host.name, "lease": id, "user": user, "group": group})));
-                    }
-                    let updated: Vec<Lease> = updated.into_values().collect();
-                    if let Err(e) = self.commit(&updated, &recs).await {
-                        tracing::error!("recording group removals: {e}");
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(
-                        "cannot edit /etc/group to remove lease memberships: {e}; will retry"
-                    );
-                    return;
-                }
+        plan
+    }
+
+    /// Journal and audit removals that were made. Every removal of a lease goes into one
+    /// record of it: a lease granting two groups is saved once, with both marked removed.
+    async fn record_removals(&mut self, changes: &[(u64, Change)]) {
+        let mut updated: BTreeMap<u64, Lease> = BTreeMap::new();
+        let mut recs = Vec::new();
+        for (id, change) in changes {
+            let Change::Remove { user, group } = change else {
+                continue;
+            };
+            let Some(l) = self.leases.table.get(id) else {
+                continue;
+            };
+            let l = updated.entry(*id).or_insert_with(|| l.clone());
+            for g in l.grants.iter_mut().filter(|g| &g.group == group) {
+                g.applied = false;
             }
-            self.identities.clear();
+            let rec = json!({"host": self.host.name, "lease": id, "user": user, "group": group});
+            recs.push((AuditEvent::GroupRemoved, rec));
         }
-        if revoked.is_empty() {
-            return;
+        let updated: Vec<Lease> = updated.into_values().collect();
+        if let Err(e) = self.commit(&updated, &recs).await {
+            tracing::error!("recording group removals: {e}");
         }
-        // Standing memberships keep their processes.
+    }
+
+    /// Processes that still carry a revoked gid (one the user does not also hold by standing
+    /// membership): queued for TERM on the next tick, or recorded and kept (`on_expiry`).
+    fn end_carriers(
+        &mut self,
+        mut revoked: HashMap<u32, BTreeSet<u32>>,
+        terminate: &HashMap<u32, bool>,
+    ) {
         for (uid, gids) in revoked.iter_mut() {
             if let Some((_, subject)) = self.identities.by_uid(*uid) {
                 let standing: BTreeSet<u32> = subject
@@ -198,15 +205,15 @@ impl State {
             }
         }
         revoked.retain(|_, g| !g.is_empty());
-        let found = self.procs.carrying_any(&revoked);
-        for (uid, p) in found {
+        if revoked.is_empty() {
+            return;
+        }
+        for (uid, p) in self.procs.carrying_any(&revoked) {
             if terminate.get(&uid).copied().unwrap_or(true) {
                 self.leases.pending_terms.push((uid, p));
             } else {
-                self.audit.post(
-                    AuditEvent::ProcessKept,
-                    fields(json!({"host": self.host.name, "uid": uid, "pid": p.pid})),
-                );
+                let rec = json!({"host": self.host.name, "uid": uid, "pid": p.pid});
+                self.audit.post(AuditEvent::ProcessKept, fields(rec));
             }
         }
     }
@@ -245,4 +252,12 @@ impl State {
             self.remove_grants(&stuck).await;
         }
     }
+}
+
+/// What ending a batch of leases takes away (see `State::removals`).
+#[derive(Default)]
+struct Removals {
+    changes: Vec<(u64, Change)>,
+    revoked: HashMap<u32, BTreeSet<u32>>,
+    terminate: HashMap<u32, bool>,
 }

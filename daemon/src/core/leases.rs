@@ -12,7 +12,7 @@ use crate::lease::journal::LeaseStore;
 use crate::lease::model::{Bound, EndReason, Lease, LeaseState};
 use crate::lease::rules::{self, LeaseRules, NewRequest, Refusal, Requester};
 use crate::peer::Peer;
-use elevate_policy::{Access, Profile, Subject};
+use elevate_policy::{Access, Policy, Profile, Subject};
 use elevate_proto::{Denial, ErrorKind, ErrorReply, LeaseRequest, Response};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -148,71 +148,13 @@ impl State {
         req: LeaseRequest,
     ) -> Result<Response, Response> {
         let policy = self.policy.clone();
-        let Some(profile) = policy.profile(&req.profile) else {
-            return Err(refusal(deny(
-                format!("no such profile: {}", req.profile),
-                Some("see what you may request: elevate list".into()),
-            )));
-        };
-        if profile.access != Access::Lease {
-            return Err(refusal(deny(
-                format!("profile {} is standing access, not leased", profile.name),
-                Some("run its commands directly: elevate list".into()),
-            )));
-        }
-        if !profile.applies_to_host(&self.host) || !profile.is_eligible(subject) {
-            return Err(refusal(deny(
-                format!(
-                    "you are not eligible for profile {} on this host",
-                    profile.name
-                ),
-                None,
-            )));
-        }
-        if let Some(l) = self
-            .leases
-            .table
-            .values()
-            .find(|l| l.uid == peer.uid && l.profile == profile.name && l.is_live())
-        {
-            return Err(refusal(deny(
-                format!(
-                    "you already have lease {} on {} ({})",
-                    l.id,
-                    l.profile,
-                    l.state.as_str()
-                ),
-                Some(format!(
-                    "see it with: elevate leases; extend it with: elevate extend {} --by DUR",
-                    l.id
-                )),
-            )));
-        }
-        if let Some(l) = self.leases.table.values().find(|l| {
-            l.uid == peer.uid && l.is_live() && policy.conflicts_between(&l.profile, &profile.name)
-        }) {
-            return Err(refusal(deny(
-                format!(
-                    "separation of duties: {} conflicts with your lease {} on {}",
-                    profile.name, l.id, l.profile
-                ),
-                Some(format!("end it first: elevate revoke {}", l.id)),
-            )));
-        }
-        if self.step_up_needed(peer, profile) {
-            return Err(Response::Error(ErrorReply {
-                kind: ErrorKind::AuthenticationRequired,
-                message: format!(
-                    "profile {} requires you to authenticate; request it with the elevate CLI from a terminal",
-                    profile.name
-                ),
-            }));
-        }
+        let profile = self
+            .requestable(&policy, peer, subject, &req.profile)
+            .map_err(|r| *r)?;
         let bound = match req.bind_pid {
             None => None,
             Some(pid) => Some(self.check_bind(peer.uid, pid).map_err(refusal)?),
         };
-        let rules = rules_of(profile);
         let who = Requester {
             uid: peer.uid,
             user: &subject.user,
@@ -224,15 +166,10 @@ impl State {
             break_glass: req.break_glass,
         };
         let now = self.clock.wall_ms();
-        let mut lease = rules::new_lease(
-            self.leases.next_id,
-            &who,
-            &nr,
-            &rules,
-            now,
-            self.settings.pending_ttl,
-        )
-        .map_err(refusal)?;
+        let id = self.leases.next_id;
+        let ttl = self.settings.pending_ttl;
+        let mut lease =
+            rules::new_lease(id, &who, &nr, &rules_of(profile), now, ttl).map_err(refusal)?;
         lease.bound = bound;
         self.leases.next_id += 1;
         let mut events = vec![(
@@ -240,18 +177,13 @@ impl State {
             self.lease_record(&lease, json!({"requester": peer.audit_json()})),
         )];
         if lease.state == LeaseState::Active {
-            let ev = if lease.break_glass {
-                AuditEvent::LeaseBreakGlass
+            let (ev, severity) = if lease.break_glass {
+                (AuditEvent::LeaseBreakGlass, "alert")
             } else {
-                AuditEvent::LeaseActivated
+                (AuditEvent::LeaseActivated, "info")
             };
-            events.push((
-                ev,
-                self.lease_record(
-                    &lease,
-                    json!({"severity": if lease.break_glass { "alert" } else { "info" }}),
-                ),
-            ));
+            let rec = self.lease_record(&lease, json!({ "severity": severity }));
+            events.push((ev, rec));
         }
         self.commit_requested(&lease, &events)
             .await
@@ -268,6 +200,72 @@ impl State {
             self.watch_bound(lease.id, b);
         }
         Ok(self.lease_response(lease.id))
+    }
+
+    /// The profile `name`, if this caller may request a lease on it now: a leased profile for
+    /// this host that they are eligible for, no live lease of theirs on it or on a profile it
+    /// conflicts with, and step-up done if the profile wants it.
+    fn requestable<'p>(
+        &mut self,
+        policy: &'p Policy,
+        peer: &Peer,
+        subject: &Subject,
+        name: &str,
+    ) -> Result<&'p Profile, Box<Response>> {
+        let no = |reason: String, hint: Option<String>| Box::new(refusal(deny(reason, hint)));
+        let Some(profile) = policy.profile(name) else {
+            let hint = Some("see what you may request: elevate list".into());
+            return Err(no(format!("no such profile: {name}"), hint));
+        };
+        if profile.access != Access::Lease {
+            let hint = Some("run its commands directly: elevate list".into());
+            let why = format!("profile {} is standing access, not leased", profile.name);
+            return Err(no(why, hint));
+        }
+        if !profile.applies_to_host(&self.host) || !profile.is_eligible(subject) {
+            let why = format!(
+                "you are not eligible for profile {} on this host",
+                profile.name
+            );
+            return Err(no(why, None));
+        }
+        let mine = |l: &&Lease| l.uid == peer.uid && l.is_live();
+        let table = &self.leases.table;
+        if let Some(l) = table
+            .values()
+            .filter(mine)
+            .find(|l| l.profile == profile.name)
+        {
+            let (id, p, state) = (l.id, &l.profile, l.state.as_str());
+            let hint = format!(
+                "see it with: elevate leases; extend it with: elevate extend {id} --by DUR"
+            );
+            return Err(no(
+                format!("you already have lease {id} on {p} ({state})"),
+                Some(hint),
+            ));
+        }
+        let conflicting = |l: &&Lease| policy.conflicts_between(&l.profile, &profile.name);
+        if let Some(l) = table.values().filter(mine).find(conflicting) {
+            let why = format!(
+                "separation of duties: {} conflicts with your lease {} on {}",
+                profile.name, l.id, l.profile
+            );
+            return Err(no(
+                why,
+                Some(format!("end it first: elevate revoke {}", l.id)),
+            ));
+        }
+        if self.step_up_needed(peer, profile) {
+            return Err(Box::new(Response::Error(ErrorReply {
+                kind: ErrorKind::AuthenticationRequired,
+                message: format!(
+                    "profile {} requires you to authenticate; request it with the elevate CLI from a terminal",
+                    profile.name
+                ),
+            })));
+        }
+        Ok(profile)
     }
 
     /// The caller must own the process it binds a lease to (real uid from /proc).

@@ -86,15 +86,7 @@ pub async fn supervise(
                     Ok(mut g) => match os::waitid_pidfd(g.get_inner().as_fd()) {
                         Ok(Some(exit)) => {
                             if let Some(at) = kill_at {
-                                // The leader obeyed TERM but members of its group may not
-                                // have: the group id stays allocated while any of them
-                                // lives, so the KILL after the grace still reaches them.
-                                PENDING_GROUP_KILLS.fetch_add(1, Ordering::SeqCst);
-                                tokio::spawn(async move {
-                                    tokio::time::sleep_until(at).await;
-                                    let _ = os::kill_group(pid, libc::SIGKILL);
-                                    PENDING_GROUP_KILLS.fetch_sub(1, Ordering::SeqCst);
-                                });
+                                kill_group_at(pid, at);
                             }
                             return (Some(exit), ended_by);
                         }
@@ -112,10 +104,7 @@ pub async fn supervise(
                 }
             }
             msg = client.next(), if client_open => match msg {
-                FromClient::Signal(signal) => match forwardable(signal) {
-                    Some(sig) => { let _ = os::kill_group(pid, sig); }
-                    None => tracing::debug!("ignoring signal {signal} from client"),
-                },
+                FromClient::Signal(signal) => forward(pid, signal),
                 FromClient::Other => tracing::debug!("ignoring unexpected request while a command runs"),
                 FromClient::Gone => {
                     client_open = false;
@@ -132,5 +121,26 @@ pub async fn supervise(
                 kill_at = None;
             }
         }
+    }
+}
+
+/// The leader obeyed TERM but members of its group may not have: the group id stays
+/// allocated while any of them lives, so the KILL after the grace still reaches them.
+fn kill_group_at(pid: i32, at: tokio::time::Instant) {
+    PENDING_GROUP_KILLS.fetch_add(1, Ordering::SeqCst);
+    tokio::spawn(async move {
+        tokio::time::sleep_until(at).await;
+        let _ = os::kill_group(pid, libc::SIGKILL);
+        PENDING_GROUP_KILLS.fetch_sub(1, Ordering::SeqCst);
+    });
+}
+
+/// A signal the client sent, passed on to the command's process group if it may be.
+fn forward(pid: i32, signal: i32) {
+    match forwardable(signal) {
+        Some(sig) => {
+            let _ = os::kill_group(pid, sig);
+        }
+        None => tracing::debug!("ignoring signal {signal} from client"),
     }
 }

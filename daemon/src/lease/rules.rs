@@ -63,88 +63,10 @@ pub fn new_lease(
     now_ms: u64,
     pending_ttl: Duration,
 ) -> Result<Lease, Refusal> {
-    if req.break_glass && !rules.break_glass {
-        return Err(Refusal::Denied {
-            reason: format!("profile {} is not a break-glass profile", rules.profile),
-            hint: Some(format!(
-                "request it normally: elevate request {}",
-                rules.profile
-            )),
-        });
-    }
-    // A break-glass profile without approvers is taken only through `elevate break-glass`,
-    // which is loud; a plain request must not activate it quietly.
-    if rules.break_glass && !req.break_glass && rules.approvals_needed == 0 {
-        return Err(Refusal::Denied {
-            reason: format!("profile {} is for emergencies only", rules.profile),
-            hint: Some(format!(
-                "in an emergency: elevate break-glass {} --reason \"...\" (audited at alert level; admins are told)",
-                rules.profile
-            )),
-        });
-    }
-    let duration = req.duration.unwrap_or(rules.default_duration);
-    if duration.is_zero() {
-        return Err(Refusal::Invalid(
-            "a lease must last longer than zero seconds".into(),
-        ));
-    }
-    if let Some(max) = rules.max_duration {
-        if duration > max {
-            return Err(Refusal::Denied {
-                reason: format!(
-                    "{} is longer than profile {}'s maximum of {}",
-                    format_duration(duration),
-                    rules.profile,
-                    format_duration(max)
-                ),
-                hint: Some(format!(
-                    "ask for at most {}: --for {}",
-                    format_duration(max),
-                    format_duration(max)
-                )),
-            });
-        }
-    }
-    let reason = req.reason.map(str::trim).filter(|r| !r.is_empty());
-    if (rules.require_reason || rules.break_glass) && reason.is_none() {
-        return Err(Refusal::Denied {
-            reason: format!("profile {} requires a reason", rules.profile),
-            hint: Some("say why: --reason \"...\"".into()),
-        });
-    }
-    if let Some(r) = reason {
-        if r.len() > 1024 || r.chars().any(|c| c.is_control()) {
-            return Err(Refusal::Invalid(
-                "the reason must be one line of at most 1024 bytes".into(),
-            ));
-        }
-    }
-    let ticket = req.ticket.map(str::trim).filter(|t| !t.is_empty());
-    if let Some(pattern) = &rules.ticket {
-        match ticket {
-            None => {
-                return Err(Refusal::Denied {
-                    reason: format!("profile {} requires a ticket", rules.profile),
-                    hint: Some(format!("add --ticket ID matching {}", pattern.source)),
-                })
-            }
-            Some(t) if !pattern.regex.is_match(t) => {
-                return Err(Refusal::Denied {
-                    reason: format!("ticket {t:?} does not match {}", pattern.source),
-                    hint: None,
-                })
-            }
-            Some(_) => {}
-        }
-    }
-    if let Some(t) = ticket {
-        if t.len() > 128 || t.chars().any(|c| c.is_control()) {
-            return Err(Refusal::Invalid(
-                "the ticket must be at most 128 printable bytes".into(),
-            ));
-        }
-    }
+    check_break_glass(req, rules)?;
+    let duration = check_duration(req.duration.unwrap_or(rules.default_duration), rules)?;
+    let reason = check_reason(req.reason, rules)?;
+    let ticket = check_ticket(req.ticket, rules)?;
     // req.break_glass implies rules.break_glass (checked above).
     let needed = if req.break_glass {
         0
@@ -170,6 +92,102 @@ pub fn new_lease(
         activate(&mut lease, now_ms);
     }
     Ok(lease)
+}
+
+/// Break-glass only for break-glass profiles; and a break-glass profile without approvers is
+/// taken only through `elevate break-glass`, which is loud: a plain request must not
+/// activate it quietly.
+fn check_break_glass(req: &NewRequest<'_>, rules: &LeaseRules) -> Result<(), Refusal> {
+    let p = &rules.profile;
+    if req.break_glass && !rules.break_glass {
+        return Err(Refusal::Denied {
+            reason: format!("profile {p} is not a break-glass profile"),
+            hint: Some(format!("request it normally: elevate request {p}")),
+        });
+    }
+    if rules.break_glass && !req.break_glass && rules.approvals_needed == 0 {
+        return Err(Refusal::Denied {
+            reason: format!("profile {p} is for emergencies only"),
+            hint: Some(format!(
+                "in an emergency: elevate break-glass {p} --reason \"...\" (audited at alert level; admins are told)"
+            )),
+        });
+    }
+    Ok(())
+}
+
+/// Longer than zero, at most the profile's `max_duration`.
+fn check_duration(duration: Duration, rules: &LeaseRules) -> Result<Duration, Refusal> {
+    if duration.is_zero() {
+        return Err(Refusal::Invalid(
+            "a lease must last longer than zero seconds".into(),
+        ));
+    }
+    match rules.max_duration {
+        Some(max) if duration > max => {
+            let max = format_duration(max);
+            Err(Refusal::Denied {
+                reason: format!(
+                    "{} is longer than profile {}'s maximum of {max}",
+                    format_duration(duration),
+                    rules.profile
+                ),
+                hint: Some(format!("ask for at most {max}: --for {max}")),
+            })
+        }
+        _ => Ok(duration),
+    }
+}
+
+/// Present when the profile (or break-glass) requires it; one line of at most 1024 bytes.
+fn check_reason<'a>(
+    reason: Option<&'a str>,
+    rules: &LeaseRules,
+) -> Result<Option<&'a str>, Refusal> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if (rules.require_reason || rules.break_glass) && reason.is_none() {
+        return Err(Refusal::Denied {
+            reason: format!("profile {} requires a reason", rules.profile),
+            hint: Some("say why: --reason \"...\"".into()),
+        });
+    }
+    if reason.is_some_and(|r| r.len() > 1024 || r.chars().any(|c| c.is_control())) {
+        return Err(Refusal::Invalid(
+            "the reason must be one line of at most 1024 bytes".into(),
+        ));
+    }
+    Ok(reason)
+}
+
+/// Present and matching when the profile has a ticket pattern; at most 128 printable bytes.
+fn check_ticket<'a>(
+    ticket: Option<&'a str>,
+    rules: &LeaseRules,
+) -> Result<Option<&'a str>, Refusal> {
+    let ticket = ticket.map(str::trim).filter(|t| !t.is_empty());
+    if let Some(pattern) = &rules.ticket {
+        match ticket {
+            None => {
+                return Err(Refusal::Denied {
+                    reason: format!("profile {} requires a ticket", rules.profile),
+                    hint: Some(format!("add --ticket ID matching {}", pattern.source)),
+                })
+            }
+            Some(t) if !pattern.regex.is_match(t) => {
+                return Err(Refusal::Denied {
+                    reason: format!("ticket {t:?} does not match {}", pattern.source),
+                    hint: None,
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    if ticket.is_some_and(|t| t.len() > 128 || t.chars().any(|c| c.is_control())) {
+        return Err(Refusal::Invalid(
+            "the ticket must be at most 128 printable bytes".into(),
+        ));
+    }
+    Ok(ticket)
 }
 
 pub fn activate(lease: &mut Lease, now_ms: u64) {

@@ -251,17 +251,8 @@ unsafe fn child_after_fork(
     };
     // SAFETY: raw system calls only, on values prepared before fork (see the function's contract).
     unsafe {
-        // Signals: default dispositions (Rust ignores SIGPIPE, tokio installs handlers) and an
-        // empty mask, so the command starts as if from a fresh login.
-        let mut empty: libc::sigset_t = mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        if libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+        if !reset_signals() {
             fail(ChildStage::Signals);
-        }
-        for sig in 1..libc::SIGRTMAX() {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
-            }
         }
         // New session: the command is its own process group, which the daemon can signal as a
         // whole, and it has no controlling terminal of the daemon's.
@@ -279,14 +270,8 @@ unsafe fn child_after_fork(
                 fail(ChildStage::Stdio);
             }
         }
-        if libc::syscall(libc::SYS_setgroups, plan.groups.len(), plan.groups.as_ptr()) != 0 {
-            fail(ChildStage::Groups);
-        }
-        if libc::syscall(libc::SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0 {
-            fail(ChildStage::Gid);
-        }
-        if libc::syscall(libc::SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0 {
-            fail(ChildStage::Uid);
+        if let Err(stage) = become_target(plan) {
+            fail(stage);
         }
         // After dropping privileges, so the target user needs search permission on it.
         if libc::fchdir(plan.cwd.as_raw_fd()) != 0 {
@@ -305,10 +290,68 @@ unsafe fn child_after_fork(
         {
             fail(ChildStage::Exec);
         }
+        exec(plan, argv, envp);
+        fail(ChildStage::Exec)
+    }
+}
+
+/// Default dispositions for every signal (Rust ignores SIGPIPE, tokio installs handlers) and
+/// an empty mask, so the command starts as if from a fresh login. False if the mask failed.
+///
+/// # Safety
+/// Only in the child between fork and exec (raw calls, no allocation).
+unsafe fn reset_signals() -> bool {
+    // SAFETY: sigset_t is plain data; sigemptyset then initializes it.
+    let mut empty: libc::sigset_t = unsafe { mem::zeroed() };
+    // SAFETY: raw calls on a local sigset and constants; the contract is the caller's.
+    unsafe {
+        libc::sigemptyset(&mut empty);
+        if libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+            return false;
+        }
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+    true
+}
+
+/// The target's groups, then gid, then uid (real, effective and saved), by raw syscalls:
+/// glibc's wrappers broadcast to other threads, which do not exist in the child.
+///
+/// # Safety
+/// Only in the child between fork and exec.
+unsafe fn become_target(plan: &ExecPlan) -> Result<(), ChildStage> {
+    // SAFETY: the group list is a live slice of plan.groups.len() gids; the rest are integers.
+    unsafe {
+        if libc::syscall(libc::SYS_setgroups, plan.groups.len(), plan.groups.as_ptr()) != 0 {
+            return Err(ChildStage::Groups);
+        }
+        if libc::syscall(libc::SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0 {
+            return Err(ChildStage::Gid);
+        }
+        if libc::syscall(libc::SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0 {
+            return Err(ChildStage::Uid);
+        }
+    }
+    Ok(())
+}
+
+/// Exec the checked descriptor (`execveat(AT_EMPTY_PATH)`), or the path for `elevate with`.
+/// Returns only if exec failed.
+///
+/// # Safety
+/// Only in the child between fork and exec; `argv` and `envp` are NULL-terminated arrays of
+/// pointers to NUL-terminated strings that outlive the call.
+unsafe fn exec(plan: &ExecPlan, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) {
+    // SAFETY: per the contract above; the descriptors belong to the plan.
+    unsafe {
         match &plan.exe {
             Exe::Checked { fd, script } => {
                 if *script && libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) != 0 {
-                    fail(ChildStage::Exec);
+                    return;
                 }
                 libc::syscall(
                     libc::SYS_execveat,
@@ -323,7 +366,6 @@ unsafe fn child_after_fork(
                 libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
             }
         }
-        fail(ChildStage::Exec)
     }
 }
 
