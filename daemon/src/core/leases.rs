@@ -471,48 +471,28 @@ impl State {
         if by_secs == 0 {
             return Err(refusal(Refusal::Invalid("extend by more than zero".into())));
         }
-        if profile.approval.is_some() {
-            // The profile needs approval, so lasting longer needs it again.
-            rules::request_extension(
-                &mut lease,
-                Duration::from_secs(by_secs),
-                profile.max_duration,
-                self.clock.wall_ms(),
+        let by = Duration::from_secs(by_secs);
+        let now = self.clock.wall_ms();
+        // A profile that needs approval needs it again to last longer.
+        let (event, notice) = if profile.approval.is_some() {
+            rules::request_extension(&mut lease, by, profile.max_duration, now).map_err(refusal)?;
+            (
+                AuditEvent::LeaseExtensionRequested,
+                Notice::ExtensionRequested,
             )
-            .map_err(refusal)?;
-            let rec = self.lease_record(
-                &lease,
-                json!({"by_secs": by_secs, "requester": peer.audit_json()}),
-            );
-            self.commit_requested(&lease, &[(AuditEvent::LeaseExtensionRequested, rec)])
-                .await
-                .map_err(internal)?;
-            self.notify(Notice::ExtensionRequested, id);
-            return Ok(Response::Lease(info(
-                &lease,
-                self.clock.wall_ms(),
-                &self.policy,
-            )));
-        }
-        rules::extend(
-            &mut lease,
-            Duration::from_secs(by_secs),
-            profile.max_duration,
-        )
-        .map_err(refusal)?;
+        } else {
+            rules::extend(&mut lease, by, profile.max_duration).map_err(refusal)?;
+            (AuditEvent::LeaseExtended, Notice::Extended)
+        };
         let rec = self.lease_record(
             &lease,
             json!({"by_secs": by_secs, "requester": peer.audit_json()}),
         );
-        self.commit_requested(&lease, &[(AuditEvent::LeaseExtended, rec)])
+        self.commit_requested(&lease, &[(event, rec)])
             .await
             .map_err(internal)?;
-        self.notify(Notice::Extended, id);
-        Ok(Response::Lease(info(
-            &lease,
-            self.clock.wall_ms(),
-            &self.policy,
-        )))
+        self.notify(notice, id);
+        Ok(Response::Lease(info(&lease, now, &self.policy)))
     }
 
     pub(super) fn list_leases(&self, subject: &Subject, all: bool) -> Response {

@@ -85,17 +85,7 @@ fn carrying_any(targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)> {
     if targets.is_empty() {
         return out;
     }
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in pids() {
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
             continue;
         };
@@ -110,6 +100,15 @@ fn carrying_any(targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)> {
         }
     }
     out
+}
+
+/// Every pid in /proc now (none if /proc cannot be read).
+fn pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
 }
 
 /// Real and effective uid, and the supplementary groups, from /proc/PID/status.
@@ -151,18 +150,9 @@ pub fn start_time(pid: i32) -> Option<u64> {
 /// (the revoked-group scan catches those when the lease granted groups).
 fn tree(root: ProcId) -> Vec<ProcId> {
     let mut parent: HashMap<i32, Vec<i32>> = HashMap::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            if let Some(ppid) = ppid(pid) {
-                parent.entry(ppid).or_default().push(pid);
-            }
+    for pid in pids() {
+        if let Some(ppid) = ppid(pid) {
+            parent.entry(ppid).or_default().push(pid);
         }
     }
     if start_time(root.pid) != Some(root.start_time) {

@@ -7,6 +7,7 @@
 //! transition it described was never acknowledged.
 
 use super::model::Lease;
+use crate::os::files::replace_durably;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -124,31 +125,16 @@ impl LeaseStore for Journal {
     }
 }
 
-/// Write all records to `path+` , fsync, rename over `path`, fsync the directory; return the
-/// new file opened for appending.
+/// Replace the journal with these records (durably, see `replace_durably`); return it opened
+/// for appending. Streamed: 100,000 leases would otherwise be a 35 MB buffer at start-up.
 fn rewrite<'a>(path: &Path, leases: impl Iterator<Item = &'a Lease>) -> io::Result<File> {
-    let tmp = path.with_extension("jsonl+");
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // Streamed: 100,000 leases would otherwise be a 35 MB buffer held at start-up.
-        let mut w = io::BufWriter::with_capacity(1 << 16, &mut f);
+    replace_durably(path, |w| {
         for l in leases {
-            serde_json::to_writer(&mut w, l).map_err(io::Error::other)?;
+            serde_json::to_writer(&mut *w, l).map_err(io::Error::other)?;
             w.write_all(b"\n")?;
         }
-        w.flush()?;
-        drop(w);
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
-    }
+        Ok(())
+    })?;
     OpenOptions::new().append(true).mode(0o600).open(path)
 }
 

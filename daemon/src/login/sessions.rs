@@ -3,11 +3,12 @@
 //! still ends them when their lease ends.
 
 use crate::effects::procs::{ProcId, ProcessTable};
+use crate::os::files::replace_durably;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+
+use std::io;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -101,24 +102,11 @@ impl SessionBook {
     }
 
     fn write(&self, path: &Path) -> io::Result<()> {
-        let tmp = path.with_extension("json+");
-        {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            let list: Vec<&Session> = self.table.values().collect();
-            serde_json::to_writer(&mut f, &list).map_err(io::Error::other)?;
-            f.write_all(b"\n")?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        let list: Vec<&Session> = self.table.values().collect();
+        replace_durably(path, |w| {
+            serde_json::to_writer(&mut *w, &list).map_err(io::Error::other)?;
+            w.write_all(b"\n")
+        })
     }
 
     /// Forget sessions whose leader exited without close_session (a crashed sshd child).

@@ -8,6 +8,7 @@
 //! functions that broadcast to other threads (glibc's setuid does; the raw syscall does not,
 //! and credentials are per-thread in the kernel, so in the single-threaded child it is exact).
 
+pub mod files;
 pub mod pam_auth;
 pub mod syslog;
 

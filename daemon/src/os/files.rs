@@ -1,0 +1,36 @@
+//! Replacing a state file so that a crash leaves either the old content or the new, whole.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Write `path` anew, mode 0600: the content goes to `path+` first (streamed through a
+/// buffer), is fsync'd, renamed over `path`, and the directory is fsync'd so the rename
+/// itself survives a power loss.
+pub fn replace_durably(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push("+");
+    let tmp = Path::new(&tmp);
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(tmp)?;
+        let mut w = BufWriter::with_capacity(1 << 16, &mut f);
+        write(&mut w)?;
+        w.flush()?;
+        drop(w);
+        f.sync_all()?;
+    }
+    std::fs::rename(tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
