@@ -57,9 +57,10 @@ pub fn activated_listener() -> Result<Option<std::os::unix::net::UnixListener>, 
             "socket activation passed {fds} sockets; elevated.socket must listen on exactly one"
         ));
     }
-    // fd 3 was handed to this process by the service manager (LISTEN_PID is ours) and
-    // nothing else in the process owns it; it is taken exactly once, here.
-    let fd = crate::os::take_inherited_fd(FIRST_FD);
+    // SAFETY: fd 3 was handed to this process by the service manager (LISTEN_PID is ours)
+    // and nothing else in the process owns it; it is taken exactly once, here, before any
+    // thread exists.
+    let fd = unsafe { crate::os::take_inherited_fd(FIRST_FD) };
     let listener = std::os::unix::net::UnixListener::from(fd);
     // A socket of the wrong kind (a TCP port, a datagram socket) is a unit file error.
     listener

@@ -5,7 +5,7 @@
 use super::step_up::step_up;
 use super::transport::{error, Conn};
 use super::Ctx;
-use crate::core::{Decision, Gone, Plan};
+use crate::core::{Decision, Plan};
 use crate::effects::audit::{fields, AuditEvent};
 use crate::exec::spawn::prepare;
 use crate::exec::supervise::supervise;
@@ -69,7 +69,7 @@ pub async fn handle_run(
         via: what.via(),
         cwd_path: got.cwd_path.clone(),
     };
-    let Ok((peer, decision)) = decide(conn, ctx, peer, what).await else {
+    let Some((peer, decision)) = decide(conn, ctx, peer, what).await else {
         return;
     };
     let Some(plan) = allowed(conn, ctx, &peer, &asked, decision).await else {
@@ -111,26 +111,27 @@ async fn receive(conn: &mut Conn, fds: Vec<OwnedFd>) -> Option<Received> {
 
 /// The core's decision; for a profile that wants step-up, authenticate and decide again with
 /// the peer marked as authenticated (the policy may have changed meanwhile: it decides
-/// afresh). `Err`: nothing more to say on this connection.
+/// afresh). `None`: nothing more to say on this connection (the core is gone, or the
+/// step-up was refused and the client told so).
 async fn decide(
     conn: &mut Conn,
     ctx: &Ctx,
     peer: Peer,
     what: ExecRequest,
-) -> Result<(Peer, Decision), Gone> {
+) -> Option<(Peer, Decision)> {
     let req = match what {
         ExecRequest::Run(req) => req,
-        ExecRequest::With(req) => return ctx.core.decide_with(peer, req).await,
+        ExecRequest::With(req) => return ctx.core.decide_with(peer, req).await.ok(),
     };
-    let (peer, decision) = ctx.core.decide(peer, req.clone(), false).await?;
+    let (peer, decision) = ctx.core.decide(peer, req.clone(), false).await.ok()?;
     let Decision::Authenticate { profile } = &decision else {
-        return Ok((peer, decision));
+        return Some((peer, decision));
     };
     match step_up(conn, ctx, &peer, profile, "run").await {
-        Ok(authenticated) => ctx.core.decide(authenticated, req, false).await,
+        Ok(authenticated) => ctx.core.decide(authenticated, req, false).await.ok(),
         Err(denied) => {
             let _ = conn.send(&denied).await;
-            Err(Gone)
+            None
         }
     }
 }
@@ -271,7 +272,7 @@ async fn watch(
     plan: &Plan,
     spawned: Spawned,
 ) -> (Option<ChildExit>, &'static str, i32, Duration) {
-    let running = ctx.core.command_started();
+    let running = ctx.core.command_started().await;
     let started = Instant::now();
     let pid = spawned.pid;
     let _ = conn

@@ -107,9 +107,10 @@ impl Handle {
             .unwrap_or_else(Gone::response)
     }
 
-    /// A command started; it counts as running until the guard is dropped.
-    pub fn command_started(&self) -> Slot {
-        post(&self.tx, Event::CommandStarted);
+    /// A command started; it counts as running until the guard is dropped. Sent (not
+    /// posted), so the core always hears of the start before the guard's end.
+    pub async fn command_started(&self) -> Slot {
+        let _ = self.tx.send(Event::CommandStarted).await;
         Slot {
             tx: self.tx.clone(),
             closing: Some(Event::CommandEnded),

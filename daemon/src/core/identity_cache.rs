@@ -2,8 +2,10 @@
 //! edit of /etc/passwd or /etc/group (a lease's group change, useradd) is seen at once.
 
 use crate::effects::accounts::Accounts;
+use crate::effects::clock::Clock;
 use elevate_policy::{Passwd, Subject, System};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// A cached NSS answer: when it was looked up, and what it was (`None`: no such account).
@@ -11,6 +13,7 @@ type Cached<T> = (Instant, Option<T>);
 
 pub struct IdentityCache {
     accounts: Box<dyn Accounts>,
+    clock: Arc<dyn Clock>,
     by_uid: HashMap<u32, Cached<(Passwd, Subject)>>,
     by_name: HashMap<String, Cached<(Passwd, Vec<u32>)>>,
     stamp: Option<(SystemTime, SystemTime)>,
@@ -19,9 +22,10 @@ pub struct IdentityCache {
 const IDENTITY_TTL: Duration = Duration::from_secs(2);
 
 impl IdentityCache {
-    pub fn new(accounts: Box<dyn Accounts>) -> IdentityCache {
+    pub fn new(accounts: Box<dyn Accounts>, clock: Arc<dyn Clock>) -> IdentityCache {
         IdentityCache {
             accounts,
+            clock,
             by_uid: HashMap::new(),
             by_name: HashMap::new(),
             stamp: None,
@@ -57,7 +61,7 @@ impl IdentityCache {
 
     pub fn by_uid(&mut self, uid: u32) -> Option<(Passwd, Subject)> {
         self.revalidate();
-        let now = Instant::now();
+        let now = self.clock.now();
         if let Some((at, v)) = self.by_uid.get(&uid) {
             if now.duration_since(*at) < IDENTITY_TTL {
                 return v.clone();
@@ -73,7 +77,7 @@ impl IdentityCache {
 
     pub fn by_name(&mut self, name: &str) -> Option<(Passwd, Vec<u32>)> {
         self.revalidate();
-        let now = Instant::now();
+        let now = self.clock.now();
         if let Some((at, v)) = self.by_name.get(name) {
             if now.duration_since(*at) < IDENTITY_TTL {
                 return v.clone();

@@ -1,7 +1,8 @@
-//! Lease operations on the state loop. Every transition follows the same order:
-//! validate → journal (fdatasync) → audit → act (groups, processes) → journal again → answer.
-//! A crash anywhere leaves a journal from which [`State::reconcile_leases`] finishes the job:
-//! no acknowledged lease is lost, and no membership outlives its deadline.
+//! Lease operations clients ask for: request, approve, deny, revoke, extend, list, and wait
+//! for a decision. Each validates against the policy and the pure rules in `lease/rules.rs`,
+//! then saves through `commit.rs` (audited before it takes effect when it may grant privilege)
+//! and acts: grants in `grants.rs`, endings in `expiry.rs`. Whatever a crash interrupts,
+//! `expiry.rs` finishes at start-up from the journal.
 
 use super::announce::{info, Notice};
 use super::commit::CommitError;

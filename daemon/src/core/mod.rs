@@ -10,8 +10,10 @@
 //!
 //! | file | what |
 //! |---|---|
+//! | `handle.rs` | the typed handle front ends ask through; slots given back on drop |
 //! | `decide.rs` | runs: standing and leased access, run-as, `elevate with`, list, status |
 //! | `leases.rs` | lease operations: request, approve, deny, revoke, extend, list, wait |
+//! | `commit.rs` | saving a transition: journal and audit, in a crash-safe order |
 //! | `grants.rs` | group memberships a lease adds and removes; processes that keep them |
 //! | `expiry.rs` | endings in batches, the tick, reload re-evaluation, start-up reconciliation |
 //! | `logins.rs` | PAM account questions and the login sessions leases admit |
@@ -222,7 +224,7 @@ impl Core {
                 warnings: vec![],
             },
             started: clock.now(),
-            identities: IdentityCache::new(world.accounts),
+            identities: IdentityCache::new(world.accounts, Arc::clone(&clock)),
             limiter: RateLimiter::new(settings.limits.requests_per_second, settings.limits.burst),
             conns_total: 0,
             conns_by_uid: HashMap::new(),
@@ -254,7 +256,7 @@ impl Core {
         self.state.reconcile_sessions();
     }
 
-    /// Serve until every handle is gone, ticking every [`TICK`].
+    /// Serve for the life of the process, ticking every [`TICK`].
     pub async fn run(self) {
         let ticker = self.state.events.clone();
         tokio::spawn(async move {

@@ -20,7 +20,7 @@ pub struct AuthCache {
 const MAX_ENTRIES: usize = 4096;
 
 impl AuthCache {
-    pub(super) fn remember(&mut self, key: Key, now: Duration) {
+    fn remember(&mut self, key: Key, now: Duration) {
         if self.at.len() >= MAX_ENTRIES {
             if let Some(oldest) = self
                 .at
@@ -34,7 +34,7 @@ impl AuthCache {
         self.at.insert(key, now);
     }
 
-    pub(super) fn fresh(&self, key: &Key, ttl: Duration, now: Duration) -> bool {
+    fn fresh(&self, key: &Key, ttl: Duration, now: Duration) -> bool {
         self.at
             .get(key)
             .is_some_and(|t| now.checked_sub(*t).is_some_and(|age| age < ttl))
@@ -79,7 +79,7 @@ mod tests {
     use super::*;
 
     #[test]
-    pub(super) fn entries_expire_and_keys_are_exact() {
+    fn entries_expire_and_keys_are_exact() {
         let mut c = AuthCache::default();
         let k = (1000, "/dev/pts/1".to_string(), 42);
         c.remember(k.clone(), Duration::from_secs(100));
@@ -108,7 +108,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn no_key_without_a_terminal_and_a_session() {
+    fn no_key_without_a_terminal_and_a_session() {
         let peer = |tty: Option<&str>, sid| Peer {
             tty: tty.map(String::from),
             sid,

@@ -34,10 +34,14 @@ use tokio::sync::oneshot;
 /// A fake process.
 #[derive(Debug, Clone)]
 pub struct FakeProc {
+    /// Real and effective uid (a set-uid program has them differ).
     pub uid: u32,
+    pub euid: u32,
     pub gids: Vec<u32>,
     pub start_time: u64,
     pub parent: i32,
+    /// TERM does not end it (only KILL does).
+    pub ignores_term: bool,
 }
 
 /// The kinds of durable effect, for [`Machine::fail`] and the step trace.
@@ -248,9 +252,11 @@ impl FakeWorld {
         let start_time = 1000 + pid as u64;
         let p = FakeProc {
             uid,
+            euid: uid,
             gids: gids.to_vec(),
             start_time,
             parent: 1,
+            ignores_term: false,
         };
         self.machine().procs.insert(pid, p);
         ProcId { pid, start_time }
@@ -277,7 +283,7 @@ impl FakeWorld {
             terminals: Box::new(self.clone()),
             journal: Box::new(self.clone()),
             leases,
-            sessions: SessionBook::in_memory(),
+            sessions: SessionBook::in_memory(Clock::now(self)),
         }
     }
 }
@@ -369,8 +375,8 @@ impl Accounts for FakeWorld {
         self
     }
 
-    /// Never changes: the core's identity cache expires entries by age, and the core clears
-    /// it itself after every group edit it makes.
+    /// Never changes: the core's identity cache expires entries by age (on the machine's
+    /// clock), and the core clears it itself after every group edit it makes.
     fn stamp(&self) -> (SystemTime, SystemTime) {
         (SystemTime::UNIX_EPOCH, SystemTime::UNIX_EPOCH)
     }
@@ -418,19 +424,20 @@ impl GroupDatabase for FakeWorld {
 }
 
 impl ProcessTable for FakeWorld {
+    /// Like the real scan: a process of the uid by real or effective uid.
     fn carrying_any(&self, targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)> {
         let m = self.machine();
         m.procs
             .iter()
             .filter_map(|(pid, p)| {
-                let gids = targets.get(&p.uid)?;
-                p.gids.iter().any(|g| gids.contains(g)).then_some((
-                    p.uid,
-                    ProcId {
-                        pid: *pid,
-                        start_time: p.start_time,
-                    },
-                ))
+                let (uid, gids) = [p.uid, p.euid]
+                    .into_iter()
+                    .find_map(|u| targets.get(&u).map(|g| (u, g)))?;
+                let id = ProcId {
+                    pid: *pid,
+                    start_time: p.start_time,
+                };
+                p.gids.iter().any(|g| gids.contains(g)).then_some((uid, id))
             })
             .collect()
     }
@@ -463,14 +470,15 @@ impl ProcessTable for FakeWorld {
         out
     }
 
-    /// TERM and KILL end a fake process.
+    /// KILL ends a fake process; TERM too, unless it ignores TERM.
     fn signal(&self, p: ProcId, sig: libc::c_int) -> bool {
         let mut m = self.machine();
-        if m.procs.get(&p.pid).map(|x| x.start_time) != Some(p.start_time) {
+        let Some(proc_) = m.procs.get(&p.pid).filter(|x| x.start_time == p.start_time) else {
             return false;
-        }
+        };
+        let ends = sig == libc::SIGKILL || (sig == libc::SIGTERM && !proc_.ignores_term);
         m.signals.push((p.pid, sig));
-        if sig == libc::SIGTERM || sig == libc::SIGKILL {
+        if ends {
             m.exit(p.pid);
         }
         true

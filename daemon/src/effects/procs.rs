@@ -1,7 +1,11 @@
-//! Finding processes that still carry a group after its lease ended. A process keeps the
-//! supplementary groups it was started with whatever /etc/group says later, so removing the
-//! membership is not enough: the daemon looks in /proc for the holder's processes whose group
-//! list still contains a revoked gid.
+//! The process table as the core sees it (`ProcessTable`), and the real one over /proc,
+//! kill(2) and pidfds: a process is always named by pid and start time, so a recycled pid is
+//! never signalled by mistake.
+//!
+//! Finding processes that still carry a group after its lease ended matters most: a process
+//! keeps the supplementary groups it was started with whatever /etc/group says later, so
+//! removing the membership is not enough; the scan looks for the holder's processes whose
+//! group list still contains a revoked gid.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;

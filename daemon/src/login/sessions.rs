@@ -82,13 +82,13 @@ impl SessionBook {
         })
     }
 
-    /// A book that is never saved (tests of the core).
+    /// A book that is never saved (tests of the core), last checked at `now`.
     #[cfg(test)]
-    pub fn in_memory() -> SessionBook {
+    pub fn in_memory(now: Instant) -> SessionBook {
         SessionBook {
             table: BTreeMap::new(),
             next_id: 1,
-            last_check: Instant::now(),
+            last_check: now,
             path: None,
         }
     }

@@ -56,7 +56,8 @@ pub fn pread_start(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     Ok(cerr(n)?.unsigned_abs())
 }
 
-/// A pidfd for a child we forked and have not yet reaped (so the pid cannot have been reused).
+/// A pidfd for `pid`. The caller makes sure the pid still names the intended process: our
+/// own unreaped child, or a process whose start time it checks after opening.
 pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     let fd = cerr(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
@@ -386,9 +387,12 @@ pub fn trim_heap() {
 }
 
 /// The descriptor `fd`, which the service manager handed this process (socket activation),
-/// taken as owned. Call once per descriptor, before anything else could own it.
-pub fn take_inherited_fd(fd: RawFd) -> OwnedFd {
-    // SAFETY: the caller guarantees `fd` was inherited for this process to own and that
-    // nothing else in the process owns it; it is taken exactly once.
+/// taken as owned.
+///
+/// # Safety
+/// `fd` must be open, inherited for this process to own, owned by nothing else in the
+/// process, and taken only once.
+pub unsafe fn take_inherited_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: the caller upholds this function's contract: `fd` is open and ours alone.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }

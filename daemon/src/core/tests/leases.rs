@@ -202,3 +202,46 @@ impl LeasesOne for Response {
         }
     }
 }
+
+#[tokio::test]
+async fn a_process_that_ignores_term_gets_kill_after_the_grace() {
+    let w = machine();
+    let h = boot(&w).await;
+    let id = lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await).id;
+    let stubborn = w.process(500, ALICE, &[OPS]);
+    w.machine()
+        .procs
+        .get_mut(&stubborn.pid)
+        .expect("proc")
+        .ignores_term = true;
+    // A set-uid program: real uid someone else, effective uid alice.
+    let setuid = w.process(501, BOB, &[PGADMIN]);
+    w.machine().procs.get_mut(&setuid.pid).expect("proc").euid = ALICE;
+    lease(op(&h, ALICE, LeaseOp::Revoke { id, reason: None }).await);
+    tick(&h).await;
+    {
+        let m = w.machine();
+        assert!(m.procs.contains_key(&stubborn.pid), "TERM ignored");
+        assert!(
+            !m.procs.contains_key(&setuid.pid),
+            "found by effective uid, ended"
+        );
+    }
+    w.advance(Duration::from_millis(settings().limits.kill_grace_ms - 1));
+    tick(&h).await;
+    assert!(
+        w.machine().procs.contains_key(&stubborn.pid),
+        "not before the grace"
+    );
+    w.advance(Duration::from_millis(1));
+    tick(&h).await;
+    let m = w.machine();
+    assert!(!m.procs.contains_key(&stubborn.pid));
+    let signals: Vec<i32> = m
+        .signals
+        .iter()
+        .filter(|(p, _)| *p == 500)
+        .map(|(_, s)| *s)
+        .collect();
+    assert_eq!(signals, [libc::SIGTERM, libc::SIGKILL]);
+}
