@@ -2,6 +2,7 @@
 //! the kernel (SO_PEERCRED and /proc), so there is no field a client could forge.
 
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// Client → daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,6 +324,74 @@ pub struct ReloadReport {
     pub warnings: Vec<String>,
 }
 
+/// Where a lease is in its life: waiting for approval, in force, or over (for good).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseState {
+    #[default]
+    Pending,
+    Active,
+    Ended,
+}
+
+impl LeaseState {
+    /// The wire spelling: `pending`, `active`, `ended`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaseState::Pending => "pending",
+            LeaseState::Active => "active",
+            LeaseState::Ended => "ended",
+        }
+    }
+}
+
+impl fmt::Display for LeaseState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a lease (or a request) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// An active lease reached its expiry.
+    Expired,
+    /// Ended early by its holder or an admin.
+    Revoked,
+    /// A pending request was denied.
+    Denied,
+    /// A pending request was not approved in time.
+    RequestExpired,
+    /// The process the lease was bound to exited.
+    ProcessExited,
+    /// A policy reload removed or changed the profile.
+    PolicyChanged,
+    /// The requester withdrew a pending request.
+    Withdrawn,
+}
+
+impl EndReason {
+    /// The wire spelling: `expired`, `request_expired`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Expired => "expired",
+            EndReason::Revoked => "revoked",
+            EndReason::Denied => "denied",
+            EndReason::RequestExpired => "request_expired",
+            EndReason::ProcessExited => "process_exited",
+            EndReason::PolicyChanged => "policy_changed",
+            EndReason::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A lease as the daemon knows it — what approvers see, never text the requester chose to
 /// show about someone else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,8 +401,7 @@ pub struct LeaseInfo {
     pub user: String,
     pub uid: u32,
     pub profile: String,
-    /// "pending", "active" or "ended".
-    pub state: String,
+    pub state: LeaseState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -352,9 +420,8 @@ pub struct LeaseInfo {
     pub time_left_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<String>,
-    /// expired, revoked, denied, request_expired, process_exited, policy_changed, withdrawn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<String>,
     #[serde(default)]
@@ -436,6 +503,45 @@ mod tests {
                 .is_err()
         );
         assert!(serde_json::from_str::<Request>(r#"{"type":"status","x":1}"#).is_err());
+    }
+
+    #[test]
+    fn lease_states_and_end_reasons_keep_their_wire_spelling() {
+        let states = [
+            (LeaseState::Pending, "pending"),
+            (LeaseState::Active, "active"),
+            (LeaseState::Ended, "ended"),
+        ];
+        for (state, word) in states {
+            let json = format!("\"{word}\"");
+            assert_eq!(serde_json::to_string(&state).unwrap(), json);
+            assert_eq!(serde_json::from_str::<LeaseState>(&json).unwrap(), state);
+            assert_eq!((state.as_str(), state.to_string().as_str()), (word, word));
+        }
+        let reasons = [
+            (EndReason::Expired, "expired"),
+            (EndReason::Revoked, "revoked"),
+            (EndReason::Denied, "denied"),
+            (EndReason::RequestExpired, "request_expired"),
+            (EndReason::ProcessExited, "process_exited"),
+            (EndReason::PolicyChanged, "policy_changed"),
+            (EndReason::Withdrawn, "withdrawn"),
+        ];
+        for (reason, word) in reasons {
+            let json = format!("\"{word}\"");
+            assert_eq!(serde_json::to_string(&reason).unwrap(), json);
+            assert_eq!(serde_json::from_str::<EndReason>(&json).unwrap(), reason);
+            assert_eq!((reason.as_str(), reason.to_string().as_str()), (word, word));
+        }
+        assert!(serde_json::from_str::<LeaseState>("\"Pending\"").is_err());
+        // A whole lease, as clients have always received it.
+        let line = r#"{"id":7,"user":"alice","uid":1000,"profile":"p","state":"ended","duration_secs":60,"requested_at":"2024-05-01T12:00:00.000Z","ended_at":"2024-05-01T12:01:00.000Z","end_reason":"request_expired","approvals":[],"approvals_needed":1,"grant_groups":[],"break_glass":false}"#;
+        let l: LeaseInfo = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            (l.state, l.end_reason),
+            (LeaseState::Ended, Some(EndReason::RequestExpired))
+        );
+        assert_eq!(serde_json::to_string(&l).unwrap(), line);
     }
 
     #[test]
