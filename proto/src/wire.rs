@@ -324,6 +324,27 @@ pub struct ReloadReport {
     pub warnings: Vec<String>,
 }
 
+/// `as_str` (the word serde writes for each variant, pinned by the tests below) and a
+/// `Display` that shows it, for an enum of unit variants.
+macro_rules! wire_words {
+    ($ty:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The wire spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $word,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 /// Where a lease is in its life: waiting for approval, in force, or over (for good).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -334,22 +355,11 @@ pub enum LeaseState {
     Ended,
 }
 
-impl LeaseState {
-    /// The wire spelling: `pending`, `active`, `ended`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LeaseState::Pending => "pending",
-            LeaseState::Active => "active",
-            LeaseState::Ended => "ended",
-        }
-    }
-}
-
-impl fmt::Display for LeaseState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+wire_words!(LeaseState {
+    Pending => "pending",
+    Active => "active",
+    Ended => "ended",
+});
 
 /// Why a lease (or a request) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -371,26 +381,15 @@ pub enum EndReason {
     Withdrawn,
 }
 
-impl EndReason {
-    /// The wire spelling: `expired`, `request_expired`, …
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::Expired => "expired",
-            EndReason::Revoked => "revoked",
-            EndReason::Denied => "denied",
-            EndReason::RequestExpired => "request_expired",
-            EndReason::ProcessExited => "process_exited",
-            EndReason::PolicyChanged => "policy_changed",
-            EndReason::Withdrawn => "withdrawn",
-        }
-    }
-}
-
-impl fmt::Display for EndReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+wire_words!(EndReason {
+    Expired => "expired",
+    Revoked => "revoked",
+    Denied => "denied",
+    RequestExpired => "request_expired",
+    ProcessExited => "process_exited",
+    PolicyChanged => "policy_changed",
+    Withdrawn => "withdrawn",
+});
 
 /// A lease as the daemon knows it — what approvers see, never text the requester chose to
 /// show about someone else.
@@ -505,6 +504,19 @@ mod tests {
         assert!(serde_json::from_str::<Request>(r#"{"type":"status","x":1}"#).is_err());
     }
 
+    /// Each value serializes as its word, parses back from it, and shows it.
+    fn assert_spelled<T>(cases: &[(T, &str)], as_str: fn(T) -> &'static str)
+    where
+        T: Copy + fmt::Debug + fmt::Display + PartialEq + Serialize + serde::de::DeserializeOwned,
+    {
+        for &(value, word) in cases {
+            let json = format!("\"{word}\"");
+            assert_eq!(serde_json::to_string(&value).unwrap(), json);
+            assert_eq!(serde_json::from_str::<T>(&json).unwrap(), value);
+            assert_eq!((as_str(value), value.to_string().as_str()), (word, word));
+        }
+    }
+
     #[test]
     fn lease_states_and_end_reasons_keep_their_wire_spelling() {
         let states = [
@@ -512,12 +524,7 @@ mod tests {
             (LeaseState::Active, "active"),
             (LeaseState::Ended, "ended"),
         ];
-        for (state, word) in states {
-            let json = format!("\"{word}\"");
-            assert_eq!(serde_json::to_string(&state).unwrap(), json);
-            assert_eq!(serde_json::from_str::<LeaseState>(&json).unwrap(), state);
-            assert_eq!((state.as_str(), state.to_string().as_str()), (word, word));
-        }
+        assert_spelled(&states, LeaseState::as_str);
         let reasons = [
             (EndReason::Expired, "expired"),
             (EndReason::Revoked, "revoked"),
@@ -527,12 +534,7 @@ mod tests {
             (EndReason::PolicyChanged, "policy_changed"),
             (EndReason::Withdrawn, "withdrawn"),
         ];
-        for (reason, word) in reasons {
-            let json = format!("\"{word}\"");
-            assert_eq!(serde_json::to_string(&reason).unwrap(), json);
-            assert_eq!(serde_json::from_str::<EndReason>(&json).unwrap(), reason);
-            assert_eq!((reason.as_str(), reason.to_string().as_str()), (word, word));
-        }
+        assert_spelled(&reasons, EndReason::as_str);
         assert!(serde_json::from_str::<LeaseState>("\"Pending\"").is_err());
         // A whole lease, as clients have always received it.
         let line = r#"{"id":7,"user":"alice","uid":1000,"profile":"p","state":"ended","duration_secs":60,"requested_at":"2024-05-01T12:00:00.000Z","ended_at":"2024-05-01T12:01:00.000Z","end_reason":"request_expired","approvals":[],"approvals_needed":1,"grant_groups":[],"break_glass":false}"#;
