@@ -12,8 +12,9 @@
 
 mod stats;
 
-use elevate_proto::{Checked, Client, Request, Response, RunRequest};
+use elevate_proto::{Checked, Client, ClientError, ErrorReply, Request, Response, RunRequest};
 use stats::{Errors, Latency};
+use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -53,14 +54,52 @@ enum Parsed {
     Help,
 }
 
-fn parse_secs(flag: &str, v: &str) -> Result<Duration, String> {
-    match v.parse::<f64>() {
-        Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!("{flag}: expected seconds, got {v:?}")),
+/// A command line that cannot be used. `Display` is the line printed above the usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UsageError {
+    /// A flag came last, without its value.
+    NeedsValue(String),
+    /// `flag: expected WHAT, got VALUE`.
+    Expected {
+        flag: String,
+        what: &'static str,
+        got: String,
+    },
+    ZeroDuration(String),
+    NoCommand,
+    Unknown(String),
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::NeedsValue(flag) => write!(f, "{flag} needs a value"),
+            UsageError::Expected { flag, what, got } => {
+                write!(f, "{flag}: expected {what}, got {got:?}")
+            }
+            UsageError::ZeroDuration(flag) => write!(f, "{flag} must be more than 0"),
+            UsageError::NoCommand => f.write_str("-- must be followed by a command"),
+            UsageError::Unknown(arg) => write!(f, "unknown argument {arg:?}"),
+        }
     }
 }
 
-fn parse_args(args: &[String], env_socket: Option<String>) -> Result<Parsed, String> {
+fn expected(flag: &str, what: &'static str, got: &str) -> UsageError {
+    UsageError::Expected {
+        flag: flag.to_string(),
+        what,
+        got: got.to_string(),
+    }
+}
+
+fn parse_secs(flag: &str, v: &str) -> Result<Duration, UsageError> {
+    match v.parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(expected(flag, "seconds", v)),
+    }
+}
+
+fn parse_args(args: &[String], env_socket: Option<String>) -> Result<Parsed, UsageError> {
     let mut o = Options {
         socket: PathBuf::from(
             env_socket.unwrap_or_else(|| elevate_proto::DEFAULT_SOCKET.to_string()),
@@ -78,11 +117,11 @@ fn parse_args(args: &[String], env_socket: Option<String>) -> Result<Parsed, Str
             Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
             _ => (a.as_str(), None),
         };
-        let mut value = || -> Result<String, String> {
+        let mut value = || -> Result<String, UsageError> {
             inline
                 .clone()
                 .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{flag} needs a value"))
+                .ok_or_else(|| UsageError::NeedsValue(flag.to_string()))
         };
         match flag {
             "-h" | "--help" => return Ok(Parsed::Help),
@@ -92,13 +131,13 @@ fn parse_args(args: &[String], env_socket: Option<String>) -> Result<Parsed, Str
                 let v = value()?;
                 o.clients = match v.parse::<usize>() {
                     Ok(n) if (1..=4096).contains(&n) => n,
-                    _ => return Err(format!("{flag}: expected 1..4096, got {v:?}")),
+                    _ => return Err(expected(flag, "1..4096", &v)),
                 };
             }
             "-d" | "--duration" => {
                 o.duration = parse_secs(flag, &value()?)?;
                 if o.duration.is_zero() {
-                    return Err(format!("{flag} must be more than 0"));
+                    return Err(UsageError::ZeroDuration(flag.to_string()));
                 }
             }
             "-w" | "--warmup" => o.warmup = parse_secs(flag, &value()?)?,
@@ -106,37 +145,65 @@ fn parse_args(args: &[String], env_socket: Option<String>) -> Result<Parsed, Str
                 let v = value()?;
                 o.timeout = match v.parse::<u64>() {
                     Ok(ms) if ms > 0 => Duration::from_millis(ms),
-                    _ => return Err(format!("{flag}: expected milliseconds > 0, got {v:?}")),
+                    _ => return Err(expected(flag, "milliseconds > 0", &v)),
                 };
             }
             "--" => {
                 let rest: Vec<String> = it.by_ref().cloned().collect();
                 if rest.is_empty() {
-                    return Err("-- must be followed by a command".into());
+                    return Err(UsageError::NoCommand);
                 }
                 o.argv = rest;
             }
-            other => return Err(format!("unknown argument {other:?}")),
+            other => return Err(UsageError::Unknown(other.to_string())),
         }
     }
     Ok(Parsed::Run(o))
 }
 
+/// A request that did not end in a decision made. `Display` is the message errors are
+/// counted by.
+#[derive(Debug)]
+enum Failure {
+    /// Not allowed, for this reason (if the daemon gave one).
+    Denied(Option<String>),
+    /// The daemon answered with an error.
+    Refused(ErrorReply),
+    /// An answer that is not an answer to `check`.
+    Unexpected(Box<Response>),
+    /// No answer: the connection is unusable and the caller reconnects.
+    Connection(ClientError),
+}
+
+impl Failure {
+    fn broke_connection(&self) -> bool {
+        matches!(self, Failure::Connection(_))
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Denied(reason) => write!(
+                f,
+                "denied: {}",
+                reason.as_deref().unwrap_or("(no reason given)")
+            ),
+            Failure::Refused(e) => write!(f, "error {:?}: {}", e.kind, e.message),
+            Failure::Unexpected(other) => write!(f, "unexpected answer: {other:?}"),
+            Failure::Connection(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// `Ok` only for the one answer that counts as a decision made: allowed.
-fn judge(r: Result<Response, elevate_proto::ClientError>) -> Result<(), (String, bool)> {
+fn judge(r: Result<Response, ClientError>) -> Result<(), Failure> {
     match r {
         Ok(Response::Checked(Checked { allowed: true, .. })) => Ok(()),
-        Ok(Response::Checked(c)) => Err((
-            format!(
-                "denied: {}",
-                c.reason.unwrap_or_else(|| "(no reason given)".into())
-            ),
-            false,
-        )),
-        Ok(Response::Error(e)) => Err((format!("error {:?}: {}", e.kind, e.message), false)),
-        Ok(other) => Err((format!("unexpected answer: {other:?}"), false)),
-        // The connection is unusable: the caller reconnects.
-        Err(e) => Err((e.to_string(), true)),
+        Ok(Response::Checked(c)) => Err(Failure::Denied(c.reason)),
+        Ok(Response::Error(e)) => Err(Failure::Refused(e)),
+        Ok(other) => Err(Failure::Unexpected(Box::new(other))),
+        Err(e) => Err(Failure::Connection(e)),
     }
 }
 
@@ -191,10 +258,10 @@ fn client_thread(o: &Options, req: &Request, phase: &AtomicU8, start: &Barrier) 
                     res.samples.push(stats::nanos(dt));
                 }
             }
-            Err((msg, broken)) => {
-                res.errors.add(msg);
+            Err(failure) => {
+                res.errors.add(failure.to_string());
                 res.measured_errors += u64::from(p == MEASURE);
-                if broken {
+                if failure.broke_connection() {
                     client = None;
                 }
             }
@@ -334,13 +401,12 @@ fn main() -> ExitCode {
     // One request first: if that is not allowed there is nothing to measure, and the reason
     // (no such socket, denied by policy, rate-limited) is the useful output.
     let preflight = Client::connect(&o.socket, o.timeout)
-        .map_err(|e| e.to_string())
+        .map_err(Failure::Connection)
         .and_then(|mut c| {
             judge(c.call(&Request::Check(RunRequest {
                 argv: o.argv.clone(),
                 ..Default::default()
             })))
-            .map_err(|(m, _)| m)
         });
     if let Err(e) = preflight {
         eprintln!("elevate-loadgen: cannot measure: the first request failed: {e}");
@@ -370,7 +436,7 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use elevate_proto::{ErrorKind, ErrorReply};
+    use elevate_proto::ErrorKind;
 
     fn args(s: &[&str]) -> Vec<String> {
         s.iter().map(|a| a.to_string()).collect()
@@ -427,17 +493,20 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_errors() {
-        for bad in [
-            &["-c", "0"][..],
-            &["-c"],
-            &["-d", "0"],
-            &["-d", "-1"],
-            &["-d", "nan"],
-            &["--bogus"],
-            &["--"],
-            &["-t", "0"],
+        for (bad, message) in [
+            (&["-c", "0"][..], r#"-c: expected 1..4096, got "0""#),
+            (&["-c"], "-c needs a value"),
+            (&["-d", "0"], "-d must be more than 0"),
+            (&["-d", "-1"], r#"-d: expected seconds, got "-1""#),
+            (&["-d", "nan"], r#"-d: expected seconds, got "nan""#),
+            (&["--bogus"], r#"unknown argument "--bogus""#),
+            (&["--"], "-- must be followed by a command"),
+            (&["-t", "0"], r#"-t: expected milliseconds > 0, got "0""#),
         ] {
-            assert!(parse_args(&args(bad), None).is_err(), "{bad:?}");
+            match parse_args(&args(bad), None) {
+                Err(e) => assert_eq!(e.to_string(), message, "{bad:?}"),
+                Ok(_) => panic!("{bad:?} accepted"),
+            }
         }
     }
 
@@ -451,6 +520,7 @@ mod tests {
             reason: None,
             hint: None,
         };
+        let judge = |r| judge(r).map_err(|f| (f.to_string(), f.broke_connection()));
         assert!(judge(Ok(Response::Checked(allowed.clone()))).is_ok());
         let denied = Checked {
             allowed: false,

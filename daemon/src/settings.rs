@@ -1,8 +1,9 @@
 //! The daemon's effective settings: the config file, then command-line overrides.
 
 use clap::Parser;
-use elevate_policy::config::{Config, Limits, DEFAULT_CONFIG};
+use elevate_policy::config::{Config, ConfigError, Limits, DEFAULT_CONFIG};
 use elevate_policy::HostInfo;
+use std::fmt;
 use std::path::PathBuf;
 
 /// elevated — the elevate privilege daemon. Runs as root; decides and runs privileged commands
@@ -48,12 +49,48 @@ pub struct Settings {
     pub pending_ttl: std::time::Duration,
 }
 
-impl Settings {
-    pub fn resolve(flags: &Flags) -> Result<Settings, String> {
-        let mut cfg = match &flags.config {
-            Some(p) if !p.exists() => {
-                return Err(format!("{}: no such configuration file", p.display()))
+/// Why the daemon cannot start with these settings. `Display` is what it prints before
+/// exiting with EX_CONFIG.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingsError {
+    /// `--config` names a file that does not exist.
+    NoConfigFile(PathBuf),
+    /// The configuration file is unreadable or invalid.
+    Config(ConfigError),
+    /// `notify_command` is a relative path.
+    RelativeNotifyCommand(PathBuf),
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SettingsError::NoConfigFile(p) => {
+                write!(f, "{}: no such configuration file", p.display())
             }
+            SettingsError::Config(e) => write!(f, "{e}"),
+            SettingsError::RelativeNotifyCommand(p) => {
+                write!(
+                    f,
+                    "notify_command {}: must be an absolute path",
+                    p.display()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+impl From<ConfigError> for SettingsError {
+    fn from(e: ConfigError) -> SettingsError {
+        SettingsError::Config(e)
+    }
+}
+
+impl Settings {
+    pub fn resolve(flags: &Flags) -> Result<Settings, SettingsError> {
+        let mut cfg = match &flags.config {
+            Some(p) if !p.exists() => return Err(SettingsError::NoConfigFile(p.clone())),
             Some(p) => Config::load(p)?,
             None => Config::load(std::path::Path::new(DEFAULT_CONFIG))?,
         };
@@ -61,10 +98,7 @@ impl Settings {
             cfg.hostname = flags.hostname.clone();
         }
         if let Some(p) = cfg.notify_command.as_ref().filter(|p| !p.is_absolute()) {
-            return Err(format!(
-                "notify_command {}: must be an absolute path",
-                p.display()
-            ));
+            return Err(SettingsError::RelativeNotifyCommand(p.clone()));
         }
         Ok(Settings {
             socket: flags.socket.clone().unwrap_or_else(|| cfg.socket()),
@@ -76,5 +110,23 @@ impl Settings {
             notify_command: cfg.notify_command.clone(),
             pending_ttl: cfg.request_timeout()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_read_as_before() {
+        let flags = Flags::parse_from(["elevated", "--config", "/nonexistent/elevated.toml"]);
+        assert_eq!(
+            Settings::resolve(&flags).unwrap_err().to_string(),
+            "/nonexistent/elevated.toml: no such configuration file"
+        );
+        assert_eq!(
+            SettingsError::RelativeNotifyCommand("hook".into()).to_string(),
+            "notify_command hook: must be an absolute path"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! These variables come from the environment of a root daemon, set by whoever started it
 //! (PID 1 or root): they say where to report, never who a caller is.
 
+use std::fmt;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 
@@ -35,9 +36,37 @@ pub fn reloading() {
     }
 }
 
+/// Why the socket systemd passed cannot be used: the units disagree with the daemon.
+#[derive(Debug)]
+pub enum ActivationError {
+    /// `LISTEN_FDS` is not 1 (the value as given).
+    SocketCount(String),
+    /// The socket is not a Unix stream socket bound to a path.
+    NotUnixStream,
+    /// It could not be made non-blocking.
+    Nonblocking(std::io::Error),
+}
+
+impl fmt::Display for ActivationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ActivationError::SocketCount(fds) => write!(
+                f,
+                "socket activation passed {fds} sockets; elevated.socket must listen on exactly one"
+            ),
+            ActivationError::NotUnixStream => {
+                f.write_str("the activated socket is not a Unix stream socket with a path")
+            }
+            ActivationError::Nonblocking(e) => write!(f, "activated socket: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ActivationError {}
+
 /// The listening socket systemd passed (socket activation), if it passed exactly one to this
 /// process. The variables are removed so that nothing the daemon starts inherits them.
-pub fn activated_listener() -> Result<Option<std::os::unix::net::UnixListener>, String> {
+pub fn activated_listener() -> Result<Option<std::os::unix::net::UnixListener>, ActivationError> {
     const FIRST_FD: i32 = 3; // SD_LISTEN_FDS_START
     let pid = std::env::var("LISTEN_PID").ok();
     let fds = std::env::var("LISTEN_FDS").ok();
@@ -53,9 +82,7 @@ pub fn activated_listener() -> Result<Option<std::os::unix::net::UnixListener>, 
         return Ok(None);
     }
     if fds != "1" {
-        return Err(format!(
-            "socket activation passed {fds} sockets; elevated.socket must listen on exactly one"
-        ));
+        return Err(ActivationError::SocketCount(fds));
     }
     // SAFETY: fd 3 was handed to this process by the service manager (LISTEN_PID is ours)
     // and nothing else in the process owns it; it is taken exactly once, here, before any
@@ -67,10 +94,10 @@ pub fn activated_listener() -> Result<Option<std::os::unix::net::UnixListener>, 
         .local_addr()
         .ok()
         .and_then(|a| a.as_pathname().map(|p| p.to_path_buf()))
-        .ok_or("the activated socket is not a Unix stream socket with a path")?;
+        .ok_or(ActivationError::NotUnixStream)?;
     listener
         .set_nonblocking(true)
-        .map_err(|e| format!("activated socket: {e}"))?;
+        .map_err(ActivationError::Nonblocking)?;
     Ok(Some(listener))
 }
 
@@ -98,5 +125,17 @@ mod tests {
             .unwrap()
             .starts_with("RELOADING=1\nMONOTONIC_USEC="));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn activation_errors_read_as_before() {
+        assert_eq!(
+            ActivationError::SocketCount("2".into()).to_string(),
+            "socket activation passed 2 sockets; elevated.socket must listen on exactly one"
+        );
+        assert_eq!(
+            ActivationError::NotUnixStream.to_string(),
+            "the activated socket is not a Unix stream socket with a path"
+        );
     }
 }

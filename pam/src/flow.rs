@@ -135,17 +135,45 @@ fn unreachable(args: &Args, q: &LoginQuery, phase: Phase, err: &dyn fmt::Display
     }
 }
 
-/// The daemon answered, but with an error (its audit log failed, it could not decide) or
-/// with something that does not answer the question. `fail=open` is for a daemon that
-/// cannot be asked at all; one that answers and cannot decide means no — except when it
-/// says it is too busy, which is being unavailable.
-fn daemon_error(args: &Args, q: &LoginQuery, phase: Phase, e: &ErrorReply) -> Outcome {
-    if e.kind == ErrorKind::Busy {
-        return unreachable(args, q, phase, &e.message);
+/// An answer from the daemon that does not answer the question: an error it reported (its
+/// audit log failed, it could not decide), or a reply of the wrong kind. `Display` is the
+/// text for the log.
+#[derive(Debug)]
+enum BadAnswer {
+    Error(ErrorReply),
+    Unexpected(Box<Response>),
+}
+
+impl From<Response> for BadAnswer {
+    fn from(r: Response) -> BadAnswer {
+        match r {
+            Response::Error(e) => BadAnswer::Error(e),
+            other => BadAnswer::Unexpected(Box::new(other)),
+        }
+    }
+}
+
+impl fmt::Display for BadAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadAnswer::Error(e) => f.write_str(&e.message),
+            BadAnswer::Unexpected(r) => write!(f, "unexpected answer {r:?}"),
+        }
+    }
+}
+
+/// The daemon answered, but not with the answer the phase expects. `fail=open` is for a
+/// daemon that cannot be asked at all; one that answers and cannot decide means no — except
+/// when it says it is too busy, which is being unavailable.
+fn daemon_error(args: &Args, q: &LoginQuery, phase: Phase, bad: &BadAnswer) -> Outcome {
+    if let BadAnswer::Error(e) = bad {
+        if e.kind == ErrorKind::Busy {
+            return unreachable(args, q, phase, &e.message);
+        }
     }
     Outcome::new(phase.unavailable())
     .tell("Access control (elevate) could not decide this login, so it is refused. Try again shortly or contact an administrator.")
-    .log(true, format!("{}: {} via {}: refused, the daemon could not decide: {}", phase.label(), q.user, q.service, e.message))
+    .log(true, format!("{}: {} via {}: refused, the daemon could not decide: {bad}", phase.label(), q.user, q.service))
 }
 
 /// What the daemon answered, when it is not the answer the phase expects.
@@ -156,14 +184,7 @@ fn daemon_failure(
     r: Result<Response, ClientError>,
 ) -> Outcome {
     match r {
-        Ok(Response::Error(e)) => daemon_error(args, q, phase, &e),
-        Ok(other) => {
-            let e = ErrorReply {
-                kind: ErrorKind::Internal,
-                message: format!("unexpected answer {other:?}"),
-            };
-            daemon_error(args, q, phase, &e)
-        }
+        Ok(answer) => daemon_error(args, q, phase, &BadAnswer::from(answer)),
         Err(e) => unreachable(args, q, phase, &e),
     }
 }
@@ -277,12 +298,9 @@ pub fn close_session(args: &Args, id: Option<u64>, daemon: &mut dyn Daemon) -> O
         Ok(Response::Session { .. }) => {
             Outcome::new(PamCode::Success).log(false, format!("session {id} closed"))
         }
-        Ok(Response::Error(e)) => {
-            Outcome::new(PamCode::Success).log(true, format!("closing session {id}: {}", e.message))
-        }
         Ok(other) => Outcome::new(PamCode::Success).log(
             true,
-            format!("closing session {id}: unexpected answer {other:?}"),
+            format!("closing session {id}: {}", BadAnswer::from(other)),
         ),
         Err(e) => Outcome::new(PamCode::Success).log(true, format!("closing session {id}: {e}")),
     }
@@ -302,7 +320,7 @@ mod tests {
 
     /// Answers with a fixed response (`Err`: cannot connect, for this reason) and remembers
     /// what it was asked.
-    struct Fake(Result<Response, String>, Vec<Request>);
+    struct Fake(Result<Response, &'static str>, Vec<Request>);
     impl Daemon for Fake {
         fn call(&mut self, args: &Args, req: &Request) -> Result<Response, ClientError> {
             self.1.push(req.clone());
@@ -321,7 +339,7 @@ mod tests {
             tty: Some("ssh".into()),
         }
     }
-    fn verdict(decision: LoginDecision, message: Option<&str>) -> Result<Response, String> {
+    fn verdict(decision: LoginDecision, message: Option<&str>) -> Result<Response, &'static str> {
         Ok(Response::Login(LoginVerdict {
             decision,
             message: message.map(String::from),
@@ -355,7 +373,7 @@ mod tests {
 
     #[test]
     fn unreachable_daemon_fails_closed_unless_told_otherwise() {
-        let down = || Fake(Err("connection refused".into()), vec![]);
+        let down = || Fake(Err("connection refused"), vec![]);
         let closed = Args::default();
         let o = account(&closed, &q("alice"), &NOGROUPS, &mut down());
         assert_eq!(o.code, PamCode::AuthInfoUnavail);
@@ -403,11 +421,47 @@ mod tests {
     }
 
     #[test]
+    fn log_lines_say_what_the_daemon_answered() {
+        let a = Args::default();
+        let error = || {
+            Ok(Response::Error(ErrorReply {
+                kind: ErrorKind::AuditFailed,
+                message: "audit log full".into(),
+            }))
+        };
+        let odd = || Ok(Response::Session { id: 1, lease: None });
+        let o = account(&a, &q("a"), &NOGROUPS, &mut Fake(error(), vec![]));
+        assert_eq!(
+            o.log,
+            [(
+                true,
+                "account: a via sshd: refused, the daemon could not decide: audit log full".into()
+            )]
+        );
+        let o = account(&a, &q("a"), &NOGROUPS, &mut Fake(odd(), vec![]));
+        assert_eq!(
+            o.log,
+            [(true, "account: a via sshd: refused, the daemon could not decide: unexpected answer Session { id: 1, lease: None }".into())]
+        );
+        let o = close_session(&a, Some(9), &mut Fake(error(), vec![]));
+        assert_eq!(o.log, [(true, "closing session 9: audit log full".into())]);
+        let o = close_session(
+            &a,
+            Some(9),
+            &mut Fake(verdict(LoginDecision::Allow, None), vec![]),
+        );
+        assert_eq!(
+            o.log,
+            [(true, "closing session 9: unexpected answer Login(LoginVerdict { decision: Allow, message: None, lease: None })".into())]
+        );
+    }
+
+    #[test]
     fn exempt_users_and_groups_never_ask() {
         let a = Args::parse(["exempt=root,ops", "exempt_group=console"]).unwrap();
         let g = Groups(&[("carol", "console")]);
         for u in ["root", "ops", "carol"] {
-            let mut d = Fake(Err("down".into()), vec![]);
+            let mut d = Fake(Err("down"), vec![]);
             assert_eq!(account(&a, &q(u), &g, &mut d).code, PamCode::Ignore, "{u}");
             assert_eq!(
                 open_session(&a, &q(u), &g, &mut d).code,
@@ -416,7 +470,7 @@ mod tests {
             );
             assert!(d.1.is_empty(), "{u}: asked the daemon");
         }
-        let mut d = Fake(Err("down".into()), vec![]);
+        let mut d = Fake(Err("down"), vec![]);
         assert_eq!(
             account(&a, &q("dave"), &g, &mut d).code,
             PamCode::AuthInfoUnavail
@@ -438,7 +492,7 @@ mod tests {
         let mut d = Fake(verdict(LoginDecision::Deny, Some("lease ended")), vec![]);
         let o = open_session(&a, &q("alice"), &NOGROUPS, &mut d);
         assert_eq!(o.code, PamCode::SessionErr);
-        let mut d = Fake(Err("down".into()), vec![]);
+        let mut d = Fake(Err("down"), vec![]);
         assert_eq!(close_session(&a, Some(9), &mut d).code, PamCode::Success);
         assert_eq!(close_session(&a, None, &mut d).code, PamCode::Ignore);
         assert_eq!(d.1, vec![Request::SessionClose { id: 9 }]);

@@ -2,6 +2,7 @@
 //! the kernel (SO_PEERCRED and /proc), so there is no field a client could forge.
 
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// Client → daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,6 +324,73 @@ pub struct ReloadReport {
     pub warnings: Vec<String>,
 }
 
+/// `as_str` (the word serde writes for each variant, pinned by the tests below) and a
+/// `Display` that shows it, for an enum of unit variants.
+macro_rules! wire_words {
+    ($ty:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The wire spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $word,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// Where a lease is in its life: waiting for approval, in force, or over (for good).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseState {
+    #[default]
+    Pending,
+    Active,
+    Ended,
+}
+
+wire_words!(LeaseState {
+    Pending => "pending",
+    Active => "active",
+    Ended => "ended",
+});
+
+/// Why a lease (or a request) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// An active lease reached its expiry.
+    Expired,
+    /// Ended early by its holder or an admin.
+    Revoked,
+    /// A pending request was denied.
+    Denied,
+    /// A pending request was not approved in time.
+    RequestExpired,
+    /// The process the lease was bound to exited.
+    ProcessExited,
+    /// A policy reload removed or changed the profile.
+    PolicyChanged,
+    /// The requester withdrew a pending request.
+    Withdrawn,
+}
+
+wire_words!(EndReason {
+    Expired => "expired",
+    Revoked => "revoked",
+    Denied => "denied",
+    RequestExpired => "request_expired",
+    ProcessExited => "process_exited",
+    PolicyChanged => "policy_changed",
+    Withdrawn => "withdrawn",
+});
+
 /// A lease as the daemon knows it — what approvers see, never text the requester chose to
 /// show about someone else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,8 +400,7 @@ pub struct LeaseInfo {
     pub user: String,
     pub uid: u32,
     pub profile: String,
-    /// "pending", "active" or "ended".
-    pub state: String,
+    pub state: LeaseState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -352,9 +419,8 @@ pub struct LeaseInfo {
     pub time_left_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<String>,
-    /// expired, revoked, denied, request_expired, process_exited, policy_changed, withdrawn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<String>,
     #[serde(default)]
@@ -436,6 +502,48 @@ mod tests {
                 .is_err()
         );
         assert!(serde_json::from_str::<Request>(r#"{"type":"status","x":1}"#).is_err());
+    }
+
+    /// Each value serializes as its word, parses back from it, and shows it.
+    fn assert_spelled<T>(cases: &[(T, &str)], as_str: fn(T) -> &'static str)
+    where
+        T: Copy + fmt::Debug + fmt::Display + PartialEq + Serialize + serde::de::DeserializeOwned,
+    {
+        for &(value, word) in cases {
+            let json = format!("\"{word}\"");
+            assert_eq!(serde_json::to_string(&value).unwrap(), json);
+            assert_eq!(serde_json::from_str::<T>(&json).unwrap(), value);
+            assert_eq!((as_str(value), value.to_string().as_str()), (word, word));
+        }
+    }
+
+    #[test]
+    fn lease_states_and_end_reasons_keep_their_wire_spelling() {
+        let states = [
+            (LeaseState::Pending, "pending"),
+            (LeaseState::Active, "active"),
+            (LeaseState::Ended, "ended"),
+        ];
+        assert_spelled(&states, LeaseState::as_str);
+        let reasons = [
+            (EndReason::Expired, "expired"),
+            (EndReason::Revoked, "revoked"),
+            (EndReason::Denied, "denied"),
+            (EndReason::RequestExpired, "request_expired"),
+            (EndReason::ProcessExited, "process_exited"),
+            (EndReason::PolicyChanged, "policy_changed"),
+            (EndReason::Withdrawn, "withdrawn"),
+        ];
+        assert_spelled(&reasons, EndReason::as_str);
+        assert!(serde_json::from_str::<LeaseState>("\"Pending\"").is_err());
+        // A whole lease, as clients have always received it.
+        let line = r#"{"id":7,"user":"alice","uid":1000,"profile":"p","state":"ended","duration_secs":60,"requested_at":"2024-05-01T12:00:00.000Z","ended_at":"2024-05-01T12:01:00.000Z","end_reason":"request_expired","approvals":[],"approvals_needed":1,"grant_groups":[],"break_glass":false}"#;
+        let l: LeaseInfo = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            (l.state, l.end_reason),
+            (LeaseState::Ended, Some(EndReason::RequestExpired))
+        );
+        assert_eq!(serde_json::to_string(&l).unwrap(), line);
     }
 
     #[test]

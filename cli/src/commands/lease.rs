@@ -8,7 +8,7 @@ use crate::error::Failure;
 use crate::format::lease::{break_glass_notice, now_unix, summary, table};
 use crate::output::{self, err, errln, out, outln, print_json};
 use crate::sys;
-use elevate_proto::{exit, ErrorKind, LeaseInfo, LeaseRequest, Request, Response};
+use elevate_proto::{exit, ErrorKind, LeaseInfo, LeaseRequest, LeaseState, Request, Response};
 use std::path::Path;
 use std::time::Duration;
 
@@ -44,7 +44,7 @@ pub fn request(socket: &Path, a: RequestArgs) -> Result<i32, Failure> {
         break_glass: false,
     };
     let l = expect_lease(ask(socket, &Request::RequestLease(req))?)?;
-    if !(a.wait && l.state == "pending") {
+    if !(a.wait && l.state == LeaseState::Pending) {
         announce(&l, a.json);
         return Ok(state_code(&l));
     }
@@ -91,7 +91,7 @@ fn announce(l: &LeaseInfo, json: bool) {
 
 /// 0 while the lease is usable or still pending; 77 once it has been denied or has lapsed.
 fn state_code(l: &LeaseInfo) -> i32 {
-    if l.state == "ended" {
+    if l.state == LeaseState::Ended {
         exit::DENIED
     } else {
         0
@@ -106,7 +106,7 @@ fn wait(socket: &Path, id: u64) -> Result<LeaseInfo, Failure> {
         client.send(&Request::Wait { id }).map_err(lost)?;
         let _ = client.set_read_timeout(None);
         let l = expect_lease(client.recv().map_err(lost)?)?;
-        if l.state != "pending" {
+        if l.state != LeaseState::Pending {
             return Ok(l);
         }
         // Answered early (say, the daemon is shutting down): ask again shortly.
@@ -137,7 +137,7 @@ pub fn revoke_all(socket: &Path, reason: Option<String>) -> Result<i32, Failure>
     };
     let mut code = 0;
     let mut ended = 0;
-    for l in leases.iter().filter(|l| l.state != "ended") {
+    for l in leases.iter().filter(|l| l.state != LeaseState::Ended) {
         let req = Request::Revoke {
             id: l.id,
             reason: reason.clone(),

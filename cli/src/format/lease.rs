@@ -6,7 +6,7 @@
 use crate::output::{clean, truncate};
 use elevate_base::duration::human;
 use elevate_base::time::{parse_rfc3339, wall_ms};
-use elevate_proto::LeaseInfo;
+use elevate_proto::{EndReason, LeaseInfo, LeaseState};
 use std::time::SystemTime;
 
 /// Seconds since the epoch, now (what the relative times are counted from).
@@ -36,16 +36,16 @@ fn relative(ts: &str, now: i64) -> Option<String> {
 
 /// Why a lease ended, in words: `revoked by bob`, `request expired`.
 fn end_words(l: &LeaseInfo) -> String {
-    let why = match l.end_reason.as_deref() {
-        Some("request_expired") => "request expired unapproved".to_string(),
-        Some("process_exited") => "bound process exited".to_string(),
-        Some("policy_changed") => "policy changed".to_string(),
-        Some(r) => clean(&r.replace('_', " ")),
-        None => "ended".to_string(),
+    let why = match l.end_reason {
+        Some(EndReason::RequestExpired) => "request expired unapproved",
+        Some(EndReason::ProcessExited) => "bound process exited",
+        Some(EndReason::PolicyChanged) => "policy changed",
+        Some(r) => r.as_str(),
+        None => "ended",
     };
     match &l.ended_by {
         Some(by) => format!("{why} by {}", clean(by)),
-        None => why,
+        None => why.to_string(),
     }
 }
 
@@ -62,14 +62,10 @@ pub fn summary(l: &LeaseInfo, now: i64) -> String {
         clean(&l.profile),
         clean(&l.user)
     );
-    match l.state.as_str() {
-        "active" => active_lines(&mut s, l),
-        "pending" => pending_lines(&mut s, l, now),
-        "ended" => ended_lines(&mut s, l, now),
-        other => {
-            s.push_str(&clean(other));
-            s.push('\n');
-        }
+    match l.state {
+        LeaseState::Active => active_lines(&mut s, l),
+        LeaseState::Pending => pending_lines(&mut s, l, now),
+        LeaseState::Ended => ended_lines(&mut s, l, now),
     }
     detail_lines(&mut s, l, now);
     s
@@ -175,18 +171,18 @@ fn detail_lines(s: &mut String, l: &LeaseInfo, now: i64) {
 
 /// The TIME LEFT / ENDED cell.
 fn when_cell(l: &LeaseInfo, now: i64) -> String {
-    match l.state.as_str() {
-        "active" => l
+    match l.state {
+        LeaseState::Active => l
             .time_left_secs
             .map_or_else(|| "-".to_string(), |s| format!("{} left", human(s))),
-        "pending" => {
+        LeaseState::Pending => {
             let mut c = format!("{} approvals", approvals(l));
             if let Some(rel) = l.pending_until.as_deref().and_then(|u| relative(u, now)) {
                 c.push_str(&format!(", expires {rel}"));
             }
             c
         }
-        _ => {
+        LeaseState::Ended => {
             let ago = l
                 .ended_at
                 .as_deref()
@@ -218,9 +214,9 @@ pub fn table(leases: &[LeaseInfo], now: i64) -> String {
         .iter()
         .map(|l| {
             let state = if l.break_glass {
-                format!("{} (break-glass)", clean(&l.state))
+                format!("{} (break-glass)", l.state)
             } else {
-                clean(&l.state)
+                l.state.to_string()
             };
             [
                 l.id.to_string(),
@@ -269,7 +265,7 @@ pub fn break_glass_notice(l: &LeaseInfo) -> String {
          elevate: be ready to explain it. End it as soon as you are done: elevate revoke {id}\n",
         id = l.id,
         profile = clean(&l.profile),
-        state = clean(&l.state),
+        state = l.state,
     )
 }
 
@@ -280,13 +276,13 @@ mod tests {
 
     const NOW: i64 = 1_714_564_800; // 2024-05-01T12:00:00Z
 
-    fn lease(state: &str) -> LeaseInfo {
+    fn lease(state: LeaseState) -> LeaseInfo {
         LeaseInfo {
             id: 7,
             user: "alice".into(),
             uid: 1000,
             profile: "db-admin".into(),
-            state: state.into(),
+            state,
             reason: Some("vacuum".into()),
             ticket: Some("INC-1".into()),
             duration_secs: 1800,
@@ -316,7 +312,7 @@ mod tests {
             expires_at: Some("2024-05-01T13:29:00.000Z".into()),
             time_left_secs: Some(5340),
             grant_groups: vec!["pgadmin".into()],
-            ..lease("active")
+            ..lease(LeaseState::Active)
         }
     }
 
@@ -329,16 +325,16 @@ mod tests {
                 at: "2024-05-01T11:55:00.000Z".into(),
                 comment: Some("ok".into()),
             }],
-            ..lease("pending")
+            ..lease(LeaseState::Pending)
         }
     }
 
     fn ended() -> LeaseInfo {
         LeaseInfo {
             ended_at: Some("2024-05-01T11:55:00.000Z".into()),
-            end_reason: Some("revoked".into()),
+            end_reason: Some(EndReason::Revoked),
             ended_by: Some("carol".into()),
-            ..lease("ended")
+            ..lease(LeaseState::Ended)
         }
     }
 
@@ -386,7 +382,7 @@ mod tests {
         let s = summary(&ended(), NOW);
         assert!(s.contains("— ended 5m ago: revoked by carol"), "{s}");
         let e = LeaseInfo {
-            end_reason: Some("request_expired".into()),
+            end_reason: Some(EndReason::RequestExpired),
             ended_by: None,
             ..ended()
         };

@@ -16,7 +16,7 @@
 use crate::core::{BusEvent, Gone, Handle, LeaseOp};
 use crate::effects::procs::{self, ProcId};
 use crate::peer::Peer;
-use elevate_proto::{ErrorKind, LeaseInfo, LeaseRequest, Response};
+use elevate_proto::{ErrorKind, LeaseInfo, LeaseRequest, LeaseState, Response};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use zbus::message::Header;
@@ -178,7 +178,7 @@ impl Api {
         let mine = self.leases(peer, false).await?;
         leases_json(
             mine.into_iter()
-                .filter(|l| l.state == "pending" && l.uid != uid)
+                .filter(|l| l.state == LeaseState::Pending && l.uid != uid)
                 .collect(),
         )
     }
@@ -202,7 +202,7 @@ impl Api {
             ..Default::default()
         };
         let l = self.transition(conn, &hdr, LeaseOp::Request(req)).await?;
-        Ok((l.id, l.state))
+        Ok((l.id, l.state.as_str().to_string()))
     }
 
     /// Approve someone else's request; returns the lease's state afterwards.
@@ -217,7 +217,12 @@ impl Api {
             id,
             comment: given(comment),
         };
-        Ok(self.transition(conn, &hdr, op).await?.state)
+        Ok(self
+            .transition(conn, &hdr, op)
+            .await?
+            .state
+            .as_str()
+            .to_string())
     }
 
     /// Deny someone else's request.

@@ -194,7 +194,8 @@ async fn run(conn: &mut Conn, ctx: &Ctx, peer: &Peer, asked: &Asked, plan: &Plan
     });
     let exec = match prepare(plan, got.stdio, got.cwd) {
         Ok(e) => e,
-        Err(msg) => {
+        Err(e) => {
+            let msg = e.to_string();
             let mut r = fields(record);
             r.insert("reason".into(), json!(msg));
             ctx.audit.post(AuditEvent::RunRefused, r);

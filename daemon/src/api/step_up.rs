@@ -42,7 +42,7 @@ pub async fn step_up(
             tx.blocking_send((style, text.to_string(), reply_tx)).ok()?;
             reply_rx.blocking_recv().ok().flatten()
         };
-        pam_auth::authenticate(&user, tty.as_deref(), &mut converse)
+        pam_auth::authenticate(&user, tty.as_deref(), &mut converse).map_err(|e| e.to_string())
     });
     let result = loop {
         tokio::select! {

@@ -86,7 +86,10 @@ impl BusEvent {
                 id,
                 user,
                 profile,
-                reason: l.end_reason.clone().unwrap_or_default(),
+                reason: l
+                    .end_reason
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_default(),
             },
             _ => return None,
         })
@@ -100,7 +103,7 @@ pub(super) fn info(l: &Lease, now: u64, policy: &elevate_policy::Policy) -> Leas
         user: l.user.clone(),
         uid: l.uid,
         profile: l.profile.clone(),
-        state: l.state.as_str().to_string(),
+        state: l.state,
         reason: l.reason.clone(),
         ticket: l.ticket.clone(),
         duration_secs: l.duration_ms / 1000,
@@ -119,7 +122,7 @@ pub(super) fn info(l: &Lease, now: u64, policy: &elevate_policy::Policy) -> Leas
             .filter(|_| l.state == LeaseState::Active)
             .map(|e| e.saturating_sub(now) / 1000),
         ended_at: l.ended_at_ms.map(rfc3339),
-        end_reason: l.end_reason.map(|r| r.as_str().to_string()),
+        end_reason: l.end_reason,
         ended_by: l.ended_by.clone(),
         approvals: l
             .approvals

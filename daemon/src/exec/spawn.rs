@@ -1,9 +1,10 @@
 //! From a decision to a process: the plan the core decided, turned into what the fork/exec in
 //! the OS layer needs.
 
-use super::check::open_checked_executable;
+use super::check::{open_checked_executable, CheckError};
 use crate::os::{Exe, ExecPlan};
 use std::ffi::CString;
+use std::fmt;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
@@ -25,18 +26,35 @@ pub struct Plan {
     pub as_caller: bool,
 }
 
+/// Why a plan could not become an exec plan. `Display` is the client's error message.
+#[derive(Debug)]
+pub enum PrepareError {
+    /// An argument or environment string holds a NUL byte.
+    Nul,
+    /// The executable failed its check.
+    Check(CheckError),
+}
+
+impl fmt::Display for PrepareError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrepareError::Nul => f.write_str("arguments and environment may not contain NUL bytes"),
+            PrepareError::Check(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for PrepareError {}
+
 /// The exec plan for `plan`, with the client's descriptors: the executable opened and
 /// checked (a command run as someone else) or named by path (`elevate with`), every string
 /// NUL-free.
-pub fn prepare(plan: &Plan, stdio: [OwnedFd; 3], cwd: OwnedFd) -> Result<ExecPlan, String> {
-    let cs = |s: &str| {
-        CString::new(s)
-            .map_err(|_| "arguments and environment may not contain NUL bytes".to_string())
-    };
+pub fn prepare(plan: &Plan, stdio: [OwnedFd; 3], cwd: OwnedFd) -> Result<ExecPlan, PrepareError> {
+    let cs = |s: &str| CString::new(s).map_err(|_| PrepareError::Nul);
     let exe = if plan.as_caller {
         Exe::Path(cs(&plan.path.display().to_string())?)
     } else {
-        let (fd, script) = open_checked_executable(&plan.path)?;
+        let (fd, script) = open_checked_executable(&plan.path).map_err(PrepareError::Check)?;
         Exe::Checked { fd, script }
     };
     Ok(ExecPlan {

@@ -141,7 +141,7 @@ fn rewrite<'a>(path: &Path, leases: impl Iterator<Item = &'a Lease>) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lease::model::{Lease, LeaseState};
+    use crate::lease::model::{EndReason, Lease, LeaseState};
 
     fn lease(id: u64, state: LeaseState) -> Lease {
         Lease {
@@ -182,5 +182,40 @@ mod tests {
         let text = std::fs::read_to_string(dir.join("leases.jsonl")).unwrap();
         assert_eq!(text.lines().count(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A record as journals on disk hold it reads back and writes out byte for byte, in
+    /// every state and with every end reason.
+    #[test]
+    fn journal_lines_round_trip() {
+        let line = r#"{"id":7,"uid":1000,"user":"alice","profile":"db","state":"ended","reason":"vacuum","duration_ms":1800000,"requested_at_ms":1714564200000,"pending_until_ms":1714565100000,"approvals":[{"uid":1001,"user":"bob","at_ms":1714564300000}],"approvals_needed":1,"activated_at_ms":1714564300000,"expires_at_ms":1714566100000,"ended_at_ms":1714564900000,"end_reason":"process_exited","ended_by":"carol","grants":[{"group":"pgadmin","gid":2001,"standing":false,"applied":false}],"break_glass":false,"bound":{"pid":4242,"start_time":99}}"#;
+        let l: Lease = serde_json::from_str(line).unwrap();
+        assert_eq!(l.state, LeaseState::Ended);
+        assert_eq!(l.end_reason, Some(EndReason::ProcessExited));
+        assert_eq!(serde_json::to_string(&l).unwrap(), line);
+        let states = ["pending", "active", "ended"];
+        let reasons = [
+            "expired",
+            "revoked",
+            "denied",
+            "request_expired",
+            "process_exited",
+            "policy_changed",
+            "withdrawn",
+        ];
+        for (state, reason) in states.iter().flat_map(|s| reasons.map(|r| (s, r))) {
+            let other = line
+                .replace(r#""state":"ended""#, &format!(r#""state":"{state}""#))
+                .replace(
+                    r#""end_reason":"process_exited""#,
+                    &format!(r#""end_reason":"{reason}""#),
+                );
+            let l: Lease = serde_json::from_str(&other).unwrap();
+            assert_eq!(
+                (l.state.as_str(), l.end_reason.map(EndReason::as_str)),
+                (*state, Some(reason))
+            );
+            assert_eq!(serde_json::to_string(&l).unwrap(), other);
+        }
     }
 }

@@ -3,50 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum LeaseState {
-    #[default]
-    Pending,
-    Active,
-    Ended,
-}
-
-impl LeaseState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LeaseState::Pending => "pending",
-            LeaseState::Active => "active",
-            LeaseState::Ended => "ended",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndReason {
-    Expired,
-    Revoked,
-    Denied,
-    RequestExpired,
-    ProcessExited,
-    PolicyChanged,
-    Withdrawn,
-}
-
-impl EndReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::Expired => "expired",
-            EndReason::Revoked => "revoked",
-            EndReason::Denied => "denied",
-            EndReason::RequestExpired => "request_expired",
-            EndReason::ProcessExited => "process_exited",
-            EndReason::PolicyChanged => "policy_changed",
-            EndReason::Withdrawn => "withdrawn",
-        }
-    }
-}
+/// The lease's state and end reason are the protocol's: the journal spells them as clients
+/// see them.
+pub use elevate_proto::{EndReason, LeaseState};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {

@@ -5,10 +5,40 @@
 use elevate_proto::{PromptStyle, MAX_PROMPT_REPLY};
 use pam_sys::{PamConversation, PamHandle, PamItemType, PamMessage, PamResponse, PamReturnCode};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The PAM service the daemon authenticates with (`/etc/pam.d/elevate`).
 pub const SERVICE: &str = "elevate";
+/// [`SERVICE`], as libpam takes it.
+const SERVICE_C: &CStr = c"elevate";
+
+/// Why step-up authentication did not succeed. `Display` is the text for the audit record
+/// and the requester's denial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// The user name holds a NUL byte.
+    NulInUser,
+    /// `pam_start` failed with this code.
+    Start(c_int),
+    /// Authentication or the account check failed: libpam's message for the code.
+    Failed(String),
+    /// As `Failed`, for a code libpam has no message for.
+    Code(c_int),
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::NulInUser => f.write_str("user name contains NUL"),
+            AuthError::Start(rc) => write!(f, "pam_start failed ({rc})"),
+            AuthError::Failed(message) => f.write_str(message),
+            AuthError::Code(rc) => write!(f, "PAM error {rc}"),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
 
 /// One conversation turn: show `text` in `style`; for prompts, the answer (`None`: none).
 pub type Converse<'a> = dyn FnMut(PromptStyle, &str) -> Option<String> + 'a;
@@ -113,9 +143,12 @@ fn free_responses(out: *mut PamResponse, n: usize) {
 /// Authenticate `user` (and check the account) through the `elevate` service. `tty` and
 /// `ruser` are set as PAM items for modules that look at them. `Err` carries libpam's
 /// message for the audit record.
-pub fn authenticate(user: &str, tty: Option<&str>, converse: &mut Converse) -> Result<(), String> {
-    let service = CString::new(SERVICE).map_err(|e| e.to_string())?;
-    let cuser = CString::new(user).map_err(|_| "user name contains NUL".to_string())?;
+pub fn authenticate(
+    user: &str,
+    tty: Option<&str>,
+    converse: &mut Converse,
+) -> Result<(), AuthError> {
+    let cuser = CString::new(user).map_err(|_| AuthError::NulInUser)?;
     let mut state = ConvState { converse };
     let conv = PamConversation {
         conv: Some(conversation),
@@ -124,10 +157,10 @@ pub fn authenticate(user: &str, tty: Option<&str>, converse: &mut Converse) -> R
     let mut h0: *const PamHandle = std::ptr::null();
     // SAFETY: valid C strings, a conversation struct that outlives the handle (pam_end is
     // called below before `conv` and `state` go out of scope), a valid out-pointer.
-    let rc = unsafe { pam_sys::raw::pam_start(service.as_ptr(), cuser.as_ptr(), &conv, &mut h0) };
+    let rc = unsafe { pam_sys::raw::pam_start(SERVICE_C.as_ptr(), cuser.as_ptr(), &conv, &mut h0) };
     let h = h0 as *mut PamHandle;
     if rc != PamReturnCode::SUCCESS as c_int || h.is_null() {
-        return Err(format!("pam_start failed ({rc})"));
+        return Err(AuthError::Start(rc));
     }
     let set = |item: PamItemType, v: &str| {
         if let Ok(c) = CString::new(v) {
@@ -145,24 +178,35 @@ pub fn authenticate(user: &str, tty: Option<&str>, converse: &mut Converse) -> R
         // SAFETY: as above.
         rc = unsafe { pam_sys::raw::pam_acct_mgmt(h, 0) };
     }
-    let msg = if rc == PamReturnCode::SUCCESS as c_int {
-        None
+    let outcome = if rc == PamReturnCode::SUCCESS as c_int {
+        Ok(())
     } else {
         // SAFETY: pam_strerror returns a static string for any code.
         let s = unsafe { pam_sys::raw::pam_strerror(h, rc) };
-        Some(if s.is_null() {
-            format!("PAM error {rc}")
+        Err(if s.is_null() {
+            AuthError::Code(rc)
         } else {
             // SAFETY: a NUL-terminated static string.
-            unsafe { CStr::from_ptr(s as *const c_char) }
-                .to_string_lossy()
-                .into_owned()
+            let message = unsafe { CStr::from_ptr(s as *const c_char) };
+            AuthError::Failed(message.to_string_lossy().into_owned())
         })
     };
     // SAFETY: valid handle; ends the transaction and frees libpam's state.
     unsafe { pam_sys::raw::pam_end(h, rc) };
-    match msg {
-        None => Ok(()),
-        Some(m) => Err(m),
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names_agree_and_errors_read_as_before() {
+        assert_eq!(SERVICE_C.to_str(), Ok(SERVICE));
+        assert_eq!(AuthError::NulInUser.to_string(), "user name contains NUL");
+        assert_eq!(AuthError::Start(4).to_string(), "pam_start failed (4)");
+        assert_eq!(AuthError::Code(31).to_string(), "PAM error 31");
+        let failed = AuthError::Failed("Authentication failure".into());
+        assert_eq!(failed.to_string(), "Authentication failure");
     }
 }

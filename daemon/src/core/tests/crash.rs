@@ -167,7 +167,7 @@ async fn a_failed_removal_is_retried_until_it_works() {
     let id = lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await).id;
     w.machine().fail(Effect::GroupRewrite);
     let l = lease(op(&h, ALICE, LeaseOp::Revoke { id, reason: None }).await);
-    assert_eq!(l.state, "ended");
+    assert_eq!(l.state, LeaseState::Ended);
     assert_eq!(w.machine().members("ops"), ["alice"], "the rewrite failed");
     tick(&h).await;
     assert_eq!(w.machine().members("ops"), ["alice"], "still failing");

@@ -1,7 +1,7 @@
 //! Endings in batches, reload re-evaluation, and what a core starting over a journal does.
 
 use super::*;
-use crate::lease::model::LeaseState;
+use crate::lease::model::{EndReason, LeaseState};
 
 #[tokio::test]
 async fn a_thousand_leases_due_together_end_in_one_group_rewrite() {
@@ -15,7 +15,7 @@ async fn a_thousand_leases_due_together_end_in_one_group_rewrite() {
     let h = boot(&w).await;
     for i in 0..1000u32 {
         let l = lease(op(&h, 20_000 + i, LeaseOp::Request(request("ops"))).await);
-        assert_eq!(l.state, "active");
+        assert_eq!(l.state, LeaseState::Active);
     }
     assert_eq!(w.machine().members("pgadmin").len(), 1000);
     let before = w.machine().group_rewrites;
@@ -58,7 +58,7 @@ async fn a_reload_that_takes_the_profile_away_ends_its_leases() {
     let m = w.machine();
     let l = &m.journaled()[&id];
     assert_eq!(l.state, LeaseState::Ended);
-    assert_eq!(l.end_reason.map(|r| r.as_str()), Some("policy_changed"));
+    assert_eq!(l.end_reason, Some(EndReason::PolicyChanged));
     assert!(m.members("ops").is_empty());
 }
 
@@ -116,5 +116,5 @@ async fn pending_requests_expire_after_the_pending_ttl() {
     w.advance(Duration::from_secs(3601));
     tick(&h).await;
     let l = &w.machine().journaled()[&id];
-    assert_eq!(l.end_reason.map(|r| r.as_str()), Some("request_expired"));
+    assert_eq!(l.end_reason, Some(EndReason::RequestExpired));
 }

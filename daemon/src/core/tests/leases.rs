@@ -2,13 +2,14 @@
 //! within the maximum, revoke, break-glass, and a lease bound to a process.
 
 use super::*;
+use elevate_proto::{EndReason, LeaseState};
 
 #[tokio::test]
 async fn a_self_approved_request_is_active_at_once_and_its_groups_are_added() {
     let w = machine();
     let h = boot(&w).await;
     let l = lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
-    assert_eq!(l.state, "active");
+    assert_eq!(l.state, LeaseState::Active);
     assert_eq!(l.duration_secs, 600, "the profile's default_duration");
     assert_eq!(l.grant_groups, ["pgadmin", "ops"]);
     let m = w.machine();
@@ -42,12 +43,12 @@ async fn two_of_n_approvals_activate_and_the_requester_never_approves() {
         )
         .await,
     );
-    assert_eq!((l.state.as_str(), l.approvals.len()), ("pending", 1));
+    assert_eq!((l.state, l.approvals.len()), (LeaseState::Pending, 1));
     let twice = refusal(op(&h, CAROL, LeaseOp::Approve { id, comment: None }).await);
     assert!(twice.contains("already approved"), "{twice}");
     assert!(w.machine().members("pgadmin").is_empty());
     let l = lease(op(&h, DAVE, LeaseOp::Approve { id, comment: None }).await);
-    assert_eq!(l.state, "active");
+    assert_eq!(l.state, LeaseState::Active);
     assert_eq!(w.machine().members("pgadmin"), ["alice"]);
 }
 
@@ -59,8 +60,8 @@ async fn an_approver_denies_and_the_request_ends_without_groups() {
     let reason = Some("not now".into());
     let l = lease(op(&h, CAROL, LeaseOp::Deny { id, reason }).await);
     assert_eq!(
-        (l.state.as_str(), l.end_reason.as_deref()),
-        ("ended", Some("denied"))
+        (l.state, l.end_reason),
+        (LeaseState::Ended, Some(EndReason::Denied))
     );
     assert_eq!(l.end_comment.as_deref(), Some("not now"));
     assert!(w.machine().members("pgadmin").is_empty());
@@ -91,7 +92,7 @@ async fn revoke_removes_the_membership_and_ends_processes_that_carry_it() {
     let shell = w.process(300, ALICE, &[ALICE, PGADMIN]);
     let unrelated = w.process(301, ALICE, &[ALICE]);
     let l = lease(op(&h, ALICE, LeaseOp::Revoke { id, reason: None }).await);
-    assert_eq!(l.end_reason.as_deref(), Some("revoked"));
+    assert_eq!(l.end_reason, Some(EndReason::Revoked));
     assert!(w.machine().members("pgadmin").is_empty());
     assert!(w.machine().members("ops").is_empty());
     // TERM goes out on the next tick, after the answer.
@@ -128,7 +129,7 @@ async fn break_glass_is_active_at_once_and_loud() {
     let mut req = request("glass");
     req.break_glass = true;
     let l = lease(op(&h, ALICE, LeaseOp::Request(req)).await);
-    assert!(l.break_glass && l.state == "active");
+    assert!(l.break_glass && l.state == LeaseState::Active);
     let m = w.machine();
     assert!(m.events().contains(&"lease.break_glass"));
     let (to, msg) = m.notices.first().expect("a notice to admins");
@@ -166,7 +167,7 @@ async fn a_lease_bound_to_a_process_ends_when_it_exits() {
             .await
             .leases_one(id),
     );
-    assert_eq!(l.end_reason.as_deref(), Some("process_exited"));
+    assert_eq!(l.end_reason, Some(EndReason::ProcessExited));
     assert!(w.machine().members("ops").is_empty());
 }
 
