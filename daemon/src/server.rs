@@ -66,8 +66,7 @@ pub enum StartError {
     Journal(PathBuf, io::Error),
     Sessions(PathBuf, io::Error),
     ActivatedSocket(io::Error),
-    /// The socket path cannot be used (the sentence says why).
-    Socket(String),
+    Socket(SocketError),
     Signals(io::Error),
 }
 
@@ -80,7 +79,7 @@ impl fmt::Display for StartError {
             StartError::Journal(p, e) => write!(f, "lease journal in {}: {e}", p.display()),
             StartError::Sessions(p, e) => write!(f, "login sessions in {}: {e}", p.display()),
             StartError::ActivatedSocket(e) => write!(f, "activated socket: {e}"),
-            StartError::Socket(why) => f.write_str(why),
+            StartError::Socket(e) => write!(f, "{e}"),
             StartError::Signals(e) => write!(f, "{e}"),
         }
     }
@@ -259,40 +258,64 @@ fn real_world(settings: &Settings, audit: &AuditHandle) -> Result<World, StartEr
 
 /// Create the socket: its directory root-owned and not writable by others (so nobody can swap
 /// the socket), a stale socket replaced, a live daemon never displaced.
-fn bind(path: &Path) -> Result<UnixListener, String> {
-    let shown = path.display();
+fn bind(path: &Path) -> Result<UnixListener, SocketError> {
+    let at = |e: io::Error| SocketError::Io(path.to_path_buf(), e);
     let dir = path
         .parent()
-        .ok_or_else(|| format!("{shown}: no parent directory"))?;
+        .ok_or_else(|| SocketError::NoParent(path.to_path_buf()))?;
+    let dir_err = |e: io::Error| SocketError::Io(dir.to_path_buf(), e);
     if !dir.exists() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(dir_err)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(dir_err)?;
     }
-    let meta = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let meta = std::fs::metadata(dir).map_err(dir_err)?;
     if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
-        return Err(format!(
-            "{}: socket directory must be owned by root and not writable by group or others",
-            dir.display()
-        ));
+        return Err(SocketError::UnsafeDir(dir.to_path_buf()));
     }
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(format!("{shown}: another elevated is already running"));
+                return Err(SocketError::Running(path.to_path_buf()));
             }
-            std::fs::remove_file(path).map_err(|e| format!("{shown}: {e}"))?;
+            std::fs::remove_file(path).map_err(at)?;
         }
-        Ok(_) => {
-            return Err(format!(
-                "{shown}: exists and is not a socket; refusing to replace it"
-            ))
-        }
+        Ok(_) => return Err(SocketError::NotSocket(path.to_path_buf())),
         Err(_) => {}
     }
-    let listener = UnixListener::bind(path).map_err(|e| format!("{shown}: {e}"))?;
+    let listener = UnixListener::bind(path).map_err(at)?;
     // Any local user may ask; the daemon decides who gets what.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
-        .map_err(|e| format!("{shown}: {e}"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666)).map_err(at)?;
     Ok(listener)
+}
+
+/// Why the socket could not be created.
+#[derive(Debug)]
+pub enum SocketError {
+    NoParent(PathBuf),
+    UnsafeDir(PathBuf),
+    Running(PathBuf),
+    NotSocket(PathBuf),
+    Io(PathBuf, io::Error),
+}
+
+impl fmt::Display for SocketError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SocketError::NoParent(p) => write!(f, "{}: no parent directory", p.display()),
+            SocketError::UnsafeDir(d) => write!(
+                f,
+                "{}: socket directory must be owned by root and not writable by group or others",
+                d.display()
+            ),
+            SocketError::Running(p) => {
+                write!(f, "{}: another elevated is already running", p.display())
+            }
+            SocketError::NotSocket(p) => write!(
+                f,
+                "{}: exists and is not a socket; refusing to replace it",
+                p.display()
+            ),
+            SocketError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+        }
+    }
 }
