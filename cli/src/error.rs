@@ -75,7 +75,7 @@ pub enum Failure {
     /// `policy explain --user` names no account.
     NoSuchUser(String),
     /// The caller's uid has no account.
-    NoAccount(u32),
+    NoAccount(elevate_base::Uid),
     /// `audit verify` could not read a log file.
     AuditUnreadable(std::io::Error),
 }

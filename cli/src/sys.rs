@@ -156,9 +156,3 @@ impl SavedTermios {
         }
     }
 }
-
-/// The caller's real uid.
-pub fn getuid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
-}

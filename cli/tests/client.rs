@@ -172,7 +172,7 @@ fn finish(child: &mut Child) -> Out {
 
 fn started() -> Response {
     Response::Started(Started {
-        pid: 4242,
+        pid: elevate_base::Pid(4242),
         profile: "basic".into(),
         run_as: "root".into(),
         path: "/usr/bin/id".into(),

@@ -2,21 +2,23 @@
 //! kernel at connect(2); nothing the client says can change it. The rest (exe, tty, login uid,
 //! session) is read from /proc for the audit trail only and never used to decide.
 
+use elevate_base::{Gid, Pid, Uid};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone)]
 pub struct Peer {
-    pub uid: u32,
-    pub gid: u32,
-    pub pid: Option<i32>,
+    pub uid: Uid,
+    /// The primary gid the kernel reported (`None` for a D-Bus caller whose process is gone).
+    pub gid: Option<Gid>,
+    pub pid: Option<Pid>,
     /// Filled in by the state loop from NSS; empty until then.
     pub user: String,
     pub exe: Option<String>,
     pub tty: Option<String>,
-    pub loginuid: Option<u32>,
+    pub loginuid: Option<Uid>,
     pub session: Option<u32>,
     /// The client's process session id (getsid): with the tty, what a step-up is cached for.
-    pub sid: Option<i32>,
+    pub sid: Option<Pid>,
     /// This request comes after a successful step-up authentication on this connection
     /// (set by the connection handler only, never from the wire).
     pub stepped_up: bool,
@@ -27,22 +29,23 @@ pub struct Peer {
 impl Peer {
     pub fn from_stream(stream: &tokio::net::UnixStream) -> std::io::Result<Peer> {
         let cred = stream.peer_cred()?;
-        Ok(Peer::describe(cred.uid(), cred.gid(), cred.pid(), "socket"))
+        let (uid, gid) = (Uid(cred.uid()), Some(Gid(cred.gid())));
+        Ok(Peer::describe(uid, gid, cred.pid().map(Pid), "socket"))
     }
 
     /// A D-Bus caller. The uid is what the bus daemon reports for the sender's connection
     /// (its SO_PEERCRED). The pid only feeds the audit record, and only while that process
     /// still runs as `uid` — a pid the caller vacated and someone else took is not described.
     /// No session id: a bus caller never shares a terminal's step-up cache.
-    pub fn from_bus(uid: u32, pid: Option<u32>) -> Peer {
-        let pid = pid.and_then(|p| i32::try_from(p).ok());
+    pub fn from_bus(uid: Uid, pid: Option<u32>) -> Peer {
+        let pid = pid.and_then(|p| i32::try_from(p).ok()).map(Pid);
         let ids = pid.and_then(real_ids).filter(|(u, _)| *u == uid);
-        let mut peer = Peer::describe(uid, ids.map_or(u32::MAX, |(_, g)| g), ids.and(pid), "dbus");
+        let mut peer = Peer::describe(uid, ids.map(|(_, g)| g), ids.and(pid), "dbus");
         peer.sid = None;
         peer
     }
 
-    fn describe(uid: u32, gid: u32, pid: Option<i32>, via: &'static str) -> Peer {
+    fn describe(uid: Uid, gid: Option<Gid>, pid: Option<Pid>, via: &'static str) -> Peer {
         let proc_read = |what: &str| {
             pid.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/{what}")).ok())
         };
@@ -64,7 +67,7 @@ impl Peer {
             user: String::new(),
             exe,
             tty,
-            loginuid: id(proc_read("loginuid")),
+            loginuid: id(proc_read("loginuid")).map(Uid),
             session: id(proc_read("sessionid")),
             sid,
             stepped_up: false,
@@ -76,8 +79,8 @@ impl Peer {
     #[cfg(test)]
     pub fn for_uid(uid: u32) -> Peer {
         Peer {
-            uid,
-            gid: uid,
+            uid: Uid(uid),
+            gid: Some(Gid(uid)),
             pid: None,
             user: String::new(),
             exe: None,
@@ -94,7 +97,7 @@ impl Peer {
     pub fn audit_json(&self) -> Value {
         json!({
             "uid": self.uid,
-            "gid": (self.gid != u32::MAX).then_some(self.gid),
+            "gid": self.gid,
             "user": self.user,
             "pid": self.pid,
             "exe": self.exe,
@@ -107,7 +110,7 @@ impl Peer {
 }
 
 /// The real uid and gid of a process, from /proc/PID/status.
-fn real_ids(pid: i32) -> Option<(u32, u32)> {
+fn real_ids(pid: Pid) -> Option<(Uid, Gid)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
         status
@@ -115,13 +118,13 @@ fn real_ids(pid: i32) -> Option<(u32, u32)> {
             .find_map(|l| l.strip_prefix(name))
             .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
     };
-    Some((field("Uid:")?, field("Gid:")?))
+    Some((Uid(field("Uid:")?), Gid(field("Gid:")?)))
 }
 
 /// Field 6 of /proc/PID/stat: the process's session id.
-fn session_id(stat: &str) -> Option<i32> {
+fn session_id(stat: &str) -> Option<Pid> {
     let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(3)?.parse().ok()
+    rest.split_whitespace().nth(3)?.parse().ok().map(Pid)
 }
 
 /// The controlling terminal from /proc/PID/stat field 7 (tty_nr), as a /dev path when it is a
@@ -159,18 +162,16 @@ mod tests {
     #[test]
     fn bus_peer_keeps_the_bus_uid_and_describes_only_a_matching_process() {
         let me = std::process::id();
-        let uid = elevate_base::os::process::getuid().get();
+        let uid = elevate_base::os::process::getuid();
         let p = Peer::from_bus(uid, Some(me));
         assert_eq!(
             (p.uid, p.pid, p.via, p.sid),
-            (uid, Some(me as i32), "dbus", None)
+            (uid, Some(Pid(me as i32)), "dbus", None)
         );
         // The process runs as someone else: the uid stays the bus's, the process is not described.
-        let p = Peer::from_bus(uid.wrapping_add(12345), Some(me));
-        assert_eq!(
-            (p.uid, p.pid, p.exe.as_deref()),
-            (uid.wrapping_add(12345), None, None)
-        );
+        let other = Uid(uid.get().wrapping_add(12345));
+        let p = Peer::from_bus(other, Some(me));
+        assert_eq!((p.uid, p.pid, p.exe.as_deref()), (other, None, None));
         assert_eq!(p.audit_json()["gid"], serde_json::Value::Null);
     }
 }

@@ -50,7 +50,7 @@ mod tests {
     #[test]
     fn approvers() {
         let s = Subject {
-            uid: 1,
+            uid: elevate_base::Uid(1),
             user: "erin".into(),
             groups: vec!["leads".into()],
         };

@@ -21,7 +21,7 @@ fn load(files: &[(&str, &str)]) -> LoadOutcome {
 
 fn subject(user: &str, groups: &[&str]) -> Subject {
     Subject {
-        uid: 1000,
+        uid: elevate_base::Uid(1000),
         user: user.into(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
     }

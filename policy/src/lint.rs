@@ -213,7 +213,8 @@ fn warn(rule: &CommandRule, message: String) -> Diagnostic {
 
 pub fn lint(profile: &Profile, sys: &dyn crate::system::System) -> Vec<Diagnostic> {
     // Any account with uid 0 is root (a "toor" alias must not dodge the lint).
-    let as_root = profile.run_as == "root" || sys.user_uid(&profile.run_as) == Some(0);
+    let as_root =
+        profile.run_as == "root" || sys.user_uid(&profile.run_as).is_some_and(|u| u.is_root());
     let mut out = Vec::new();
     for rule in &profile.commands {
         lint_rule(profile, as_root, rule, &mut out);

@@ -81,7 +81,7 @@ mod tests {
     }
     fn subject(user: &str, groups: &[&str]) -> Subject {
         Subject {
-            uid: 1000,
+            uid: elevate_base::Uid(1000),
             user: user.into(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
         }

@@ -1018,7 +1018,7 @@ where
     let policy: &'static Policy = Box::leak(Box::new(policy.clone()));
     let (user, groups) = who.split_once(':').unwrap_or((who, ""));
     let subject = Subject {
-        uid: 1000,
+        uid: elevate_base::Uid(1000),
         user: user.to_string(),
         groups: groups
             .split(',')
@@ -1198,7 +1198,7 @@ fn symlinked_commands_match_either_way() {
         assert_eq!(path, Path::new("/usr/bin/systemctl"));
         let args = vec!["restart".to_string(), "nginx.service".to_string()];
         let subject = Subject {
-            uid: 1,
+            uid: elevate_base::Uid(1),
             user: "alice".into(),
             groups: vec![],
         };
@@ -1283,7 +1283,7 @@ fn nearest_message_and_hint() {
 fn policy_helpers() {
     let policy = match_policy();
     let alice = Subject {
-        uid: 1,
+        uid: elevate_base::Uid(1),
         user: "alice".into(),
         groups: vec!["users".into()],
     };
@@ -1314,7 +1314,7 @@ fn policy_helpers() {
     assert!(p.applies_to_host(&web));
     assert!(!p.is_eligible(&alice));
     assert!(p.is_eligible(&Subject {
-        uid: 2,
+        uid: elevate_base::Uid(2),
         user: "x".into(),
         groups: vec!["dba".into()]
     }));
@@ -1656,7 +1656,7 @@ fn example_policies_are_valid() {
         labels: [("env".to_string(), "prod".to_string())].into(),
     };
     let eve = Subject {
-        uid: 1000,
+        uid: elevate_base::Uid(1000),
         user: "eve".into(),
         groups: vec!["dba".into()],
     };
@@ -1702,7 +1702,7 @@ fn exercise(text: &str) {
     // The whole-policy path too: [admin], [[login]] and the cross-file checks.
     if let Some(p) = crate::load::load_texts(&[("t.toml", text)], &sys()).policy {
         let who = Subject {
-            uid: 1,
+            uid: elevate_base::Uid(1),
             user: "alice".into(),
             groups: vec!["dba".into()],
         };
@@ -1726,7 +1726,7 @@ fn exercise(text: &str) {
         labels: BTreeMap::new(),
     };
     let subject = Subject {
-        uid: 1,
+        uid: elevate_base::Uid(1),
         user: "alice".into(),
         groups: vec!["webops".into(), "dba".into()],
     };

@@ -1,6 +1,7 @@
 //! Message types. Nothing in a request says who the caller is: the daemon takes identity from
 //! the kernel (SO_PEERCRED and /proc), so there is no field a client could forge.
 
+pub use elevate_base::{Pid, Uid};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -142,7 +143,7 @@ pub struct LeaseRequest {
     pub ticket: Option<String>,
     /// End the lease when this process (owned by the caller) exits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bind_pid: Option<i32>,
+    pub bind_pid: Option<Pid>,
     /// `elevate break-glass`: only for profiles with break_glass = true.
     #[serde(default)]
     pub break_glass: bool,
@@ -218,7 +219,7 @@ pub enum Response {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Started {
-    pub pid: i32,
+    pub pid: Pid,
     pub profile: String,
     pub run_as: String,
     /// Canonical path of the executable the daemon runs.
@@ -398,7 +399,7 @@ wire_words!(EndReason {
 pub struct LeaseInfo {
     pub id: u64,
     pub user: String,
-    pub uid: u32,
+    pub uid: Uid,
     pub profile: String,
     pub state: LeaseState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -431,7 +432,7 @@ pub struct LeaseInfo {
     #[serde(default)]
     pub break_glass: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bound_pid: Option<i32>,
+    pub bound_pid: Option<Pid>,
     /// Who may approve requests on this profile (`user` or `group:NAME`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvers: Vec<String>,

@@ -3,6 +3,7 @@
 //! their return value rather than `errno`, so they are checked here directly; `ERANGE` grows
 //! the buffer and `EINTR` retries.
 
+use crate::ids::{Gid, Uid};
 use std::ffi::{CStr, CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -11,8 +12,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Passwd {
     pub name: String,
-    pub uid: u32,
-    pub gid: u32,
+    pub uid: Uid,
+    pub gid: Gid,
     pub home: PathBuf,
     pub shell: PathBuf,
 }
@@ -67,8 +68,8 @@ unsafe fn passwd_from(pw: &libc::passwd) -> Option<Passwd> {
     let shell = unsafe { c_bytes(pw.pw_shell) }.unwrap_or_default();
     Some(Passwd {
         name,
-        uid: pw.pw_uid,
-        gid: pw.pw_gid,
+        uid: Uid(pw.pw_uid),
+        gid: Gid(pw.pw_gid),
         home: PathBuf::from(OsStr::from_bytes(&home)),
         shell: PathBuf::from(OsStr::from_bytes(&shell)),
     })
@@ -110,8 +111,8 @@ fn empty_group() -> libc::group {
 
 /// # Safety
 /// None needed (the gid is an integer); `unsafe` only to fit [`lookup`]'s `read`.
-unsafe fn read_gid(gr: &libc::group) -> Option<u32> {
-    Some(gr.gr_gid)
+unsafe fn read_gid(gr: &libc::group) -> Option<Gid> {
+    Some(Gid(gr.gr_gid))
 }
 
 /// # Safety
@@ -122,13 +123,13 @@ unsafe fn read_group_name(gr: &libc::group) -> Option<String> {
 }
 
 /// The passwd entry of `uid`, or `None` if NSS has none.
-pub fn passwd_by_uid(uid: u32) -> Option<Passwd> {
+pub fn passwd_by_uid(uid: Uid) -> Option<Passwd> {
     lookup(
         empty_passwd,
         |pw, buf, result| {
             // SAFETY: `pw` and `result` are live references and `buf` is a live buffer of
             // exactly `buf.len()` bytes.
-            unsafe { libc::getpwuid_r(uid, pw, buf.as_mut_ptr(), buf.len(), result) }
+            unsafe { libc::getpwuid_r(uid.0, pw, buf.as_mut_ptr(), buf.len(), result) }
         },
         passwd_from,
     )
@@ -149,7 +150,7 @@ pub fn passwd_by_name(name: &str) -> Option<Passwd> {
 }
 
 /// The gid of the group named `name`.
-pub fn group_gid(name: &str) -> Option<u32> {
+pub fn group_gid(name: &str) -> Option<Gid> {
     let cname = CString::new(name).ok()?;
     lookup(
         empty_group,
@@ -163,13 +164,13 @@ pub fn group_gid(name: &str) -> Option<u32> {
 }
 
 /// The name of group `gid` (`None` if it has none or it is not UTF-8).
-pub fn group_name(gid: u32) -> Option<String> {
+pub fn group_name(gid: Gid) -> Option<String> {
     lookup(
         empty_group,
         |gr, buf, result| {
             // SAFETY: `gr` and `result` are live references and `buf` is a live buffer of
             // exactly `buf.len()` bytes.
-            unsafe { libc::getgrgid_r(gid, gr, buf.as_mut_ptr(), buf.len(), result) }
+            unsafe { libc::getgrgid_r(gid.0, gr, buf.as_mut_ptr(), buf.len(), result) }
         },
         read_group_name,
     )
@@ -177,7 +178,7 @@ pub fn group_name(gid: u32) -> Option<String> {
 
 /// Every gid `passwd` is a member of: its primary group first, then the supplementary
 /// groups from NSS (`getgrouplist`), without duplicates.
-pub fn gids_for(passwd: &Passwd) -> Vec<u32> {
+pub fn gids_for(passwd: &Passwd) -> Vec<Gid> {
     let mut gids = vec![passwd.gid];
     let Ok(cname) = CString::new(passwd.name.as_str()) else {
         return gids;
@@ -189,12 +190,12 @@ pub fn gids_for(passwd: &Passwd) -> Vec<u32> {
         // SAFETY: `cname` is NUL-terminated, `buf` holds `n` gids and `n` is a live local;
         // getgrouplist writes at most `n` entries and stores the needed count in `n`.
         let rc =
-            unsafe { libc::getgrouplist(cname.as_ptr(), passwd.gid, buf.as_mut_ptr(), &mut n) };
+            unsafe { libc::getgrouplist(cname.as_ptr(), passwd.gid.0, buf.as_mut_ptr(), &mut n) };
         let got = usize::try_from(n).unwrap_or(0);
         if rc >= 0 {
-            for gid in buf.iter().take(got.min(size)) {
-                if !gids.contains(gid) {
-                    gids.push(*gid);
+            for gid in buf.iter().take(got.min(size)).map(|g| Gid(*g)) {
+                if !gids.contains(&gid) {
+                    gids.push(gid);
                 }
             }
             return gids;
@@ -214,13 +215,13 @@ mod tests {
 
     #[test]
     fn root_is_known_and_nonsense_is_not() {
-        let root = passwd_by_uid(0).expect("uid 0 exists");
-        assert_eq!((root.name.as_str(), root.gid), ("root", 0));
+        let root = passwd_by_uid(Uid::ROOT).expect("uid 0 exists");
+        assert_eq!((root.name.as_str(), root.gid), ("root", Gid(0)));
         assert_eq!(passwd_by_name("root"), Some(root.clone()));
         assert_eq!(passwd_by_name("ro\0ot"), None);
         assert_eq!(passwd_by_name("no-such-user-elevate-test"), None);
-        assert_eq!(group_gid("root"), Some(0));
-        assert_eq!(group_name(0).as_deref(), Some("root"));
-        assert_eq!(gids_for(&root).first(), Some(&0));
+        assert_eq!(group_gid("root"), Some(Gid(0)));
+        assert_eq!(group_name(Gid(0)).as_deref(), Some("root"));
+        assert_eq!(gids_for(&root).first(), Some(&Gid(0)));
     }
 }

@@ -7,7 +7,6 @@ use crate::daemon::{ask, connect, refusal};
 use crate::error::Failure;
 use crate::format::lease::{break_glass_notice, now_unix, summary, table};
 use crate::output::{self, err, errln, out, outln, print_json};
-use crate::sys;
 use elevate_proto::{exit, ErrorKind, LeaseInfo, LeaseRequest, LeaseState, Request, Response};
 use std::path::Path;
 use std::time::Duration;
@@ -40,7 +39,7 @@ pub fn request(socket: &Path, a: RequestArgs) -> Result<i32, Failure> {
         duration_secs: a.duration.map(|d| d.as_secs()),
         reason: a.reason,
         ticket: a.ticket,
-        bind_pid: a.bind_pid,
+        bind_pid: a.bind_pid.map(elevate_base::Pid),
         break_glass: false,
     };
     let l = expect_lease(ask(socket, &Request::RequestLease(req))?)?;
@@ -129,7 +128,7 @@ pub fn revoke_all(socket: &Path, reason: Option<String>) -> Result<i32, Failure>
         // Not an admin: one's own (the list also shows requests one may approve).
         _ => match ask(socket, &Request::Leases { all: false })? {
             Response::Leases { leases } => {
-                let me = sys::getuid();
+                let me = elevate_base::os::process::getuid();
                 leases.into_iter().filter(|l| l.uid == me).collect()
             }
             other => return Err(lease_refusal(other)),

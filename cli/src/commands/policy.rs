@@ -6,7 +6,6 @@ use crate::args::{CheckArgs, ExplainArgs, HostArgs};
 use crate::argv::request_argv;
 use crate::error::Failure;
 use crate::output::{errln, outln, print_json};
-use crate::sys;
 use elevate_policy::config::Config;
 use elevate_policy::{HostInfo, LoadOptions, LoadOutcome, Passwd, Query, RealSystem, Verdict};
 use elevate_proto::exit;
@@ -196,7 +195,7 @@ fn account(user: Option<&str>) -> Result<Passwd, Failure> {
             .passwd_by_name(u)
             .ok_or_else(|| Failure::NoSuchUser(u.to_string())),
         None => {
-            let uid = sys::getuid();
+            let uid = elevate_base::os::process::getuid();
             RealSystem.passwd_by_uid(uid).ok_or(Failure::NoAccount(uid))
         }
     }

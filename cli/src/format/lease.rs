@@ -280,7 +280,7 @@ mod tests {
         LeaseInfo {
             id: 7,
             user: "alice".into(),
-            uid: 1000,
+            uid: elevate_base::Uid(1000),
             profile: "db-admin".into(),
             state,
             reason: Some("vacuum".into()),

@@ -99,7 +99,7 @@ impl Api {
         let uid = creds
             .unix_user_id()
             .ok_or_else(|| refuse("the bus reported no uid".into()))?;
-        Ok(Peer::from_bus(uid, creds.process_id()))
+        Ok(Peer::from_bus(elevate_base::Uid(uid), creds.process_id()))
     }
 
     async fn lease(&self, peer: Peer, op: LeaseOp) -> Response {
@@ -443,7 +443,7 @@ async fn logind_session(conn: &Connection, leader: ProcId) -> zbus::Result<Optio
     if !bus.name_has_owner(LOGIND.try_into()?).await? {
         return Ok(None);
     }
-    let Ok(pid) = u32::try_from(leader.pid) else {
+    let Ok(pid) = u32::try_from(leader.pid.get()) else {
         return Ok(None);
     };
     let reply = conn

@@ -161,7 +161,7 @@ async fn allowed(
             hint,
             profile,
         } => {
-            tracing::info!(uid = peer.uid, user = %peer.user, "denied: {requested} ({reason})");
+            tracing::info!(uid = %peer.uid, user = %peer.user, "denied: {requested} ({reason})");
             ctx.audit.post(
                 AuditEvent::RunDenied,
                 fields(json!({
@@ -220,7 +220,7 @@ async fn run(conn: &mut Conn, ctx: &Ctx, peer: &Peer, asked: &Asked, plan: &Plan
             return;
         }
     };
-    tracing::info!(uid = peer.uid, user = %peer.user, profile = %plan.profile, "running {:?} as {}", plan.argv, plan.run_as);
+    tracing::info!(uid = %peer.uid, user = %peer.user, profile = %plan.profile, "running {:?} as {}", plan.argv, plan.run_as);
     let exit_record = |extra: Value| {
         let mut r = fields(json!({
             "requester": peer.audit_json(), "host": host, "profile": plan.profile, "run_as": plan.run_as,
@@ -278,7 +278,7 @@ async fn watch(
     let pid = spawned.pid;
     let _ = conn
         .send(&Response::Started(Started {
-            pid,
+            pid: elevate_base::Pid(pid),
             profile: plan.profile.clone(),
             run_as: plan.run_as.clone(),
             path: plan.path.display().to_string(),

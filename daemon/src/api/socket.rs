@@ -107,7 +107,7 @@ async fn answer(conn: &mut Conn, ctx: &Ctx, peer: &Peer, req: Request) -> Next {
             Err(Gone) => None,
         },
         Request::List {} => answered(core.list(peer.clone()).await),
-        Request::Reload {} if peer.uid != 0 => Some(Response::Denied(Denial {
+        Request::Reload {} if !peer.uid.is_root() => Some(Response::Denied(Denial {
             reason: "only root may reload the policy".into(),
             hint: Some("sudo systemctl reload elevated, or elevated --check to validate".into()),
         })),

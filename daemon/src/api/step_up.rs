@@ -76,7 +76,7 @@ pub async fn step_up(
             Ok(p)
         }
         Err(e) => {
-            tracing::info!(uid = peer.uid, user = %peer.user, "step-up authentication failed for {profile}: {e}");
+            tracing::info!(uid = %peer.uid, user = %peer.user, "step-up authentication failed for {profile}: {e}");
             ctx.audit
                 .post(AuditEvent::AuthFailed, fields(record("failure", Some(&e))));
             Err(Response::Denied(Denial {

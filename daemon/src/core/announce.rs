@@ -5,6 +5,7 @@ use super::State;
 use crate::effects::procs::ProcId;
 use crate::lease::model::{Lease, LeaseState};
 use elevate_base::time::rfc3339_from_ms as rfc3339;
+use elevate_base::Uid;
 use elevate_proto::{ApprovalInfo, LeaseInfo};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -181,7 +182,7 @@ impl State {
         );
         tracing::error!(target: "alert", "{msg}");
         let policy = self.policy.clone();
-        let admins: BTreeSet<u32> = self
+        let admins: BTreeSet<Uid> = self
             .terminals
             .owners()
             .into_iter()

@@ -7,6 +7,7 @@ use super::{no_account, Decision, Plan, State};
 use crate::exec::env::{build_env, EnvContext};
 use crate::lease::model::LeaseState;
 use crate::peer::Peer;
+use elevate_base::{Gid, Uid};
 use elevate_policy::{Access, Profile, Query, Subject, Verdict};
 use elevate_proto::{
     Checked, ErrorKind, ErrorReply, ListReply, ListedProfile, Response, RunRequest, StatusReply,
@@ -65,8 +66,8 @@ impl State {
                 argv: vec![],
                 env: vec![],
                 run_as: profile.run_as.clone(),
-                uid: 0,
-                gid: 0,
+                uid: Uid::ROOT,
+                gid: Gid(0),
                 groups: vec![],
                 as_caller: false,
             }));

@@ -10,6 +10,7 @@ use crate::effects::audit::{fields, AuditEvent};
 use crate::effects::procs::ProcId;
 use crate::lease::model::{Bound, EndReason, LeaseState};
 use crate::lease::rules;
+use elevate_base::{Pid, Uid};
 use elevate_policy::Access;
 use serde_json::json;
 use std::time::Duration;
@@ -86,7 +87,7 @@ impl State {
             .partition(|(at, _)| *at <= t);
         self.leases.pending_kills = later;
         for (_, ps) in ready {
-            let killed: Vec<i32> = ps
+            let killed: Vec<Pid> = ps
                 .into_iter()
                 .filter(|p| self.procs.signal(*p, libc::SIGKILL))
                 .map(|p| p.pid)
@@ -118,7 +119,7 @@ impl State {
     /// this host, or whose holder is no longer eligible, ends now.
     pub(super) async fn reevaluate_leases(&mut self) {
         let policy = self.policy.clone();
-        let live: Vec<(u64, u32, String)> = self
+        let live: Vec<(u64, Uid, String)> = self
             .leases
             .table
             .values()

@@ -5,8 +5,10 @@
 use super::announce::Notice;
 use super::State;
 use crate::effects::audit::{fields, AuditEvent};
+use crate::effects::procs::Carriers;
 use crate::effects::procs::ProcId;
 use crate::lease::model::{Grant, Lease, LeaseState};
+use elevate_base::{Gid, Uid};
 use elevate_groupdb::{Change, Outcome};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -103,7 +105,7 @@ impl State {
         grants
     }
 
-    pub(super) fn other_active_grant(&self, uid: u32, except: u64, group: &str) -> bool {
+    pub(super) fn other_active_grant(&self, uid: Uid, except: u64, group: &str) -> bool {
         self.leases.table.values().any(|l| {
             l.id != except
                 && l.uid == uid
@@ -136,7 +138,7 @@ impl State {
         let mut plan = Removals::default();
         // Memberships still held by active leases: built once, so a batch of N endings costs
         // O(N + table), not O(N × table).
-        let held: HashSet<(u32, &str)> = self
+        let held: HashSet<(Uid, &str)> = self
             .leases
             .table
             .values()
@@ -189,14 +191,10 @@ impl State {
 
     /// Processes that still carry a revoked gid (one the user does not also hold by standing
     /// membership): queued for TERM on the next tick, or recorded and kept (`on_expiry`).
-    fn end_carriers(
-        &mut self,
-        mut revoked: HashMap<u32, BTreeSet<u32>>,
-        terminate: &HashMap<u32, bool>,
-    ) {
+    fn end_carriers(&mut self, mut revoked: Carriers, terminate: &HashMap<Uid, bool>) {
         for (uid, gids) in revoked.iter_mut() {
             if let Some((_, subject)) = self.identities.by_uid(*uid) {
-                let standing: BTreeSet<u32> = subject
+                let standing: BTreeSet<Gid> = subject
                     .groups
                     .iter()
                     .filter_map(|n| self.groupdb.gid_of(n).ok().flatten())
@@ -258,6 +256,6 @@ impl State {
 #[derive(Default)]
 struct Removals {
     changes: Vec<(u64, Change)>,
-    revoked: HashMap<u32, BTreeSet<u32>>,
-    terminate: HashMap<u32, bool>,
+    revoked: Carriers,
+    terminate: HashMap<Uid, bool>,
 }

@@ -4,6 +4,7 @@
 
 use super::{Decision, Event, LeaseOp, LoginOp};
 use crate::peer::Peer;
+use elevate_base::Uid;
 use elevate_proto::{ErrorKind, ErrorReply, ReloadReport, Response, RunRequest, WithRequest};
 use tokio::sync::{mpsc, oneshot};
 
@@ -41,7 +42,7 @@ impl Handle {
     }
 
     /// Admit a connection from `uid`: a slot that is given back when dropped, or why not.
-    pub async fn open(&self, uid: u32) -> Result<Result<Slot, ErrorReply>, Gone> {
+    pub async fn open(&self, uid: Uid) -> Result<Result<Slot, ErrorReply>, Gone> {
         let admitted = self.ask(|reply| Event::Open { uid, reply }).await?;
         Ok(admitted.map(|()| Slot {
             tx: self.tx.clone(),
@@ -96,7 +97,7 @@ impl Handle {
     }
 
     /// Answer when lease `id` of `uid` leaves `pending`.
-    pub async fn wait(&self, uid: u32, id: u64) -> Result<Response, Gone> {
+    pub async fn wait(&self, uid: Uid, id: u64) -> Result<Response, Gone> {
         self.ask(|reply| Event::Wait { uid, id, reply }).await
     }
 

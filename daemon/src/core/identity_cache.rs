@@ -3,6 +3,7 @@
 
 use crate::effects::accounts::Accounts;
 use crate::effects::clock::Clock;
+use elevate_base::{Gid, Uid};
 use elevate_policy::{Passwd, Subject, System};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,8 +15,8 @@ type Cached<T> = (Instant, Option<T>);
 pub struct IdentityCache {
     accounts: Box<dyn Accounts>,
     clock: Arc<dyn Clock>,
-    by_uid: HashMap<u32, Cached<(Passwd, Subject)>>,
-    by_name: HashMap<String, Cached<(Passwd, Vec<u32>)>>,
+    by_uid: HashMap<Uid, Cached<(Passwd, Subject)>>,
+    by_name: HashMap<String, Cached<(Passwd, Vec<Gid>)>>,
     stamp: Option<(SystemTime, SystemTime)>,
 }
 
@@ -38,7 +39,7 @@ impl IdentityCache {
     }
 
     /// A group's gid (not cached: asked once per run with `run_as_group`).
-    pub fn group_gid(&self, name: &str) -> Option<u32> {
+    pub fn group_gid(&self, name: &str) -> Option<Gid> {
         self.accounts.group_gid(name)
     }
 
@@ -59,7 +60,7 @@ impl IdentityCache {
         }
     }
 
-    pub fn by_uid(&mut self, uid: u32) -> Option<(Passwd, Subject)> {
+    pub fn by_uid(&mut self, uid: Uid) -> Option<(Passwd, Subject)> {
         self.revalidate();
         let now = self.clock.now();
         if let Some((at, v)) = self.by_uid.get(&uid) {
@@ -75,7 +76,7 @@ impl IdentityCache {
         v
     }
 
-    pub fn by_name(&mut self, name: &str) -> Option<(Passwd, Vec<u32>)> {
+    pub fn by_name(&mut self, name: &str) -> Option<(Passwd, Vec<Gid>)> {
         self.revalidate();
         let now = self.clock.now();
         if let Some((at, v)) = self.by_name.get(name) {

@@ -13,6 +13,7 @@ use crate::lease::journal::LeaseStore;
 use crate::lease::model::{Bound, EndReason, Lease, LeaseState};
 use crate::lease::rules::{self, LeaseRules, NewRequest, Refusal, Requester};
 use crate::peer::Peer;
+use elevate_base::{Pid, Uid};
 use elevate_policy::{Access, Policy, Profile, Subject};
 use elevate_proto::{Denial, ErrorKind, ErrorReply, LeaseRequest, Response};
 use serde_json::json;
@@ -39,7 +40,7 @@ pub struct LeaseBook {
     pub waiters: HashMap<u64, Vec<oneshot::Sender<Response>>>,
     /// Processes to send TERM on the next tick (after the answer to whoever ended the lease
     /// has gone out — their own client may be one of them).
-    pub pending_terms: Vec<(u32, ProcId)>,
+    pub pending_terms: Vec<(Uid, ProcId)>,
     /// Processes sent TERM, to be sent KILL at the instant if still there.
     pub pending_kills: Vec<(Instant, Vec<ProcId>)>,
 }
@@ -58,7 +59,7 @@ impl LeaseBook {
     }
 
     /// The caller's active lease on `profile`, if any.
-    pub(super) fn active(&self, uid: u32, profile: &str) -> Option<&Lease> {
+    pub(super) fn active(&self, uid: Uid, profile: &str) -> Option<&Lease> {
         self.table
             .values()
             .find(|l| l.uid == uid && l.profile == profile && l.state == LeaseState::Active)
@@ -107,7 +108,7 @@ fn internal(e: CommitError) -> Response {
 }
 
 impl State {
-    pub(super) fn subject(&mut self, uid: u32) -> Result<Subject, Refusal> {
+    pub(super) fn subject(&mut self, uid: Uid) -> Result<Subject, Refusal> {
         self.identities
             .by_uid(uid)
             .map(|(_, s)| s)
@@ -270,12 +271,12 @@ impl State {
     }
 
     /// The caller must own the process it binds a lease to (real uid from /proc).
-    pub(super) fn check_bind(&self, uid: u32, pid: i32) -> Result<Bound, Refusal> {
+    pub(super) fn check_bind(&self, uid: Uid, pid: Pid) -> Result<Bound, Refusal> {
         let owner = self
             .procs
             .owner(pid)
             .ok_or_else(|| deny(format!("no process {pid}"), None))?;
-        if owner != uid || pid <= 1 {
+        if owner != uid || pid.get() <= 1 {
             return Err(deny(format!("you do not own process {pid}"), None));
         }
         let start_time = self
@@ -289,7 +290,7 @@ impl State {
     /// means anyway, and uninstalling must end them cleanly. Root never approves: approval
     /// is a person's decision, and root is an account, not a person.
     pub(super) fn is_root(subject: &Subject) -> bool {
-        subject.uid == 0
+        subject.uid.is_root()
     }
 
     pub(super) fn visible(&self, subject: &Subject, l: &Lease) -> bool {
@@ -525,7 +526,7 @@ impl State {
 
     pub(super) fn wait_lease(
         &mut self,
-        subject_uid: u32,
+        subject_uid: Uid,
         id: u64,
         reply: oneshot::Sender<Response>,
     ) {

@@ -1,12 +1,13 @@
 //! Per-uid token buckets: one local user cannot starve the daemon for everyone else.
 
+use elevate_base::Uid;
 use std::collections::HashMap;
 use std::time::Instant;
 
 pub struct RateLimiter {
     rate: f64,
     burst: f64,
-    buckets: HashMap<u32, (f64, Instant)>,
+    buckets: HashMap<Uid, (f64, Instant)>,
 }
 
 impl RateLimiter {
@@ -19,7 +20,7 @@ impl RateLimiter {
     }
 
     /// Take one token for `uid` if it has one.
-    pub fn allow(&mut self, uid: u32, now: Instant) -> bool {
+    pub fn allow(&mut self, uid: Uid, now: Instant) -> bool {
         if self.buckets.len() > 10_000 {
             // Forget users whose buckets have refilled: they would start full anyway.
             let (rate, burst) = (self.rate, self.burst);
@@ -49,10 +50,17 @@ mod tests {
     fn burst_then_refill_per_uid() {
         let mut rl = RateLimiter::new(10, 3);
         let t = Instant::now();
-        assert!(rl.allow(1, t) && rl.allow(1, t) && rl.allow(1, t));
-        assert!(!rl.allow(1, t));
-        assert!(rl.allow(2, t), "other users are unaffected");
-        assert!(rl.allow(1, t + Duration::from_millis(150)));
-        assert!(!rl.allow(1, t + Duration::from_millis(150)));
+        assert!(
+            rl.allow(elevate_base::Uid(1), t)
+                && rl.allow(elevate_base::Uid(1), t)
+                && rl.allow(elevate_base::Uid(1), t)
+        );
+        assert!(!rl.allow(elevate_base::Uid(1), t));
+        assert!(
+            rl.allow(elevate_base::Uid(2), t),
+            "other users are unaffected"
+        );
+        assert!(rl.allow(elevate_base::Uid(1), t + Duration::from_millis(150)));
+        assert!(!rl.allow(elevate_base::Uid(1), t + Duration::from_millis(150)));
     }
 }

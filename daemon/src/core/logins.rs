@@ -9,6 +9,7 @@ use crate::effects::procs::ProcId;
 use crate::lease::model::LeaseState;
 use crate::login::sessions::{Session, MAX_SESSIONS};
 use crate::peer::Peer;
+use elevate_base::Uid;
 use elevate_policy::{LoginAccess, Subject};
 use elevate_proto::{ErrorKind, ErrorReply, LoginDecision, LoginQuery, LoginVerdict, Response};
 use serde_json::json;
@@ -47,7 +48,7 @@ const MAX_SESSIONS_PER_USER: usize = 64;
 /// A decided login: the verdict plus what the audit record and a session need.
 struct Decided {
     verdict: LoginVerdict,
-    uid: u32,
+    uid: Uid,
     user: String,
     access: Option<LoginAccess>,
     rule: Option<String>,
@@ -55,7 +56,7 @@ struct Decided {
 
 impl State {
     pub(super) async fn login_op(&mut self, peer: &mut Peer, op: LoginOp) -> Response {
-        if peer.uid != 0 {
+        if !peer.uid.is_root() {
             if let Some(e) = self.rate_limited(peer.uid) {
                 return Response::Error(e);
             }
@@ -79,7 +80,7 @@ impl State {
         {
             return Err(reply(ErrorKind::BadRequest, "malformed login question"));
         }
-        let ignore = |uid, user: &str| Decided {
+        let ignore = |uid: Uid, user: &str| Decided {
             verdict: LoginVerdict {
                 decision: LoginDecision::Ignore,
                 message: None,
@@ -91,7 +92,7 @@ impl State {
             rule: None,
         };
         let known = self.identities.by_name(&q.user);
-        if peer.uid != 0 && known.as_ref().map(|(pw, _)| pw.uid) != Some(peer.uid) {
+        if !peer.uid.is_root() && known.as_ref().map(|(pw, _)| pw.uid) != Some(peer.uid) {
             return Err(reply(
                 ErrorKind::BadRequest,
                 "only root may ask about another user's login",
@@ -99,7 +100,7 @@ impl State {
         }
         // Unknown to NSS: not ours to judge (the rest of the stack will refuse it).
         let Some((pw, _)) = known else {
-            return Ok(ignore(u32::MAX, &q.user));
+            return Ok(ignore(Uid(u32::MAX), &q.user));
         };
         let Some((_, by_uid)) = self.identities.by_uid(pw.uid) else {
             return Ok(ignore(pw.uid, &q.user));
@@ -241,7 +242,7 @@ impl State {
         }
         // A user registering sessions for their own processes (not via a root PAM
         // application) cannot crowd out everyone else's.
-        if peer.uid != 0
+        if !peer.uid.is_root()
             && self
                 .sessions
                 .table
@@ -309,7 +310,7 @@ impl State {
     fn session_close(&mut self, peer: &Peer, id: u64) -> Response {
         // Someone else's session is as invisible as a missing one.
         let s = match self.sessions.table.entry(id) {
-            Entry::Occupied(e) if peer.uid == 0 || peer.uid == e.get().uid => e.remove(),
+            Entry::Occupied(e) if peer.uid.is_root() || peer.uid == e.get().uid => e.remove(),
             _ => return err(ErrorKind::NotFound, format!("no session {id}")),
         };
         let _ = self.save_sessions();

@@ -56,6 +56,7 @@ use crate::lease::model::Lease;
 use crate::login::sessions::SessionBook;
 use crate::peer::Peer;
 use crate::settings::Settings;
+use elevate_base::Uid;
 use elevate_policy::{HostInfo, Policy};
 use elevate_proto::{ErrorKind, ErrorReply, ReloadReport, Response, RunRequest, WithRequest};
 use identity_cache::IdentityCache;
@@ -73,11 +74,11 @@ const TICK: Duration = Duration::from_millis(250);
 enum Event {
     /// A connection arrived; admit it or say why not.
     Open {
-        uid: u32,
+        uid: Uid,
         reply: oneshot::Sender<Result<(), ErrorReply>>,
     },
     Close {
-        uid: u32,
+        uid: Uid,
     },
     /// Decide a run (or, with `dry_run`, a check). The peer comes back with its user name.
     Decide {
@@ -113,7 +114,7 @@ enum Event {
     },
     /// `request --wait`: answer when the lease leaves `pending`.
     Wait {
-        uid: u32,
+        uid: Uid,
         id: u64,
         reply: oneshot::Sender<Response>,
     },
@@ -180,7 +181,7 @@ pub struct State {
     identities: IdentityCache,
     limiter: RateLimiter,
     conns_total: usize,
-    conns_by_uid: HashMap<u32, usize>,
+    conns_by_uid: HashMap<Uid, usize>,
     running: usize,
     leases: LeaseBook,
     sessions: SessionBook,
@@ -349,7 +350,7 @@ impl State {
         }
     }
 
-    fn admit(&mut self, uid: u32) -> Result<(), ErrorReply> {
+    fn admit(&mut self, uid: Uid) -> Result<(), ErrorReply> {
         let l = &self.settings.limits;
         if self.conns_total >= l.max_connections {
             return Err(busy(
@@ -367,7 +368,7 @@ impl State {
         Ok(())
     }
 
-    fn release(&mut self, uid: u32) {
+    fn release(&mut self, uid: Uid) {
         self.conns_total = self.conns_total.saturating_sub(1);
         if let Some(n) = self.conns_by_uid.get_mut(&uid) {
             *n = n.saturating_sub(1);
@@ -378,7 +379,7 @@ impl State {
     }
 
     /// The rate limit every request from a user passes first.
-    fn rate_limited(&mut self, uid: u32) -> Option<ErrorReply> {
+    fn rate_limited(&mut self, uid: Uid) -> Option<ErrorReply> {
         let now = self.clock.now();
         (!self.limiter.allow(uid, now)).then(|| ErrorReply {
             kind: ErrorKind::RateLimited,
@@ -399,7 +400,7 @@ fn busy(msg: &str) -> ErrorReply {
 }
 
 /// uid `uid` is not a user here: the refusal every operation gives.
-fn no_account(uid: u32) -> ErrorReply {
+fn no_account(uid: Uid) -> ErrorReply {
     ErrorReply {
         kind: ErrorKind::BadRequest,
         message: format!("uid {uid} has no user account on this host"),

@@ -4,11 +4,12 @@
 
 use super::State;
 use crate::peer::Peer;
+use elevate_base::{Pid, Uid};
 use elevate_policy::Profile;
 use std::collections::HashMap;
 use std::time::Duration;
 
-type Key = (u32, String, i32);
+type Key = (Uid, String, Pid);
 
 #[derive(Default)]
 pub struct AuthCache {
@@ -81,7 +82,7 @@ mod tests {
     #[test]
     fn entries_expire_and_keys_are_exact() {
         let mut c = AuthCache::default();
-        let k = (1000, "/dev/pts/1".to_string(), 42);
+        let k = (Uid(1000), "/dev/pts/1".to_string(), Pid(42));
         c.remember(k.clone(), Duration::from_secs(100));
         let ttl = Duration::from_secs(300);
         assert!(c.fresh(&k, ttl, Duration::from_secs(399)));
@@ -91,17 +92,17 @@ mod tests {
             "a clock before the entry is not fresh"
         );
         assert!(!c.fresh(
-            &(1000, "/dev/pts/2".into(), 42),
+            &(Uid(1000), "/dev/pts/2".into(), Pid(42)),
             ttl,
             Duration::from_secs(101)
         ));
         assert!(!c.fresh(
-            &(1000, "/dev/pts/1".into(), 43),
+            &(Uid(1000), "/dev/pts/1".into(), Pid(43)),
             ttl,
             Duration::from_secs(101)
         ));
         assert!(!c.fresh(
-            &(1001, "/dev/pts/1".into(), 42),
+            &(Uid(1001), "/dev/pts/1".into(), Pid(42)),
             ttl,
             Duration::from_secs(101)
         ));
@@ -112,13 +113,13 @@ mod tests {
         let peer = |tty: Option<&str>, sid| Peer {
             tty: tty.map(String::from),
             sid,
-            ..Peer::from_bus(1000, None)
+            ..Peer::from_bus(Uid(1000), None)
         };
         assert_eq!(
-            key(&peer(Some("/dev/pts/1"), Some(7))),
-            Some((1000, "/dev/pts/1".into(), 7))
+            key(&peer(Some("/dev/pts/1"), Some(Pid(7)))),
+            Some((Uid(1000), "/dev/pts/1".into(), Pid(7)))
         );
         assert_eq!(key(&peer(Some("/dev/pts/1"), None)), None, "a D-Bus caller");
-        assert_eq!(key(&peer(None, Some(7))), None);
+        assert_eq!(key(&peer(None, Some(Pid(7)))), None);
     }
 }

@@ -15,12 +15,13 @@ use super::audit::{AuditError, AuditEvent, AuditSink, Durable};
 use super::clock::Clock;
 use super::groups::GroupDatabase;
 use super::policy_files::PolicySource;
-use super::procs::{ProcId, ProcessTable, Waiting};
+use super::procs::{Carriers, ProcId, ProcessTable, Waiting};
 use super::wall::Terminals;
 use crate::core::World;
 use crate::lease::journal::LeaseStore;
 use crate::lease::model::Lease;
 use crate::login::sessions::SessionBook;
+use elevate_base::{Gid, Pid, Uid};
 use elevate_groupdb::{Change, Outcome};
 use elevate_policy::{LoadOptions, LoadOutcome, Passwd, Subject, System};
 use serde_json::{Map, Value};
@@ -35,11 +36,11 @@ use tokio::sync::oneshot;
 #[derive(Debug, Clone)]
 pub struct FakeProc {
     /// Real and effective uid (a set-uid program has them differ).
-    pub uid: u32,
-    pub euid: u32,
-    pub gids: Vec<u32>,
+    pub uid: Uid,
+    pub euid: Uid,
+    pub gids: Vec<Gid>,
     pub start_time: u64,
-    pub parent: i32,
+    pub parent: Pid,
     /// TERM does not end it (only KILL does).
     pub ignores_term: bool,
 }
@@ -57,14 +58,14 @@ pub struct Machine {
     pub wall_ms: u64,
     /// Monotonic time since the test started.
     pub mono: Duration,
-    pub users: BTreeMap<u32, Passwd>,
+    pub users: BTreeMap<Uid, Passwd>,
     /// Group name → (gid, members).
-    pub groups: BTreeMap<String, (u32, Vec<String>)>,
+    pub groups: BTreeMap<String, (Gid, Vec<String>)>,
     /// Paths that exist and are executable (canonical already).
     pub executables: BTreeSet<PathBuf>,
-    pub procs: BTreeMap<i32, FakeProc>,
+    pub procs: BTreeMap<Pid, FakeProc>,
     /// Signals sent: (pid, signal).
-    pub signals: Vec<(i32, i32)>,
+    pub signals: Vec<(Pid, i32)>,
     /// Every lease record committed, in order (the journal's lines).
     pub journal: Vec<Lease>,
     /// Every audit record written, in order, with whether it was durable.
@@ -74,8 +75,8 @@ pub struct Machine {
     /// The policy, as the text of one file.
     pub policy: String,
     /// Owners of pseudo-terminals, and what was written to them.
-    pub ttys: BTreeSet<u32>,
-    pub notices: Vec<(BTreeSet<u32>, String)>,
+    pub ttys: BTreeSet<Uid>,
+    pub notices: Vec<(BTreeSet<Uid>, String)>,
     /// Durable effects so far (every attempt counts, failed or not).
     pub steps: usize,
     /// The effects in the order they were attempted.
@@ -83,7 +84,7 @@ pub struct Machine {
     crash_at: Option<usize>,
     stopped: bool,
     failing: BTreeSet<Effect>,
-    watchers: HashMap<i32, Vec<oneshot::Sender<()>>>,
+    watchers: HashMap<Pid, Vec<oneshot::Sender<()>>>,
 }
 
 impl Machine {
@@ -139,7 +140,7 @@ impl Machine {
     }
 
     /// The process exits (its watchers hear of it).
-    pub fn exit(&mut self, pid: i32) {
+    pub fn exit(&mut self, pid: Pid) {
         self.procs.remove(&pid);
         for w in self.watchers.remove(&pid).unwrap_or_default() {
             let _ = w.send(());
@@ -156,7 +157,7 @@ impl Machine {
         self.journal.iter().map(|l| (l.id, l.clone())).collect()
     }
 
-    fn groups_of(&self, user: &str, primary: u32) -> Vec<(String, u32)> {
+    fn groups_of(&self, user: &str, primary: Gid) -> Vec<(String, Gid)> {
         self.groups
             .iter()
             .filter(|(_, (gid, members))| *gid == primary || members.iter().any(|m| m == user))
@@ -223,22 +224,26 @@ impl FakeWorld {
     pub fn user(&self, name: &str, uid: u32) -> &Self {
         let mut m = self.machine();
         m.users.insert(
-            uid,
+            Uid(uid),
             Passwd {
                 name: name.into(),
-                uid,
-                gid: uid,
+                uid: Uid(uid),
+                gid: Gid(uid),
                 home: PathBuf::from(format!("/home/{name}")),
                 shell: PathBuf::from("/bin/sh"),
             },
         );
-        m.groups.entry(name.into()).or_insert((uid, Vec::new()));
+        m.groups
+            .entry(name.into())
+            .or_insert((Gid(uid), Vec::new()));
         self
     }
 
     pub fn group(&self, name: &str, gid: u32, members: &[&str]) -> &Self {
         let members = members.iter().map(|s| s.to_string()).collect();
-        self.machine().groups.insert(name.into(), (gid, members));
+        self.machine()
+            .groups
+            .insert(name.into(), (Gid(gid), members));
         self
     }
 
@@ -250,12 +255,13 @@ impl FakeWorld {
     /// A process of `uid` holding these groups.
     pub fn process(&self, pid: i32, uid: u32, gids: &[u32]) -> ProcId {
         let start_time = 1000 + pid as u64;
+        let (pid, uid) = (Pid(pid), Uid(uid));
         let p = FakeProc {
             uid,
             euid: uid,
-            gids: gids.to_vec(),
+            gids: gids.iter().copied().map(Gid).collect(),
             start_time,
-            parent: 1,
+            parent: Pid(1),
             ignores_term: false,
         };
         self.machine().procs.insert(pid, p);
@@ -326,7 +332,7 @@ impl System for FakeWorld {
         self.machine().executables.contains(path)
     }
 
-    fn user_uid(&self, name: &str) -> Option<u32> {
+    fn user_uid(&self, name: &str) -> Option<Uid> {
         self.machine()
             .users
             .values()
@@ -336,7 +342,7 @@ impl System for FakeWorld {
 }
 
 impl Accounts for FakeWorld {
-    fn passwd_by_uid(&self, uid: u32) -> Option<Passwd> {
+    fn passwd_by_uid(&self, uid: Uid) -> Option<Passwd> {
         self.machine().users.get(&uid).cloned()
     }
 
@@ -357,7 +363,7 @@ impl Accounts for FakeWorld {
         }
     }
 
-    fn gids_for(&self, pw: &Passwd) -> Vec<u32> {
+    fn gids_for(&self, pw: &Passwd) -> Vec<Gid> {
         let mut gids = vec![pw.gid];
         for (_, gid) in self.machine().groups_of(&pw.name, pw.gid) {
             if !gids.contains(&gid) {
@@ -367,7 +373,7 @@ impl Accounts for FakeWorld {
         gids
     }
 
-    fn group_gid(&self, name: &str) -> Option<u32> {
+    fn group_gid(&self, name: &str) -> Option<Gid> {
         self.machine().groups.get(name).map(|(gid, _)| *gid)
     }
 
@@ -383,7 +389,7 @@ impl Accounts for FakeWorld {
 }
 
 impl GroupDatabase for FakeWorld {
-    fn gid_of(&self, group: &str) -> io::Result<Option<u32>> {
+    fn gid_of(&self, group: &str) -> io::Result<Option<Gid>> {
         Ok(self.machine().groups.get(group).map(|(gid, _)| *gid))
     }
 
@@ -425,7 +431,7 @@ impl GroupDatabase for FakeWorld {
 
 impl ProcessTable for FakeWorld {
     /// Like the real scan: a process of the uid by real or effective uid.
-    fn carrying_any(&self, targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)> {
+    fn carrying_any(&self, targets: &Carriers) -> Vec<(Uid, ProcId)> {
         let m = self.machine();
         m.procs
             .iter()
@@ -442,11 +448,11 @@ impl ProcessTable for FakeWorld {
             .collect()
     }
 
-    fn start_time(&self, pid: i32) -> Option<u64> {
+    fn start_time(&self, pid: Pid) -> Option<u64> {
         self.machine().procs.get(&pid).map(|p| p.start_time)
     }
 
-    fn owner(&self, pid: i32) -> Option<u32> {
+    fn owner(&self, pid: Pid) -> Option<Uid> {
         self.machine().procs.get(&pid).map(|p| p.uid)
     }
 
@@ -561,11 +567,11 @@ impl PolicySource for FakeWorld {
 }
 
 impl Terminals for FakeWorld {
-    fn owners(&self) -> BTreeSet<u32> {
+    fn owners(&self) -> BTreeSet<Uid> {
         self.machine().ttys.clone()
     }
 
-    fn notify(&self, uids: &BTreeSet<u32>, msg: &str) {
+    fn notify(&self, uids: &BTreeSet<Uid>, msg: &str) {
         self.machine().notices.push((uids.clone(), msg.to_string()));
     }
 }

@@ -7,9 +7,13 @@
 //! removing the membership is not enough; the scan looks for the holder's processes whose
 //! group list still contains a revoked gid.
 
+use elevate_base::{Gid, Pid, Uid};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
+
+/// For each uid, the gids whose carriers are wanted.
+pub type Carriers = HashMap<Uid, BTreeSet<Gid>>;
 
 /// A future the core can hold without knowing what it waits on.
 pub type Waiting = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -17,11 +21,11 @@ pub type Waiting = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// The process table as the core sees it.
 pub trait ProcessTable: Send + Sync {
     /// For each uid, its processes whose groups include one of that uid's gids.
-    fn carrying_any(&self, targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)>;
+    fn carrying_any(&self, targets: &Carriers) -> Vec<(Uid, ProcId)>;
     /// The process's start time, `None` when there is no such process.
-    fn start_time(&self, pid: i32) -> Option<u64>;
+    fn start_time(&self, pid: Pid) -> Option<u64>;
     /// The process's real uid.
-    fn owner(&self, pid: i32) -> Option<u32>;
+    fn owner(&self, pid: Pid) -> Option<Uid>;
     /// `root` and its descendants.
     fn tree(&self, root: ProcId) -> Vec<ProcId>;
     /// Signal `p` if it is still the same process; whether it was sent.
@@ -34,21 +38,22 @@ pub trait ProcessTable: Send + Sync {
 pub struct Proc;
 
 impl ProcessTable for Proc {
-    fn carrying_any(&self, targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)> {
+    fn carrying_any(&self, targets: &Carriers) -> Vec<(Uid, ProcId)> {
         tokio::task::block_in_place(|| carrying_any(targets))
     }
 
-    fn start_time(&self, pid: i32) -> Option<u64> {
+    fn start_time(&self, pid: Pid) -> Option<u64> {
         start_time(pid)
     }
 
-    fn owner(&self, pid: i32) -> Option<u32> {
+    fn owner(&self, pid: Pid) -> Option<Uid> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         status
             .lines()
             .find_map(|l| l.strip_prefix("Uid:"))
             .and_then(|r| r.split_whitespace().next())
             .and_then(|v| v.parse::<u32>().ok())
+            .map(Uid)
     }
 
     fn tree(&self, root: ProcId) -> Vec<ProcId> {
@@ -63,7 +68,7 @@ impl ProcessTable for Proc {
     /// pid recycled before pidfd_open would show another start time). The pidfd, not /proc,
     /// then says when it exits (an unreaped zombie still shows its old start time in /proc).
     fn watch_exit(&self, p: ProcId) -> Option<Waiting> {
-        let fd = crate::os::pidfd_open(p.pid).ok()?;
+        let fd = crate::os::pidfd_open(p.pid.get()).ok()?;
         if start_time(p.pid) != Some(p.start_time) {
             return None;
         }
@@ -78,13 +83,13 @@ impl ProcessTable for Proc {
 /// signalled by mistake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ProcId {
-    pub pid: i32,
+    pub pid: Pid,
     pub start_time: u64,
 }
 
 /// In one pass over /proc: for each uid, its processes (real or effective uid) whose groups
 /// include any of that uid's gids. Each status file is parsed once, whatever the number of uids.
-fn carrying_any(targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)> {
+fn carrying_any(targets: &Carriers) -> Vec<(Uid, ProcId)> {
     let mut out = Vec::new();
     if targets.is_empty() {
         return out;
@@ -107,28 +112,31 @@ fn carrying_any(targets: &HashMap<u32, BTreeSet<u32>>) -> Vec<(u32, ProcId)> {
 }
 
 /// Every pid in /proc now (none if /proc cannot be read).
-fn pids() -> impl Iterator<Item = i32> {
+fn pids() -> impl Iterator<Item = Pid> {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .map(Pid)
 }
 
 /// Real and effective uid, and the supplementary groups, from /proc/PID/status.
-fn parse_status(status: &str) -> ([Option<u32>; 2], Vec<u32>) {
+fn parse_status(status: &str) -> ([Option<Uid>; 2], Vec<Gid>) {
     let mut ids = [None, None];
     let mut groups = Vec::new();
     for line in status.lines() {
         if let Some(rest) = line.strip_prefix("Uid:") {
             let mut it = rest
                 .split_whitespace()
-                .filter_map(|v| v.parse::<u32>().ok());
+                .filter_map(|v| v.parse::<u32>().ok())
+                .map(Uid);
             ids = [it.next(), it.next()];
         } else if let Some(rest) = line.strip_prefix("Groups:") {
             groups = rest
                 .split_whitespace()
                 .filter_map(|v| v.parse::<u32>().ok())
+                .map(Gid)
                 .collect();
         }
     }
@@ -137,13 +145,13 @@ fn parse_status(status: &str) -> ([Option<u32>; 2], Vec<u32>) {
 
 /// Whether a /proc/PID/status text belongs to `uid` (real or effective) and lists one of `gids`.
 #[cfg(test)]
-fn matches_status(status: &str, uid: u32, gids: &BTreeSet<u32>) -> bool {
+fn matches_status(status: &str, uid: Uid, gids: &BTreeSet<Gid>) -> bool {
     let (ids, groups) = parse_status(status);
     ids.contains(&Some(uid)) && groups.iter().any(|g| gids.contains(g))
 }
 
 /// Field 22 of /proc/PID/stat (start time in clock ticks since boot).
-pub fn start_time(pid: i32) -> Option<u64> {
+pub fn start_time(pid: Pid) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
@@ -153,7 +161,7 @@ pub fn start_time(pid: i32) -> Option<u64> {
 /// A session's shell and its children; whatever double-forked away to init is not found here
 /// (the revoked-group scan catches those when the lease granted groups).
 fn tree(root: ProcId) -> Vec<ProcId> {
-    let mut parent: HashMap<i32, Vec<i32>> = HashMap::new();
+    let mut parent: HashMap<Pid, Vec<Pid>> = HashMap::new();
     for pid in pids() {
         if let Some(ppid) = ppid(pid) {
             parent.entry(ppid).or_default().push(pid);
@@ -183,10 +191,10 @@ fn tree(root: ProcId) -> Vec<ProcId> {
 }
 
 /// Field 4 of /proc/PID/stat.
-fn ppid(pid: i32) -> Option<i32> {
+fn ppid(pid: Pid) -> Option<Pid> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    rest.split_whitespace().nth(1)?.parse().ok().map(Pid)
 }
 
 /// Signal `p` only if it is still the same process.
@@ -194,7 +202,7 @@ fn signal(p: ProcId, sig: libc::c_int) -> bool {
     if start_time(p.pid) != Some(p.start_time) {
         return false;
     }
-    p.pid > 0 && elevate_base::os::process::kill(elevate_base::Pid(p.pid), sig).is_ok()
+    p.pid.get() > 0 && elevate_base::os::process::kill(p.pid, sig).is_ok()
 }
 
 #[cfg(test)]
@@ -203,16 +211,16 @@ mod tests {
 
     #[test]
     fn status_matching() {
-        let gids: BTreeSet<u32> = [1500].into_iter().collect();
+        let gids: BTreeSet<Gid> = [Gid(1500)].into_iter().collect();
         let s = "Name:\tbash\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\nGroups:\t27 1000 1500 \n";
-        assert!(matches_status(s, 1000, &gids));
-        assert!(!matches_status(s, 1001, &gids));
+        assert!(matches_status(s, Uid(1000), &gids));
+        assert!(!matches_status(s, Uid(1001), &gids));
         let s2 = s.replace("1500", "1501");
-        assert!(!matches_status(&s2, 1000, &gids));
-        assert!(!matches_status("garbage", 1000, &gids));
+        assert!(!matches_status(&s2, Uid(1000), &gids));
+        assert!(!matches_status("garbage", Uid(1000), &gids));
         let setuid = "Uid:\t1000\t0\t0\t0\nGroups:\t1500\n";
         assert!(
-            matches_status(setuid, 1000, &gids),
+            matches_status(setuid, Uid(1000), &gids),
             "a setuid child of the holder still carries the group"
         );
     }
@@ -223,14 +231,14 @@ mod tests {
             .arg("5")
             .spawn()
             .unwrap();
-        let me = std::process::id() as i32;
+        let me = Pid(std::process::id() as i32);
         let root = ProcId {
             pid: me,
             start_time: start_time(me).unwrap(),
         };
         let t = tree(root);
         assert_eq!(t[0], root);
-        assert!(t.iter().any(|p| p.pid == child.id() as i32), "{t:?}");
+        assert!(t.iter().any(|p| p.pid == Pid(child.id() as i32)), "{t:?}");
         let stale = ProcId {
             pid: me,
             start_time: root.start_time + 1,
@@ -242,8 +250,8 @@ mod tests {
 
     #[test]
     fn own_start_time_is_readable() {
-        let me = std::process::id() as i32;
+        let me = Pid(std::process::id() as i32);
         assert!(start_time(me).is_some());
-        assert_eq!(start_time(-5), None);
+        assert_eq!(start_time(Pid(-5)), None);
     }
 }

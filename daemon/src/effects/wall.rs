@@ -1,6 +1,7 @@
 //! A `wall`-style notice on the terminals of particular users (break-glass goes to admins).
 //! Best effort: a terminal that would block or refuses is skipped.
 
+use elevate_base::Uid;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -9,22 +10,22 @@ use std::path::PathBuf;
 /// The terminals of logged-in users, as the core sees them.
 pub trait Terminals: Send + Sync {
     /// Users who own a pseudo-terminal now.
-    fn owners(&self) -> BTreeSet<u32>;
+    fn owners(&self) -> BTreeSet<Uid>;
     /// Write `msg` on every terminal of these users.
-    fn notify(&self, uids: &BTreeSet<u32>, msg: &str);
+    fn notify(&self, uids: &BTreeSet<Uid>, msg: &str);
 }
 
 /// The machine's pseudo-terminals (/dev/pts).
 pub struct Pts;
 
 impl Terminals for Pts {
-    fn owners(&self) -> BTreeSet<u32> {
+    fn owners(&self) -> BTreeSet<Uid> {
         ptys()
-            .filter_map(|p| std::fs::metadata(p).ok().map(|m| m.uid()))
+            .filter_map(|p| std::fs::metadata(p).ok().map(|m| Uid(m.uid())))
             .collect()
     }
 
-    fn notify(&self, uids: &BTreeSet<u32>, msg: &str) {
+    fn notify(&self, uids: &BTreeSet<Uid>, msg: &str) {
         notify_terminals(uids, msg)
     }
 }
@@ -43,7 +44,7 @@ fn ptys() -> impl Iterator<Item = PathBuf> {
         })
 }
 
-fn notify_terminals(uids: &BTreeSet<u32>, msg: &str) {
+fn notify_terminals(uids: &BTreeSet<Uid>, msg: &str) {
     if uids.is_empty() {
         return;
     }
@@ -51,7 +52,7 @@ fn notify_terminals(uids: &BTreeSet<u32>, msg: &str) {
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
-        if !uids.contains(&meta.uid()) {
+        if !uids.contains(&Uid(meta.uid())) {
             continue;
         }
         if let Ok(mut f) = std::fs::OpenOptions::new()

@@ -1,6 +1,8 @@
 //! The command's environment: an allow-list of the caller's terminal and locale settings
 //! (values checked), the profile's `env_keep`, and a fixed part that says who runs what.
 
+use elevate_base::Uid;
+
 /// Names always taken from the caller when present, after sanitizing (sudo's `env_check` set):
 /// terminal and locale settings that commands need to behave, and that carry no code.
 const SAFE_FROM_CALLER: &[&str] = &["TERM", "COLORTERM", "LANG", "LANGUAGE", "LINGUAS", "TZ"];
@@ -30,7 +32,7 @@ fn safe_value(name: &str, value: &str) -> bool {
 /// Who the command runs as and on whose behalf, for the fixed part of the environment.
 pub struct EnvContext<'a> {
     pub caller_user: &'a str,
-    pub caller_uid: u32,
+    pub caller_uid: Uid,
     pub profile: &'a str,
     pub target_user: &'a str,
     pub target_home: &'a str,
@@ -88,7 +90,7 @@ mod tests {
     fn ctx() -> EnvContext<'static> {
         EnvContext {
             caller_user: "alice",
-            caller_uid: 1000,
+            caller_uid: elevate_base::Uid(1000),
             profile: "p",
             target_user: "root",
             target_home: "/root",

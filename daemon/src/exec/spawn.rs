@@ -3,6 +3,7 @@
 
 use super::check::{open_checked_executable, CheckError};
 use crate::os::{Exe, ExecPlan};
+use elevate_base::{Gid, Uid};
 use std::ffi::CString;
 use std::fmt;
 use std::os::fd::OwnedFd;
@@ -18,9 +19,9 @@ pub struct Plan {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub run_as: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub groups: Vec<u32>,
+    pub uid: Uid,
+    pub gid: Gid,
+    pub groups: Vec<Gid>,
     /// `elevate with`: the caller's own command, exec'd by path after dropping to the caller
     /// (the executable ownership check is for commands run with someone else's privileges).
     pub as_caller: bool,
@@ -67,8 +68,8 @@ pub fn prepare(plan: &Plan, stdio: [OwnedFd; 3], cwd: OwnedFd) -> Result<ExecPla
             .collect::<Result<_, _>>()?,
         stdio,
         cwd,
-        uid: plan.uid,
-        gid: plan.gid,
-        groups: plan.groups.clone(),
+        uid: plan.uid.get(),
+        gid: plan.gid.get(),
+        groups: plan.groups.iter().map(|g| g.get()).collect(),
     })
 }

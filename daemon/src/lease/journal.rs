@@ -146,7 +146,7 @@ mod tests {
     fn lease(id: u64, state: LeaseState) -> Lease {
         Lease {
             id,
-            uid: 1000,
+            uid: elevate_base::Uid(1000),
             user: "alice".into(),
             profile: "p".into(),
             state,

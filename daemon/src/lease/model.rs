@@ -1,6 +1,7 @@
 //! A lease as stored: everything needed to enforce, end and explain it, keyed by uid and
 //! timed in UTC milliseconds on the daemon's wall clock.
 
+use elevate_base::{Gid, Pid, Uid};
 use serde::{Deserialize, Serialize};
 
 /// The lease's state and end reason are the protocol's: the journal spells them as clients
@@ -9,7 +10,7 @@ pub use elevate_proto::{EndReason, LeaseState};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
-    pub uid: u32,
+    pub uid: Uid,
     pub user: String,
     pub at_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -21,7 +22,7 @@ pub struct Approval {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub group: String,
-    pub gid: u32,
+    pub gid: Gid,
     /// The user was a member before the lease: never added, never removed by us.
     pub standing: bool,
     /// Our membership is in /etc/group now (set after the add, cleared after the removal).
@@ -32,7 +33,7 @@ pub struct Grant {
 /// so a recycled pid is never mistaken for the original.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bound {
-    pub pid: i32,
+    pub pid: Pid,
     pub start_time: u64,
 }
 
@@ -49,7 +50,7 @@ pub struct PendingExtension {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Lease {
     pub id: u64,
-    pub uid: u32,
+    pub uid: Uid,
     pub user: String,
     pub profile: String,
     pub state: LeaseState,

@@ -4,6 +4,7 @@
 
 use super::model::{Approval, EndReason, Lease, LeaseState, PendingExtension};
 use elevate_base::duration::{format_duration, millis};
+use elevate_base::Uid;
 use elevate_policy::TicketPattern;
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ fn denied(reason: impl Into<String>) -> Refusal {
 
 /// Who is asking to request: uid and name from the kernel and NSS.
 pub struct Requester<'a> {
-    pub uid: u32,
+    pub uid: Uid,
     pub user: &'a str,
 }
 
@@ -412,15 +413,15 @@ mod tests {
         }
     }
     const ALICE: Requester<'static> = Requester {
-        uid: 1000,
+        uid: elevate_base::Uid(1000),
         user: "alice",
     };
     const BOB: Requester<'static> = Requester {
-        uid: 1001,
+        uid: elevate_base::Uid(1001),
         user: "bob",
     };
     const CAROL: Requester<'static> = Requester {
-        uid: 1002,
+        uid: elevate_base::Uid(1002),
         user: "carol",
     };
 

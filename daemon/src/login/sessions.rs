@@ -4,6 +4,7 @@
 
 use crate::effects::procs::{ProcId, ProcessTable};
 use crate::os::files::replace_durably;
+use elevate_base::{Pid, Uid};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ use std::time::Instant;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub id: u64,
-    pub uid: u32,
+    pub uid: Uid,
     pub user: String,
     pub service: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -26,7 +27,7 @@ pub struct Session {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<u64>,
     /// The process that opened the session (sshd's privileged child, login, su).
-    pub pid: i32,
+    pub pid: Pid,
     pub start_time: u64,
     pub opened_at_ms: u64,
     /// logind's id for this session, when logind knows it (asked over D-Bus after opening).
@@ -127,12 +128,12 @@ mod tests {
     fn saved_sessions_survive_a_restart_and_dead_ones_are_dropped() {
         let dir = std::env::temp_dir().join(format!("elevate-sessions-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let me = std::process::id() as i32;
+        let me = Pid(std::process::id() as i32);
         let mut b = SessionBook::open(&dir, &Proc).unwrap();
         assert!(b.table.is_empty());
         let live = Session {
             id: 1,
-            uid: 1000,
+            uid: Uid(1000),
             user: "alice".into(),
             service: "sshd".into(),
             tty: Some("ssh".into()),

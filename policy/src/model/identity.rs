@@ -1,5 +1,6 @@
 //! Who is asking and on which host: the two inputs of every decision besides the policy.
 
+use elevate_base::Uid;
 use std::collections::BTreeMap;
 
 /// The host a decision is made for.
@@ -12,7 +13,7 @@ pub struct HostInfo {
 /// Who is asking, as established by the daemon from the kernel (never from the request).
 #[derive(Debug, Clone)]
 pub struct Subject {
-    pub uid: u32,
+    pub uid: Uid,
     pub user: String,
     /// Names of every group the user is a member of (primary and supplementary).
     pub groups: Vec<String>,

@@ -3,6 +3,7 @@
 //! it keeps [`System`]'s defaults, which read the real disk (tests use temporary dirs).
 
 use super::System;
+use elevate_base::Uid;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
@@ -135,8 +136,8 @@ impl System for FakeSystem {
         self.resolve(path)
             .is_some_and(|p| self.executables.contains(&p))
     }
-    fn user_uid(&self, name: &str) -> Option<u32> {
-        self.uids.get(name).copied()
+    fn user_uid(&self, name: &str) -> Option<Uid> {
+        self.uids.get(name).copied().map(Uid)
     }
 }
 

@@ -17,6 +17,7 @@ pub use fake::FakeSystem;
 pub use os::hostname;
 pub use real::RealSystem;
 
+use elevate_base::Uid;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -52,7 +53,7 @@ pub trait System {
         os::is_executable(path)
     }
     /// The user's uid, when known (the linter treats any uid 0 account as root).
-    fn user_uid(&self, _name: &str) -> Option<u32> {
+    fn user_uid(&self, _name: &str) -> Option<Uid> {
         None
     }
     /// `stat(2)`, following symlinks. Default: the real file system.

@@ -4,6 +4,7 @@
 use super::{os, Passwd, System};
 use crate::model::Subject;
 use elevate_base::os::nss;
+use elevate_base::{Gid, Uid};
 use std::path::{Path, PathBuf};
 
 /// The real machine, through NSS (getpwnam_r/getgrnam_r) and realpath.
@@ -20,14 +21,14 @@ impl System for RealSystem {
     fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
         os::canonicalize(path)
     }
-    fn user_uid(&self, name: &str) -> Option<u32> {
+    fn user_uid(&self, name: &str) -> Option<Uid> {
         self.passwd_by_name(name).map(|p| p.uid)
     }
 }
 
 impl RealSystem {
     /// The passwd entry of `uid`, or `None` if NSS has none.
-    pub fn passwd_by_uid(&self, uid: u32) -> Option<Passwd> {
+    pub fn passwd_by_uid(&self, uid: Uid) -> Option<Passwd> {
         nss::passwd_by_uid(uid)
     }
 
@@ -37,18 +38,18 @@ impl RealSystem {
     }
 
     /// The gid of the group named `name`.
-    pub fn group_gid(&self, name: &str) -> Option<u32> {
+    pub fn group_gid(&self, name: &str) -> Option<Gid> {
         nss::group_gid(name)
     }
 
     /// The name of group `gid` (`None` if it has none or it is not UTF-8).
-    pub fn group_name(&self, gid: u32) -> Option<String> {
+    pub fn group_name(&self, gid: Gid) -> Option<String> {
         nss::group_name(gid)
     }
 
     /// Every gid `passwd` is a member of: its primary group first, then the supplementary
     /// groups from NSS (`getgrouplist`), without duplicates.
-    pub fn gids_for(&self, passwd: &Passwd) -> Vec<u32> {
+    pub fn gids_for(&self, passwd: &Passwd) -> Vec<Gid> {
         nss::gids_for(passwd)
     }
 
@@ -76,21 +77,26 @@ mod tests {
     #[test]
     fn real_system_knows_root() {
         let sys = RealSystem;
-        let root = sys.passwd_by_uid(0).expect("uid 0 exists");
+        let root = sys
+            .passwd_by_uid(elevate_base::Uid(0))
+            .expect("uid 0 exists");
         assert_eq!(root.name, "root");
-        assert_eq!(root.gid, 0);
+        assert_eq!(root.gid, elevate_base::Gid(0));
         assert_eq!(sys.passwd_by_name("root"), Some(root.clone()));
         assert!(sys.user_exists("root"));
         assert!(!sys.user_exists("no-such-user-elevate-test"));
         assert!(!sys.user_exists("ro\0ot"));
-        assert_eq!(sys.group_gid("root"), Some(0));
-        assert_eq!(sys.group_name(0).as_deref(), Some("root"));
+        assert_eq!(sys.group_gid("root"), Some(elevate_base::Gid(0)));
+        assert_eq!(
+            sys.group_name(elevate_base::Gid(0)).as_deref(),
+            Some("root")
+        );
         assert!(!sys.group_exists("no-such-group-elevate-test"));
         let gids = sys.gids_for(&root);
-        assert_eq!(gids.first(), Some(&0));
+        assert_eq!(gids.first(), Some(&elevate_base::Gid(0)));
         let subject = sys.subject_for(&root);
         assert_eq!(subject.user, "root");
-        assert_eq!(subject.uid, 0);
+        assert_eq!(subject.uid, elevate_base::Uid(0));
         assert!(subject.groups.iter().any(|g| g == "root"));
     }
 

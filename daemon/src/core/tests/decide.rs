@@ -24,7 +24,10 @@ async fn standing_profile_allows_its_exact_command_as_root() {
     let h = boot(&w).await;
     let plan = allowed(run(&h, ALICE, &["systemctl", "restart", "nginx.service"]).await);
     assert_eq!(plan.profile, "web");
-    assert_eq!((plan.run_as.as_str(), plan.uid, plan.gid), ("root", 0, 0));
+    assert_eq!(
+        (plan.run_as.as_str(), plan.uid, plan.gid),
+        ("root", Uid(0), Gid(0))
+    );
     assert_eq!(plan.path, PathBuf::from("/usr/bin/systemctl"));
     assert_eq!(
         plan.argv,
@@ -65,7 +68,7 @@ async fn a_lease_profile_allows_only_while_a_lease_is_active_and_runs_as_its_use
         lease(op(&h, approver, LeaseOp::Approve { id, comment }).await);
     }
     let plan = allowed(run(&h, ALICE, &["psql"]).await);
-    assert_eq!((plan.run_as.as_str(), plan.uid), ("postgres", 70));
+    assert_eq!((plan.run_as.as_str(), plan.uid), ("postgres", Uid(70)));
     assert_eq!(plan.profile, "db");
     // Bob is eligible but holds no lease.
     denied(run(&h, BOB, &["psql"]).await);

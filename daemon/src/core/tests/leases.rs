@@ -133,7 +133,7 @@ async fn break_glass_is_active_at_once_and_loud() {
     let m = w.machine();
     assert!(m.events().contains(&"lease.break_glass"));
     let (to, msg) = m.notices.first().expect("a notice to admins");
-    assert_eq!(to.iter().copied().collect::<Vec<_>>(), [DAVE]);
+    assert_eq!(to.iter().copied().collect::<Vec<_>>(), [Uid(DAVE)]);
     assert!(
         msg.contains("BREAK-GLASS") && msg.contains("alice"),
         "{msg}"
@@ -217,7 +217,7 @@ async fn a_process_that_ignores_term_gets_kill_after_the_grace() {
         .ignores_term = true;
     // A set-uid program: real uid someone else, effective uid alice.
     let setuid = w.process(501, BOB, &[PGADMIN]);
-    w.machine().procs.get_mut(&setuid.pid).expect("proc").euid = ALICE;
+    w.machine().procs.get_mut(&setuid.pid).expect("proc").euid = Uid(ALICE);
     lease(op(&h, ALICE, LeaseOp::Revoke { id, reason: None }).await);
     tick(&h).await;
     {
@@ -241,7 +241,7 @@ async fn a_process_that_ignores_term_gets_kill_after_the_grace() {
     let signals: Vec<i32> = m
         .signals
         .iter()
-        .filter(|(p, _)| *p == 500)
+        .filter(|(p, _)| *p == Pid(500))
         .map(|(_, s)| *s)
         .collect();
     assert_eq!(signals, [libc::SIGTERM, libc::SIGKILL]);

@@ -18,6 +18,7 @@ use super::{Core, Decision, Handle, LeaseOp};
 use crate::effects::fake::FakeWorld;
 use crate::peer::Peer;
 use crate::settings::Settings;
+pub use elevate_base::{Gid, Pid, Uid};
 use elevate_policy::{config::Limits, HostInfo};
 use elevate_proto::{LeaseInfo, LeaseRequest, Response, RunRequest};
 use std::collections::BTreeMap;
@@ -104,7 +105,7 @@ pub fn machine() -> FakeWorld {
         .executable("/usr/bin/uptime")
         .executable("/usr/bin/psql")
         .executable("/usr/bin/id");
-    w.machine().ttys.insert(DAVE);
+    w.machine().ttys.insert(Uid(DAVE));
     w
 }
 
