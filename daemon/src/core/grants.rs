@@ -119,14 +119,17 @@ impl State {
     pub(super) async fn remove_grants(&mut self, ids: &[u64]) {
         let plan = self.removals(ids);
         if !plan.changes.is_empty() {
-            let list: Vec<Change> = plan.changes.iter().map(|(_, c)| c.clone()).collect();
-            if let Err(e) = self.groupdb.apply(&list) {
-                tracing::error!(
-                    "cannot edit /etc/group to remove lease memberships: {e}; will retry"
-                );
-                return;
-            }
-            self.record_removals(&plan.changes).await;
+            let list: Vec<Change> = plan.changes.iter().map(|r| r.change.clone()).collect();
+            let outcomes = match self.groupdb.apply(&list) {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(
+                        "cannot edit /etc/group to remove lease memberships: {e}; will retry"
+                    );
+                    return;
+                }
+            };
+            self.record_removals(&plan.changes, &outcomes).await;
             self.identities.clear();
         }
         self.end_carriers(plan.revoked, &plan.terminate);
@@ -146,13 +149,23 @@ impl State {
             .flat_map(|l| l.applied_grants().map(move |g| (l.uid, g.group.as_str())))
             .collect();
         for l in ids.iter().filter_map(|id| self.leases.table.get(id)) {
-            for g in l.applied_grants() {
+            // Not only the memberships recorded as added: a grant cut short between the group
+            // rewrite and the journal record that it was applied may have added one too. It
+            // was not standing (that was decided, and journaled, before the rewrite), so it
+            // is the lease's to take back.
+            for g in l.grants.iter().filter(|g| !g.standing) {
                 if held.contains(&(l.uid, g.group.as_str())) {
                     continue;
                 }
                 let user = l.user.clone();
                 let group = g.group.clone();
-                plan.changes.push((l.id, Change::Remove { user, group }));
+                let change = Change::Remove { user, group };
+                let recorded = g.applied;
+                plan.changes.push(Removal {
+                    lease: l.id,
+                    change,
+                    recorded,
+                });
                 plan.revoked.entry(l.uid).or_default().insert(g.gid);
             }
             let term = self
@@ -165,23 +178,32 @@ impl State {
     }
 
     /// Journal and audit removals that were made. Every removal of a lease goes into one
-    /// record of it: a lease granting two groups is saved once, with both marked removed.
-    async fn record_removals(&mut self, changes: &[(u64, Change)]) {
+    /// record of it: a lease granting two groups is saved once, with both marked removed. A
+    /// membership that was never recorded as added is audited only if it was there (and says
+    /// it was recovered).
+    async fn record_removals(&mut self, changes: &[Removal], outcomes: &[Outcome]) {
         let mut updated: BTreeMap<u64, Lease> = BTreeMap::new();
         let mut recs = Vec::new();
-        for (id, change) in changes {
-            let Change::Remove { user, group } = change else {
+        for (r, outcome) in changes.iter().zip(outcomes) {
+            let Change::Remove { user, group } = &r.change else {
                 continue;
             };
-            let Some(l) = self.leases.table.get(id) else {
+            let Some(l) = self.leases.table.get(&r.lease) else {
                 continue;
             };
-            let l = updated.entry(*id).or_insert_with(|| l.clone());
+            let l = updated.entry(r.lease).or_insert_with(|| l.clone());
             for g in l.grants.iter_mut().filter(|g| &g.group == group) {
                 g.applied = false;
             }
-            let rec = json!({"host": self.host.name, "lease": id, "user": user, "group": group});
-            recs.push((AuditEvent::GroupRemoved, rec));
+            let removed = *outcome == Outcome::Removed;
+            if r.recorded || removed {
+                let mut rec =
+                    json!({"host": self.host.name, "lease": r.lease, "user": user, "group": group});
+                if !r.recorded {
+                    rec["recovered"] = json!("a membership an interrupted grant added");
+                }
+                recs.push((AuditEvent::GroupRemoved, rec));
+            }
         }
         let updated: Vec<Lease> = updated.into_values().collect();
         if let Err(e) = self.commit(&updated, &recs).await {
@@ -252,10 +274,18 @@ impl State {
     }
 }
 
+/// One membership an ending takes back.
+struct Removal {
+    lease: u64,
+    change: Change,
+    /// The journal says it was added (otherwise: an interrupted grant may have added it).
+    recorded: bool,
+}
+
 /// What ending a batch of leases takes away (see `State::removals`).
 #[derive(Default)]
 struct Removals {
-    changes: Vec<(u64, Change)>,
+    changes: Vec<Removal>,
     revoked: Carriers,
     terminate: HashMap<Uid, bool>,
 }

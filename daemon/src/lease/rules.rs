@@ -3,7 +3,7 @@
 //! write leaves nothing half-done in memory, and every rule here is testable with a fake clock.
 
 use super::model::{Approval, EndReason, Lease, LeaseState, PendingExtension};
-use elevate_base::duration::{format_duration, millis};
+use elevate_base::duration::{format_duration, millis, MAX_DURATION};
 use elevate_base::Uid;
 use elevate_policy::TicketPattern;
 use std::time::Duration;
@@ -124,20 +124,30 @@ fn check_duration(duration: Duration, rules: &LeaseRules) -> Result<Duration, Re
             "a lease must last longer than zero seconds".into(),
         ));
     }
-    match rules.max_duration {
-        Some(max) if duration > max => {
-            let max = format_duration(max);
-            Err(Refusal::Denied {
-                reason: format!(
-                    "{} is longer than profile {}'s maximum of {max}",
-                    format_duration(duration),
-                    rules.profile
-                ),
-                hint: Some(format!("ask for at most {max}: --for {max}")),
-            })
-        }
-        _ => Ok(duration),
+    let max = ceiling(rules.max_duration);
+    if duration <= max {
+        return Ok(duration);
     }
+    let (asked, shown) = (format_duration(duration), format_duration(max));
+    let reason = match rules.max_duration {
+        Some(m) if m <= MAX_DURATION => {
+            format!(
+                "{asked} is longer than profile {}'s maximum of {shown}",
+                rules.profile
+            )
+        }
+        _ => format!("{asked} is longer than the longest lease elevate grants, {shown}"),
+    };
+    Err(Refusal::Denied {
+        reason,
+        hint: Some(format!("ask for at most {shown}: --for {shown}")),
+    })
+}
+
+/// The longest a lease on a profile may last from activation: its `max_duration`, and never
+/// more than [`MAX_DURATION`] (366 days) — whatever a client sends, over any front end.
+fn ceiling(max: Option<Duration>) -> Duration {
+    max.map_or(MAX_DURATION, |m| m.min(MAX_DURATION))
 }
 
 /// Present when the profile (or break-glass) requires it; one line of at most 1024 bytes.
@@ -269,20 +279,23 @@ pub fn extend(lease: &mut Lease, by: Duration, max: Option<Duration>) -> Result<
         return Err(Refusal::Invalid("lease has no activation time".into()));
     };
     let new_exp = exp.saturating_add(millis(by));
-    if let Some(max) = max {
-        if new_exp.saturating_sub(start) > millis(max) {
-            let left = millis(max).saturating_sub(exp.saturating_sub(start));
-            return Err(Refusal::Denied {
-                reason: format!(
-                    "that would exceed the profile's maximum of {} from activation",
-                    format_duration(max)
-                ),
-                hint: Some(format!(
-                    "you can extend by at most {}",
-                    format_duration(Duration::from_millis(left))
-                )),
-            });
-        }
+    let ceiling = ceiling(max);
+    if new_exp.saturating_sub(start) > millis(ceiling) {
+        let left = millis(ceiling).saturating_sub(exp.saturating_sub(start));
+        let whose = match max {
+            Some(m) if m <= MAX_DURATION => "the profile's maximum",
+            _ => "the longest lease elevate grants,",
+        };
+        return Err(Refusal::Denied {
+            reason: format!(
+                "that would exceed {whose} {} from activation",
+                format_duration(ceiling)
+            ),
+            hint: Some(format!(
+                "you can extend by at most {}",
+                format_duration(Duration::from_millis(left))
+            )),
+        });
     }
     lease.expires_at_ms = Some(new_exp);
     lease.duration_ms = new_exp.saturating_sub(start);
@@ -651,5 +664,51 @@ mod tests {
         )
         .unwrap();
         assert_eq!(due(&p, 10_000), Some(EndReason::RequestExpired));
+    }
+
+    /// Whatever a client sends: no lease lasts longer than 366 days, with or without a
+    /// profile maximum, on request and on extension.
+    #[test]
+    fn the_daemon_enforces_the_global_ceiling() {
+        let open = LeaseRules {
+            profile: "open".into(),
+            default_duration: Duration::from_secs(600),
+            max_duration: None,
+            ..LeaseRules::default()
+        };
+        let ttl = Duration::from_secs(3600);
+        let huge = req(Some("x"), None, Some(1_000_000_000_000));
+        match new_lease(1, &ALICE, &huge, &open, 0, ttl) {
+            Err(Refusal::Denied { reason, hint }) => {
+                assert!(
+                    reason.contains("longest lease elevate grants, 366d"),
+                    "{reason}"
+                );
+                assert_eq!(hint.as_deref(), Some("ask for at most 366d: --for 366d"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let year = req(Some("x"), None, Some(366 * 86_400));
+        let mut l = new_lease(1, &ALICE, &year, &open, 0, ttl).expect("366d is allowed");
+        match extend(&mut l, Duration::from_secs(1), None) {
+            Err(Refusal::Denied { reason, .. }) => {
+                assert!(
+                    reason.contains("longest lease elevate grants, 366d"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // A profile maximum above the ceiling is capped too.
+        let loose = LeaseRules {
+            max_duration: Some(Duration::from_secs(400 * 86_400)),
+            ..open.clone()
+        };
+        let over = req(Some("x"), None, Some(367 * 86_400));
+        assert!(new_lease(2, &ALICE, &over, &loose, 0, ttl).is_err());
+        let mut l =
+            new_lease(3, &ALICE, &req(Some("x"), None, Some(60)), &open, 0, ttl).expect("a minute");
+        assert!(extend(&mut l, Duration::from_secs(u64::MAX / 2), None).is_err());
+        assert!(extend(&mut l, Duration::from_secs(3600), None).is_ok());
     }
 }

@@ -8,8 +8,7 @@
 //! - **nothing outlives its lease**: once the restarted core has ended the lease (expiry),
 //!   no membership it granted remains.
 //!
-//! This is the test bed the crash-safety work extends (issue 11); the one known violation is
-//! pinned below so that fixing it shows up here.
+//! This is the test bed the crash-safety work extends (issue 11).
 
 use super::*;
 use crate::effects::fake::Effect;
@@ -103,10 +102,10 @@ async fn a_grant_stopped_at_every_step_restarts_consistent() {
     }
 }
 
-/// A lease that expires while the daemon is down after a grant was cut short. Issue 11's
-/// first finding: when the crash falls between the group rewrite and the journal record that
-/// says it was applied, the restarted core ends the lease but does not know the membership is
-/// its own, and it stays. Pinned here: the fix turns this list empty.
+/// A lease that expires while the daemon is down after a grant was cut short. When the crash
+/// falls between the group rewrite and the journal record that says it was applied, the
+/// journal still holds the intent (not standing), so the restarted core takes the membership
+/// back with the lease (issue 11's first finding).
 #[tokio::test]
 async fn a_grant_stopped_at_every_step_then_expired_while_down() {
     let (_, _, trace) = run_to_crash(None, false).await;
@@ -121,11 +120,7 @@ async fn a_grant_stopped_at_every_step_then_expired_while_down() {
             orphaned.push((k, *step));
         }
     }
-    assert_eq!(
-        orphaned,
-        [(4, Effect::JournalCommit)],
-        "crash points that orphan a membership (issue 11)"
-    );
+    assert_eq!(orphaned, [], "crash points that orphan a membership");
 }
 
 #[tokio::test]
@@ -176,4 +171,21 @@ async fn a_failed_removal_is_retried_until_it_works() {
     let m = w.machine();
     assert!(m.members("ops").is_empty() && m.members("pgadmin").is_empty());
     assert!(!m.stopped());
+}
+
+/// A grant whose group rewrite failed added nothing: ending the lease removes nothing and
+/// audits no removal.
+#[tokio::test]
+async fn an_ending_after_a_failed_grant_audits_no_removal() {
+    let w = machine();
+    let h = boot(&w).await;
+    w.machine().fail(Effect::GroupRewrite);
+    let id = lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await).id;
+    assert!(w.machine().members("ops").is_empty());
+    w.machine().heal();
+    lease(op(&h, ALICE, LeaseOp::Revoke { id, reason: None }).await);
+    let m = w.machine();
+    assert!(m.members("ops").is_empty() && m.members("pgadmin").is_empty());
+    assert!(!m.events().contains(&"group.removed"), "{:?}", m.events());
+    assert!(m.events().contains(&"group.error"));
 }
