@@ -9,7 +9,7 @@ use super::commit::CommitError;
 use super::{no_account, State};
 use crate::effects::audit::AuditEvent;
 use crate::effects::procs::ProcId;
-use crate::lease::journal::LeaseStore;
+use crate::lease::journal::{LeaseStore, ID_BLOCK};
 use crate::lease::model::{Bound, EndReason, Lease, LeaseState};
 use crate::lease::rules::{self, LeaseRules, NewRequest, Refusal, Requester};
 use crate::peer::Peer;
@@ -47,7 +47,14 @@ pub struct LeaseBook {
 
 impl LeaseBook {
     pub(super) fn new(journal: Box<dyn LeaseStore>, table: BTreeMap<u64, Lease>) -> LeaseBook {
-        let next_id = table.keys().next_back().map_or(1, |k| k + 1);
+        // Above every id the journal holds and every id ever reserved: ids never repeat.
+        let next_id = table
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+            .max(journal.reserved_ids())
+            + 1;
         LeaseBook {
             table,
             journal,
@@ -168,12 +175,11 @@ impl State {
             break_glass: req.break_glass,
         };
         let now = self.clock.wall_ms();
-        let id = self.leases.next_id;
+        let id = self.next_lease_id().map_err(internal)?;
         let ttl = self.settings.pending_ttl;
         let mut lease =
             rules::new_lease(id, &who, &nr, &rules_of(profile), now, ttl).map_err(refusal)?;
         lease.bound = bound;
-        self.leases.next_id += 1;
         let mut events = vec![(
             AuditEvent::LeaseRequested,
             self.lease_record(&lease, json!({"requester": peer.audit_json()})),
@@ -202,6 +208,21 @@ impl State {
             self.watch_bound(lease.id, b);
         }
         Ok(self.lease_response(lease.id))
+    }
+
+    /// The next lease id, reserved durably in blocks before it is used: an id that reached
+    /// the audit log but not the journal (a crash in between) is never handed out again.
+    fn next_lease_id(&mut self) -> Result<u64, CommitError> {
+        let id = self.leases.next_id;
+        if id > self.leases.journal.reserved_ids() {
+            let through = id.saturating_add(ID_BLOCK - 1);
+            self.leases
+                .journal
+                .reserve_ids(through)
+                .map_err(CommitError::Journal)?;
+        }
+        self.leases.next_id += 1;
+        Ok(id)
     }
 
     /// The profile `name`, if this caller may request a lease on it now: a leased profile for

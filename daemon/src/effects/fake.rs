@@ -4,8 +4,8 @@
 //! processes) stays in the machine, so a test can drop a core and build a new one over the
 //! same machine ([`FakeWorld::world`] again), the way the daemon restarts.
 //!
-//! **Fault injection.** Every durable effect — a journal commit, a group database rewrite, a
-//! durable audit write — is a numbered *step*. A test can make one kind of call fail
+//! **Fault injection.** Every durable effect — a lease id reservation, a journal commit, a
+//! group database rewrite, a durable audit write — is a numbered *step*. A test can make one kind of call fail
 //! ([`Machine::fail`]), or stop the world at step `n` ([`Machine::crash_at`]): that effect and
 //! every later one never happen, as if the machine lost power there. Counting the steps of a
 //! transition once and stopping at each of them in turn enumerates every crash point.
@@ -48,6 +48,7 @@ pub struct FakeProc {
 /// The kinds of durable effect, for [`Machine::fail`] and the step trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Effect {
+    IdReservation,
     JournalCommit,
     GroupRewrite,
     AuditDurable,
@@ -68,6 +69,8 @@ pub struct Machine {
     pub signals: Vec<(Pid, i32)>,
     /// Every lease record committed, in order (the journal's lines).
     pub journal: Vec<Lease>,
+    /// The lease ids reserved so far (`lease-ids`).
+    pub ids_reserved: u64,
     /// Every audit record written, in order, with whether it was durable.
     pub audit: Vec<(AuditEvent, Map<String, Value>, bool)>,
     /// How many times the group files were rewritten.
@@ -197,6 +200,7 @@ impl FakeWorld {
             procs: BTreeMap::new(),
             signals: Vec::new(),
             journal: Vec::new(),
+            ids_reserved: 0,
             audit: Vec::new(),
             group_rewrites: 0,
             policy: policy.to_string(),
@@ -533,6 +537,17 @@ impl LeaseStore for FakeWorld {
         let mut m = self.machine();
         m.step(Effect::JournalCommit)?;
         m.journal.extend(records.iter().cloned());
+        Ok(())
+    }
+
+    fn reserved_ids(&self) -> u64 {
+        self.machine().ids_reserved
+    }
+
+    fn reserve_ids(&mut self, through: u64) -> io::Result<()> {
+        let mut m = self.machine();
+        m.step(Effect::IdReservation)?;
+        m.ids_reserved = through;
         Ok(())
     }
 

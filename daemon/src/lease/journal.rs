@@ -5,6 +5,10 @@
 //! A crash can lose only what was never acknowledged: every acknowledged transition is a
 //! complete line on disk. A torn last line (power loss mid-write) is ignored on load; the
 //! transition it described was never acknowledged.
+//!
+//! Lease ids never repeat, not even for a request that was audited but never journaled
+//! (a crash in between): ids are handed out only below a high-water mark kept durably in
+//! `lease-ids` beside the journal, reserved in blocks ahead of use.
 
 use super::model::Lease;
 use crate::os::files::replace_durably;
@@ -25,12 +29,22 @@ pub trait LeaseStore: Send + Sync {
         live: usize,
         all: &mut dyn Iterator<Item = &Lease>,
     ) -> io::Result<()>;
+    /// The highest lease id ever reserved (0 when none): no id at or below it is new.
+    fn reserved_ids(&self) -> u64;
+    /// Durably reserve every id up to `through`, before any of them is used.
+    fn reserve_ids(&mut self, through: u64) -> io::Result<()>;
 }
+
+/// How many ids one reservation covers: one durable write per this many requests.
+pub const ID_BLOCK: u64 = 1000;
 
 pub struct Journal {
     path: PathBuf,
     file: File,
     lines: usize,
+    /// `lease-ids`, and the id it holds.
+    ids_path: PathBuf,
+    reserved: u64,
 }
 
 /// Compact when the journal holds this many more lines than live records.
@@ -68,10 +82,14 @@ impl Journal {
         }
         let leases: BTreeMap<u64, Lease> = leases.into_iter().collect();
         let file = rewrite(&path, leases.values())?;
+        let ids_path = state_dir.join("lease-ids");
+        let reserved = read_reserved(&ids_path)?;
         Ok((
             Journal {
                 path,
                 file,
+                ids_path,
+                reserved,
                 lines: leases.len(),
             },
             leases,
@@ -122,6 +140,34 @@ impl LeaseStore for Journal {
         all: &mut dyn Iterator<Item = &Lease>,
     ) -> io::Result<()> {
         tokio::task::block_in_place(|| Journal::maybe_compact(self, live, all))
+    }
+
+    fn reserved_ids(&self) -> u64 {
+        self.reserved
+    }
+
+    fn reserve_ids(&mut self, through: u64) -> io::Result<()> {
+        let path = &self.ids_path;
+        tokio::task::block_in_place(|| {
+            replace_durably(path, |w| w.write_all(format!("{through}\n").as_bytes()))
+        })?;
+        self.reserved = through;
+        Ok(())
+    }
+}
+
+/// The reserved high-water mark; 0 when the file does not exist yet. A damaged file is an
+/// error (the daemon will not guess an id it might repeat).
+fn read_reserved(path: &Path) -> io::Result<u64> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: not a lease id: {:?}", path.display(), text.trim()),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
     }
 }
 
@@ -217,5 +263,22 @@ mod tests {
             );
             assert_eq!(serde_json::to_string(&l).unwrap(), other);
         }
+    }
+
+    #[test]
+    fn reserved_ids_survive_a_restart_and_a_damaged_mark_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("elevate-ids-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let (mut j, _) = Journal::open(&dir).unwrap();
+            assert_eq!(j.reserved_ids(), 0);
+            j.reserve_ids(ID_BLOCK).unwrap();
+        }
+        let (j, _) = Journal::open(&dir).unwrap();
+        assert_eq!(j.reserved_ids(), ID_BLOCK);
+        std::fs::write(dir.join("lease-ids"), "twelve\n").unwrap();
+        let e = Journal::open(&dir).err().expect("a damaged mark");
+        assert!(e.to_string().contains("not a lease id"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -6,12 +6,14 @@
 //! - **memberships follow leases**: a user is in a granted group after the restart exactly
 //!   when the journal holds an active lease of theirs granting it (standing members aside);
 //! - **nothing outlives its lease**: once the restarted core has ended the lease (expiry),
-//!   no membership it granted remains.
+//!   no membership it granted remains;
+//! - **ids never repeat**: no lease id is audited as requested for two different leases.
 //!
 //! This is the test bed the crash-safety work extends (issue 11).
 
 use super::*;
 use crate::effects::fake::Effect;
+use crate::lease::journal::ID_BLOCK;
 use crate::lease::model::LeaseState;
 
 const GRANTED: [&str; 2] = ["pgadmin", "ops"];
@@ -74,6 +76,7 @@ async fn a_grant_stopped_at_every_step_restarts_consistent() {
     assert_eq!(
         trace,
         [
+            Effect::IdReservation, // the first id of a fresh machine reserves a block
             Effect::AuditDurable,  // lease.requested + lease.activated, before anything
             Effect::JournalCommit, // the lease, active
             Effect::JournalCommit, // the grants it intends (standing or not)
@@ -188,4 +191,58 @@ async fn an_ending_after_a_failed_grant_audits_no_removal() {
     assert!(m.members("ops").is_empty() && m.members("pgadmin").is_empty());
     assert!(!m.events().contains(&"group.removed"), "{:?}", m.events());
     assert!(m.events().contains(&"group.error"));
+}
+
+/// Every `lease.requested` id the audit log holds, in order.
+fn requested_ids(w: &FakeWorld) -> Vec<u64> {
+    w.machine()
+        .audit
+        .iter()
+        .filter(|(e, _, _)| e.as_str() == "lease.requested")
+        .filter_map(|(_, f, _)| f.get("lease")?.as_u64())
+        .collect()
+}
+
+/// A request audited but never journaled (the world stopped in between): a restarted core
+/// must not hand its id to another lease (issue 11: ids were reused after crashes).
+#[tokio::test]
+async fn lease_ids_never_repeat_across_crashes() {
+    let (_, _, trace) = run_to_crash(None, false).await;
+    for (k, step) in trace.iter().enumerate() {
+        let (w, _, _) = run_to_crash(Some(k), false).await;
+        power_on(&w);
+        let h = boot(&w).await;
+        lease(op(&h, BOB, LeaseOp::Request(request("ops"))).await);
+        drop(h);
+        // And once more after a restart with nothing in flight.
+        let h = boot(&w).await;
+        lease(op(&h, CAROL, LeaseOp::Request(request("ops"))).await);
+        let ids = requested_ids(&w);
+        let mut unique = ids.clone();
+        unique.dedup();
+        assert_eq!(
+            ids, unique,
+            "crash at step {k} ({step:?}): an id was reused"
+        );
+        assert!(
+            ids.windows(2).all(|p| p[0] < p[1]),
+            "crash at step {k}: {ids:?}"
+        );
+    }
+}
+
+/// A block of ids is reserved durably before the first of it is used; a full disk at that
+/// moment refuses the request instead of risking a repeat.
+#[tokio::test]
+async fn a_failed_id_reservation_refuses_the_request() {
+    let w = machine();
+    let h = boot(&w).await;
+    w.machine().fail(Effect::IdReservation);
+    let why = refusal(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
+    assert!(why.starts_with("lease state not saved"), "{why}");
+    assert!(requested_ids(&w).is_empty() && w.machine().members("ops").is_empty());
+    w.machine().heal();
+    let l = lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
+    assert_eq!(l.id, 1);
+    assert_eq!(w.machine().ids_reserved, ID_BLOCK);
 }
