@@ -73,6 +73,16 @@ status_field policy_files | grep -q '91-bob.toml' && ok "status lists the policy
 rm -f "$POL/91-bob.toml"
 reload_daemon
 
+# --- a policy directory that disappears keeps the last good policy (an empty one allows nothing)
+mv "$POL" "$POL.away"
+reload_daemon
+[ "$(status_field last_reload.ok)" = false ] && status_field last_reload.errors | grep -q 'does not exist; keeping the previous policy' \
+  && ok "a missing policy dir makes the reload fail and says so" || notok "a missing policy dir makes the reload fail and says so" "$(status_field last_reload)"
+expect "...and the last good policy stays in force" 0 '^0$' as alice elevate id -u
+mv "$POL.away" "$POL"
+reload_daemon
+[ "$(status_field last_reload.ok)" = true ] && ok "the directory back: the reload succeeds" || notok "the directory back: the reload succeeds" "$(status_field last_reload.errors)"
+
 # --- `elevate reload` (what ExecReload runs): reloads now and reports the outcome
 R() { "$SANDBOX/bin/elevate" --socket "$SOCK" reload "$@"; }
 expect "elevate reload: ok, exit 0" 0 '^policy reloaded' R

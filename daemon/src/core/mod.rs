@@ -176,6 +176,9 @@ pub struct State {
     settings: Arc<Settings>,
     host: HostInfo,
     policy: Arc<Policy>,
+    /// A policy was loaded from a source that is there: from now on a missing source keeps
+    /// it rather than emptying it.
+    policy_present: bool,
     last_reload: ReloadReport,
     started: Instant,
     identities: IdentityCache,
@@ -218,6 +221,7 @@ impl Core {
         let mut state = State {
             host: settings.host.clone(),
             policy: Arc::new(Policy::default()),
+            policy_present: false,
             last_reload: ReloadReport {
                 at: elevate_base::time::rfc3339_from_ms(clock.wall_ms()),
                 ok: false,

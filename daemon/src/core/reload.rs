@@ -1,8 +1,12 @@
 //! Loading the policy: parse and validate all of it, swap it in only if all of it is good,
-//! and record the outcome (audit, `status`).
+//! and record the outcome (audit, `status`). A policy directory that has gone missing keeps
+//! the last good policy, like a broken file does: only a directory that is there and holds
+//! no policy means "nothing is allowed". (At start-up there is no last good policy: a
+//! missing directory is an empty policy, with a warning.)
 
 use super::State;
 use crate::effects::audit::{fields, AuditEvent};
+use elevate_policy::{Policy, Severity};
 use elevate_proto::ReloadReport;
 use serde_json::json;
 use std::sync::Arc;
@@ -10,17 +14,8 @@ use std::sync::Arc;
 impl State {
     /// Parse and validate everything; swap only if all of it is good. True if swapped.
     pub(super) fn load_policy(&mut self) -> bool {
-        let outcome = self.policy_source.load();
-        let (errors, warnings): (Vec<_>, Vec<_>) = outcome
-            .diagnostics
-            .iter()
-            .partition(|d| d.severity == elevate_policy::Severity::Error);
-        let errors: Vec<String> = errors.iter().map(|d| d.to_string()).collect();
-        let warnings: Vec<String> = warnings.iter().map(|d| d.to_string()).collect();
-        for w in &warnings {
-            tracing::warn!("policy: {w}");
-        }
-        let ok = match outcome.policy {
+        let (policy, errors, warnings) = self.read_policy();
+        let ok = match policy {
             Some(p) => {
                 tracing::info!(
                     "policy loaded: {} profiles from {} files, digest {}",
@@ -61,5 +56,31 @@ impl State {
             warnings,
         };
         ok
+    }
+
+    /// The policy to swap in (`None`: keep the current one), the errors and the warnings.
+    fn read_policy(&mut self) -> (Option<Policy>, Vec<String>, Vec<String>) {
+        if self.policy_present {
+            if let Some(why) = self.policy_source.missing() {
+                let e = format!(
+                    "{why}; keeping the previous policy (an empty directory, not a missing one, allows nothing)"
+                );
+                return (None, vec![e], vec![]);
+            }
+        }
+        let outcome = self.policy_source.load();
+        let (errors, warnings): (Vec<_>, Vec<_>) = outcome
+            .diagnostics
+            .iter()
+            .partition(|d| d.severity == Severity::Error);
+        let errors: Vec<String> = errors.iter().map(|d| d.to_string()).collect();
+        let warnings: Vec<String> = warnings.iter().map(|d| d.to_string()).collect();
+        for w in &warnings {
+            tracing::warn!("policy: {w}");
+        }
+        if outcome.policy.is_some() && self.policy_source.missing().is_none() {
+            self.policy_present = true;
+        }
+        (outcome.policy, errors, warnings)
     }
 }

@@ -75,8 +75,8 @@ pub struct Machine {
     pub audit: Vec<(AuditEvent, Map<String, Value>, bool)>,
     /// How many times the group files were rewritten.
     pub group_rewrites: usize,
-    /// The policy, as the text of one file.
-    pub policy: String,
+    /// The policy, as the text of one file; `None`: the policy directory is missing.
+    pub policy: Option<String>,
     /// Owners of pseudo-terminals, and what was written to them.
     pub ttys: BTreeSet<Uid>,
     pub notices: Vec<(BTreeSet<Uid>, String)>,
@@ -203,7 +203,7 @@ impl FakeWorld {
             ids_reserved: 0,
             audit: Vec::new(),
             group_rewrites: 0,
-            policy: policy.to_string(),
+            policy: Some(policy.to_string()),
             ttys: BTreeSet::new(),
             notices: Vec::new(),
             steps: 0,
@@ -566,8 +566,12 @@ impl PolicySource for FakeWorld {
     fn load(&self) -> LoadOutcome {
         let dir = &self.dir.0;
         let text = self.machine().policy.clone();
-        let written = std::fs::create_dir_all(dir)
-            .and_then(|_| std::fs::write(dir.join("10-test.toml"), text));
+        let _ = std::fs::remove_dir_all(dir);
+        let written = match &text {
+            Some(text) => std::fs::create_dir_all(dir)
+                .and_then(|_| std::fs::write(dir.join("10-test.toml"), text)),
+            None => Ok(()),
+        };
         if let Err(e) = written {
             panic!("test policy not written to {}: {e}", dir.display());
         }
@@ -578,6 +582,19 @@ impl PolicySource for FakeWorld {
             },
             self,
         )
+    }
+
+    fn missing(&self) -> Option<String> {
+        self.policy_missing()
+    }
+}
+
+impl FakeWorld {
+    fn policy_missing(&self) -> Option<String> {
+        self.machine()
+            .policy
+            .is_none()
+            .then(|| "the policy directory /fake/policy.d does not exist".to_string())
     }
 }
 

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 pub trait PolicySource: Send + Sync {
     fn load(&self) -> LoadOutcome;
+    /// Why the source is not there at all (`None` when it is): a policy directory that is
+    /// missing, as opposed to present and empty.
+    fn missing(&self) -> Option<String>;
 }
 
 /// `policy.d` on disk, with the ownership and mode checks.
@@ -20,5 +23,15 @@ impl PolicySource for PolicyDir {
             },
             &RealSystem,
         )
+    }
+
+    fn missing(&self) -> Option<String> {
+        match std::fs::symlink_metadata(&self.0) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
+                "the policy directory {} does not exist",
+                self.0.display()
+            )),
+            _ => None,
+        }
     }
 }

@@ -52,7 +52,7 @@ async fn a_reload_that_takes_the_profile_away_ends_its_leases() {
     let h = boot(&w).await;
     let id = lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await).id;
     let without_ops = POLICY.replace("name = \"ops\"", "name = \"ops-renamed\"");
-    w.machine().policy = without_ops;
+    w.machine().policy = Some(without_ops);
     let report = h.reload().await.expect("core");
     assert!(report.ok, "{:?}", report.errors);
     let m = w.machine();
@@ -67,7 +67,7 @@ async fn a_broken_reload_keeps_the_policy_and_the_leases() {
     let w = machine();
     let h = boot(&w).await;
     lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
-    w.machine().policy = "[[profile]]\nname = ".into();
+    w.machine().policy = Some("[[profile]]\nname = ".into());
     let report = h.reload().await.expect("core");
     assert!(!report.ok && !report.errors.is_empty());
     assert_eq!(w.machine().members("ops"), ["alice"]);
@@ -117,4 +117,37 @@ async fn pending_requests_expire_after_the_pending_ttl() {
     tick(&h).await;
     let l = &w.machine().journaled()[&id];
     assert_eq!(l.end_reason, Some(EndReason::RequestExpired));
+}
+
+#[tokio::test]
+async fn a_missing_policy_directory_keeps_the_last_good_policy_and_the_leases() {
+    let w = machine();
+    let h = boot(&w).await;
+    lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
+    w.machine().policy = None;
+    let report = h.reload().await.expect("core");
+    assert!(!report.ok);
+    assert!(
+        report.errors[0].contains("does not exist; keeping the previous policy"),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(w.machine().members("ops"), ["alice"], "no lease ended");
+    // An empty directory that is there is a policy: nothing allowed, leases end.
+    w.machine().policy = Some(String::new());
+    let report = h.reload().await.expect("core");
+    assert!(report.ok, "{:?}", report.errors);
+    assert!(w.machine().members("ops").is_empty());
+}
+
+#[tokio::test]
+async fn a_core_starting_without_a_policy_directory_allows_nothing() {
+    let w = machine();
+    w.machine().policy = None;
+    let h = boot(&w).await;
+    let why = refusal(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
+    assert!(why.contains("no such profile"), "{why}");
+    w.machine().policy = Some(POLICY.into());
+    assert!(h.reload().await.expect("core").ok);
+    lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
 }
