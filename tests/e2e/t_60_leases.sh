@@ -86,6 +86,19 @@ in_group alice legacy && ok "a standing membership the lease also names is untou
 expect "after expiry the lease profile's commands are denied" 77 'lease' as alice elevate uptime
 grep -q '"event":"lease.expired"' "$AUDIT" && grep -q '"event":"group.removed"' "$AUDIT" && ok "expiry and group removal are audited" || notok "expiry and group removal are audited" "lease.expired records: $(grep -c '"event":"lease.expired"' "$AUDIT"), group.removed records: $(grep -c '"event":"group.removed"' "$AUDIT")"
 
+# --- a process holding the granted group only as its effective gid (what a set-gid program
+# gets) is ended with the lease too
+capture as alice elevate request quick --for 2s --reason "egid"
+eid=$(head -1 <<<"$OUT")
+setpriv --reuid alice --rgid alice --egid quickgrp --clear-groups sleep 61 & ejob=$!
+wait_for 3 pgrep -u alice -f 'sleep 61' >/dev/null
+epid=$(pgrep -u alice -f 'sleep 61' | head -1)
+grep -q "^Gid:.*$(getent group quickgrp | cut -d: -f3)" "/proc/$epid/status" 2>/dev/null \
+  && ok "a process runs with the granted group as its effective gid only" || notok "a process runs with the granted group as its effective gid only" "$(grep -E '^(Gid|Groups):' "/proc/$epid/status" 2>&1)"
+if [ -n "$epid" ] && wait_gone "$epid" 5; then ok "...and it is terminated when the lease ends"; else notok "...and it is terminated when the lease ends" "pid $epid: $(grep -E '^(Gid|Groups):' "/proc/$epid/status" 2>&1)"; fi
+wait "$ejob" 2>/dev/null
+[ "$(lease_field "$eid" state)" = ended ] || notok "the egid lease ended" "$(lease_field "$eid" state)"
+
 # --- validation
 expect "a duration above the maximum is refused, saying the maximum" 77 'maximum' as alice elevate request quick --for 10m
 expect "a required reason is enforced" 77 'reason' as alice elevate request db-admin --ticket INC-1

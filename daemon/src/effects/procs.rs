@@ -87,8 +87,8 @@ pub struct ProcId {
     pub start_time: u64,
 }
 
-/// In one pass over /proc: for each uid, its processes (real or effective uid) whose groups
-/// include any of that uid's gids. Each status file is parsed once, whatever the number of uids.
+/// In one pass over /proc: for each uid, its processes (by any of their four uids) that hold
+/// any of that uid's gids in any way (see `parse_status`). Each status file is parsed once, whatever the number of uids.
 fn carrying_any(targets: &Carriers) -> Vec<(Uid, ProcId)> {
     let mut out = Vec::new();
     if targets.is_empty() {
@@ -99,7 +99,7 @@ fn carrying_any(targets: &Carriers) -> Vec<(Uid, ProcId)> {
             continue;
         };
         let (ids, groups) = parse_status(&status);
-        let hit = ids.into_iter().flatten().find(|uid| {
+        let hit = ids.into_iter().find(|uid| {
             targets
                 .get(uid)
                 .is_some_and(|gids| groups.iter().any(|g| gids.contains(g)))
@@ -121,33 +121,34 @@ fn pids() -> impl Iterator<Item = Pid> {
         .map(Pid)
 }
 
-/// Real and effective uid, and the supplementary groups, from /proc/PID/status.
-fn parse_status(status: &str) -> ([Option<Uid>; 2], Vec<Gid>) {
-    let mut ids = [None, None];
-    let mut groups = Vec::new();
+/// What a process holds, from /proc/PID/status: every uid it can act as (real, effective,
+/// saved, filesystem) and every gid (real, effective, saved, filesystem — a set-gid program
+/// runs with a granted gid as its effective one — and the supplementary groups).
+fn parse_status(status: &str) -> (Vec<Uid>, Vec<Gid>) {
+    let numbers = |rest: &str| {
+        rest.split_whitespace()
+            .filter_map(|v| v.parse::<u32>().ok())
+            .collect::<Vec<_>>()
+    };
+    let mut uids = Vec::new();
+    let mut gids = Vec::new();
     for line in status.lines() {
         if let Some(rest) = line.strip_prefix("Uid:") {
-            let mut it = rest
-                .split_whitespace()
-                .filter_map(|v| v.parse::<u32>().ok())
-                .map(Uid);
-            ids = [it.next(), it.next()];
+            uids = numbers(rest).into_iter().map(Uid).collect();
+        } else if let Some(rest) = line.strip_prefix("Gid:") {
+            gids.extend(numbers(rest).into_iter().map(Gid));
         } else if let Some(rest) = line.strip_prefix("Groups:") {
-            groups = rest
-                .split_whitespace()
-                .filter_map(|v| v.parse::<u32>().ok())
-                .map(Gid)
-                .collect();
+            gids.extend(numbers(rest).into_iter().map(Gid));
         }
     }
-    (ids, groups)
+    (uids, gids)
 }
 
-/// Whether a /proc/PID/status text belongs to `uid` (real or effective) and lists one of `gids`.
+/// Whether a /proc/PID/status text belongs to `uid` and holds one of `gids`.
 #[cfg(test)]
 fn matches_status(status: &str, uid: Uid, gids: &BTreeSet<Gid>) -> bool {
     let (ids, groups) = parse_status(status);
-    ids.contains(&Some(uid)) && groups.iter().any(|g| gids.contains(g))
+    ids.contains(&uid) && groups.iter().any(|g| gids.contains(g))
 }
 
 /// Field 22 of /proc/PID/stat (start time in clock ticks since boot).
@@ -223,6 +224,19 @@ mod tests {
             matches_status(setuid, Uid(1000), &gids),
             "a setuid child of the holder still carries the group"
         );
+        // A set-gid program: the granted gid as effective (or saved, or fs) gid only.
+        for (i, _) in ["real", "effective", "saved", "fs"].iter().enumerate() {
+            let mut g = ["1000"; 4];
+            g[i] = "1500";
+            let s = format!(
+                "Uid:\t1000\t1000\t1000\t1000\nGid:\t{}\nGroups:\t1000\n",
+                g.join("\t")
+            );
+            assert!(matches_status(&s, Uid(1000), &gids), "gid field {i}: {s}");
+        }
+        // Saved or fs uid of the holder counts too.
+        let saved = "Uid:\t0\t0\t1000\t0\nGroups:\t1500\n";
+        assert!(matches_status(saved, Uid(1000), &gids));
     }
 
     #[test]
