@@ -80,6 +80,7 @@ impl State {
             self.end_batch(due).await;
         }
         self.retry_removals().await;
+        self.retry_grants().await;
         self.maybe_prune_sessions();
         let t = self.clock.now();
         let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.leases.pending_kills)

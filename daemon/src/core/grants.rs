@@ -14,6 +14,10 @@ use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
+/// The first wait before a failed grant is tried again; it doubles up to [`GRANT_RETRY_MAX`].
+const GRANT_RETRY_FIRST: Duration = Duration::from_secs(1);
+const GRANT_RETRY_MAX: Duration = Duration::from_secs(60);
+
 impl State {
     /// Add the lease's group memberships (the daemon's own, never a standing one).
     pub(super) async fn apply_grants(&mut self, id: u64) {
@@ -32,6 +36,7 @@ impl State {
             // Intent first: after a crash, reconcile knows which memberships were standing.
             if let Err(e) = self.commit(std::slice::from_ref(&lease), &[]).await {
                 tracing::error!("lease {id}: {e}");
+                self.retry_grants_later();
                 return;
             }
         }
@@ -54,6 +59,7 @@ impl State {
                 tracing::error!("lease {id}: cannot edit /etc/group: {e}");
                 let rec = json!({"host": self.host.name, "lease": id, "error": e.to_string()});
                 self.audit.post(AuditEvent::GroupError, fields(rec));
+                self.retry_grants_later();
                 return;
             }
         };
@@ -103,6 +109,49 @@ impl State {
             });
         }
         grants
+    }
+
+    /// A grant could not be written: try again from the tick, after [`GRANT_RETRY_FIRST`].
+    fn retry_grants_later(&mut self) {
+        if self.leases.grant_retry.is_none() {
+            let at = self.clock.now() + GRANT_RETRY_FIRST;
+            self.leases.grant_retry = Some((at, GRANT_RETRY_FIRST));
+        }
+    }
+
+    /// From the tick: when a retry is due, grant again what active leases intend and do not
+    /// hold yet; if some still fail, wait twice as long (at most [`GRANT_RETRY_MAX`]), so a
+    /// read-only /etc costs one attempt (and one `group.error`) a minute, not one a tick.
+    pub(super) async fn retry_grants(&mut self) {
+        let Some((at, backoff)) = self.leases.grant_retry else {
+            return;
+        };
+        let now = self.clock.now();
+        if now < at {
+            return;
+        }
+        let policy = self.policy.clone();
+        let wanted = |l: &Lease| {
+            let intended = policy
+                .profile(&l.profile)
+                .is_some_and(|p| !p.grant_groups.is_empty());
+            (l.grants.is_empty() && intended) || l.grants.iter().any(|g| !g.standing && !g.applied)
+        };
+        let stuck: Vec<u64> = self
+            .leases
+            .table
+            .values()
+            .filter(|l| l.state == LeaseState::Active && wanted(l))
+            .map(|l| l.id)
+            .collect();
+        self.leases.grant_retry = None;
+        for id in stuck {
+            self.apply_grants(id).await;
+        }
+        if self.leases.grant_retry.is_some() {
+            let next = (backoff * 2).min(GRANT_RETRY_MAX);
+            self.leases.grant_retry = Some((now + next, next));
+        }
     }
 
     pub(super) fn other_active_grant(&self, uid: Uid, except: u64, group: &str) -> bool {

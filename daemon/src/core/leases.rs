@@ -43,6 +43,9 @@ pub struct LeaseBook {
     pub pending_terms: Vec<(Uid, ProcId)>,
     /// Processes sent TERM, to be sent KILL at the instant if still there.
     pub pending_kills: Vec<(Instant, Vec<ProcId>)>,
+    /// Grants that could not be written (a read-only /etc, a held lock): when to try again,
+    /// and the current back-off. `None` while nothing waits.
+    pub grant_retry: Option<(Instant, Duration)>,
 }
 
 impl LeaseBook {
@@ -62,6 +65,7 @@ impl LeaseBook {
             waiters: HashMap::new(),
             pending_terms: Vec::new(),
             pending_kills: Vec::new(),
+            grant_retry: None,
         }
     }
 

@@ -246,3 +246,38 @@ async fn a_failed_id_reservation_refuses_the_request() {
     assert_eq!(l.id, 1);
     assert_eq!(w.machine().ids_reserved, ID_BLOCK);
 }
+
+/// A grant that cannot be written (a read-only /etc, a held lock) is tried again from the
+/// tick, backing off: it takes effect once the group files can be written, and a lasting
+/// failure costs one attempt per back-off, not one per tick.
+#[tokio::test]
+async fn a_failed_grant_is_retried_with_back_off() {
+    let w = machine();
+    let h = boot(&w).await;
+    w.machine().fail(Effect::GroupRewrite);
+    lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
+    assert!(w.machine().members("ops").is_empty());
+    let rewrites = |w: &FakeWorld| {
+        w.machine()
+            .trace
+            .iter()
+            .filter(|e| **e == Effect::GroupRewrite)
+            .count()
+    };
+    let first = rewrites(&w);
+    tick(&h).await;
+    assert_eq!(rewrites(&w), first, "not before the first back-off");
+    w.advance(Duration::from_secs(1));
+    tick(&h).await;
+    assert_eq!(rewrites(&w), first + 1, "retried after 1 s");
+    w.advance(Duration::from_secs(1));
+    tick(&h).await;
+    assert_eq!(rewrites(&w), first + 1, "then after 2 s, not 1");
+    w.machine().heal();
+    w.advance(Duration::from_secs(1));
+    tick(&h).await;
+    let m = w.machine();
+    assert_eq!(m.members("ops"), ["alice"]);
+    assert_eq!(m.members("pgadmin"), ["alice"]);
+    assert!(m.events().contains(&"group.added"));
+}
