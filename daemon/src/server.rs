@@ -243,7 +243,7 @@ fn real_world(settings: &Settings, audit: &AuditHandle) -> Result<World, StartEr
     let sessions =
         SessionBook::open(dir, procs.as_ref()).map_err(|e| StartError::Sessions(dir.clone(), e))?;
     Ok(World {
-        clock: Arc::new(SystemClock),
+        clock: Arc::new(SystemClock::new()),
         accounts: Box::new(Nss),
         groups: Box::new(GroupDb::system()),
         procs,

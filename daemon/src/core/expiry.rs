@@ -70,11 +70,12 @@ impl State {
     pub(super) async fn tick(&mut self) {
         self.terminate_pending();
         let now = self.clock.wall_ms();
+        let boot = self.boot_stamp();
         let due: Vec<_> = self
             .leases
             .table
             .values()
-            .filter_map(|l| rules::due(l, now).map(|why| (l.id, why, None, None)))
+            .filter_map(|l| rules::due(l, now, boot.as_ref()).map(|why| (l.id, why, None, None)))
             .collect();
         if !due.is_empty() {
             self.end_batch(due).await;
@@ -153,12 +154,13 @@ impl State {
     /// At start-up, before serving: finish whatever a crash interrupted.
     pub(super) async fn reconcile_leases(&mut self) {
         let now = self.clock.wall_ms();
+        let boot = self.boot_stamp();
         let ids: Vec<u64> = self.leases.table.keys().copied().collect();
         let mut ends = Vec::new();
         for id in ids {
             let l = &self.leases.table[&id];
             match l.state {
-                LeaseState::Active if rules::due(l, now).is_none() => {
+                LeaseState::Active if rules::due(l, now, boot.as_ref()).is_none() => {
                     if let Some(b) = l.bound {
                         if self.procs.start_time(b.pid) != Some(b.start_time) {
                             ends.push((id, EndReason::ProcessExited, None, None));
@@ -170,11 +172,11 @@ impl State {
                         self.apply_grants(id).await;
                     }
                 }
-                LeaseState::Pending if rules::due(l, now).is_none() => {}
+                LeaseState::Pending if rules::due(l, now, boot.as_ref()).is_none() => {}
                 LeaseState::Ended => {}
                 _ => ends.push((
                     id,
-                    rules::due(l, now).unwrap_or(EndReason::Expired),
+                    rules::due(l, now, boot.as_ref()).unwrap_or(EndReason::Expired),
                     None,
                     None,
                 )),

@@ -184,6 +184,9 @@ impl State {
         let mut lease =
             rules::new_lease(id, &who, &nr, &rules_of(profile), now, ttl).map_err(refusal)?;
         lease.bound = bound;
+        if lease.state == LeaseState::Active {
+            lease.activated_boot = self.boot_stamp();
+        }
         let mut events = vec![(
             AuditEvent::LeaseRequested,
             self.lease_record(&lease, json!({"requester": peer.audit_json()})),
@@ -394,6 +397,9 @@ impl State {
             self.clock.wall_ms(),
         )
         .map_err(refusal)?;
+        if activated {
+            lease.activated_boot = self.boot_stamp();
+        }
         let mut events = vec![(
             AuditEvent::LeaseApproved,
             self.lease_record(

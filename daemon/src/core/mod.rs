@@ -52,7 +52,7 @@ use crate::effects::policy_files::PolicySource;
 use crate::effects::procs::ProcessTable;
 use crate::effects::wall::Terminals;
 use crate::lease::journal::LeaseStore;
-use crate::lease::model::Lease;
+use crate::lease::model::{BootStamp, Lease};
 use crate::login::sessions::SessionBook;
 use crate::peer::Peer;
 use crate::settings::Settings;
@@ -388,6 +388,15 @@ impl State {
         (!self.limiter.allow(uid, now)).then(|| ErrorReply {
             kind: ErrorKind::RateLimited,
             message: "too many requests from your user; slow down and retry".into(),
+        })
+    }
+
+    /// The boot clock now, with this boot's id (`None` if either is unavailable).
+    fn boot_stamp(&self) -> Option<BootStamp> {
+        let ms = elevate_base::duration::millis(self.clock.boottime()?);
+        Some(BootStamp {
+            boot_id: self.clock.boot_id()?,
+            ms,
         })
     }
 

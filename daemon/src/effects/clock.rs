@@ -11,10 +11,30 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Instant;
     /// CLOCK_BOOTTIME; `None` when the kernel refuses it.
     fn boottime(&self) -> Option<Duration>;
+    /// This boot's id (boot clock readings compare only within one boot).
+    fn boot_id(&self) -> Option<String>;
 }
 
-/// The machine's clocks.
-pub struct SystemClock;
+/// The machine's clocks. The boot id is read once: it cannot change while we run.
+pub struct SystemClock {
+    boot_id: Option<String>,
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        SystemClock::new()
+    }
+}
+
+impl SystemClock {
+    pub fn new() -> SystemClock {
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        SystemClock { boot_id }
+    }
+}
 
 impl Clock for SystemClock {
     fn wall_ms(&self) -> u64 {
@@ -27,5 +47,9 @@ impl Clock for SystemClock {
 
     fn boottime(&self) -> Option<Duration> {
         elevate_base::os::clock::boottime()
+    }
+
+    fn boot_id(&self) -> Option<String> {
+        self.boot_id.clone()
     }
 }

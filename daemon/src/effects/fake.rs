@@ -57,8 +57,10 @@ pub enum Effect {
 /// Everything the fakes know. Public fields: tests set the machine up and read it back.
 pub struct Machine {
     pub wall_ms: u64,
-    /// Monotonic time since the test started.
+    /// Monotonic (and boot) time since the test started.
     pub mono: Duration,
+    /// The boot it is: change it to simulate a reboot.
+    pub boot_id: String,
     pub users: BTreeMap<Uid, Passwd>,
     /// Group name → (gid, members).
     pub groups: BTreeMap<String, (Gid, Vec<String>)>,
@@ -194,6 +196,7 @@ impl FakeWorld {
         let machine = Machine {
             wall_ms: 1_800_000_000_000,
             mono: Duration::ZERO,
+            boot_id: "boot-1".into(),
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
             executables: BTreeSet::new(),
@@ -272,6 +275,11 @@ impl FakeWorld {
         ProcId { pid, start_time }
     }
 
+    /// Set the wall clock alone (an administrator or NTP moving it), forward or back.
+    pub fn set_wall(&self, ms: u64) {
+        self.machine().wall_ms = ms;
+    }
+
     /// Move both clocks forward.
     pub fn advance(&self, d: Duration) {
         let mut m = self.machine();
@@ -315,6 +323,10 @@ impl Clock for FakeWorld {
 
     fn boottime(&self) -> Option<Duration> {
         Some(self.machine().mono)
+    }
+
+    fn boot_id(&self) -> Option<String> {
+        Some(self.machine().boot_id.clone())
     }
 }
 

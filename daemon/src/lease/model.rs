@@ -29,6 +29,14 @@ pub struct Grant {
     pub applied: bool,
 }
 
+/// A reading of the boot clock (CLOCK_BOOTTIME: monotonic, counting suspend) and the boot it
+/// belongs to: readings compare only within one boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootStamp {
+    pub boot_id: String,
+    pub ms: u64,
+}
+
 /// A process the lease is bound to: the pid and its start time (field 22 of /proc/PID/stat),
 /// so a recycled pid is never mistaken for the original.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +78,10 @@ pub struct Lease {
     pub activated_at_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<u64>,
+    /// When it became active on the boot clock: it ends after `duration_ms` of boot time even
+    /// if the wall clock is moved back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated_boot: Option<BootStamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

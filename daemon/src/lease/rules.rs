@@ -2,7 +2,7 @@
 //! applies a transition, journals the result and only then swaps it in — so a failed disk
 //! write leaves nothing half-done in memory, and every rule here is testable with a fake clock.
 
-use super::model::{Approval, EndReason, Lease, LeaseState, PendingExtension};
+use super::model::{Approval, BootStamp, EndReason, Lease, LeaseState, PendingExtension};
 use elevate_base::duration::{format_duration, millis, MAX_DURATION};
 use elevate_base::Uid;
 use elevate_policy::TicketPattern;
@@ -378,17 +378,30 @@ pub fn approve_extension(
     Ok(false)
 }
 
-/// What is due at `now_ms`: pending requests that waited too long, active leases past their end.
-pub fn due(lease: &Lease, now_ms: u64) -> Option<EndReason> {
+/// What is due at `now_ms` (wall clock) and `boot` (the boot clock now): pending requests
+/// that waited too long, active leases past their end. An active lease ends at whichever
+/// comes first: its wall-clock deadline (so a forward jump ends it), or its duration of boot
+/// time since activation in the same boot (so moving the wall clock back does not stretch it,
+/// and a suspend counts).
+pub fn due(lease: &Lease, now_ms: u64, boot: Option<&BootStamp>) -> Option<EndReason> {
     match lease.state {
         LeaseState::Pending if lease.pending_until_ms.is_some_and(|t| t <= now_ms) => {
             Some(EndReason::RequestExpired)
         }
-        LeaseState::Active if lease.expires_at_ms.is_some_and(|t| t <= now_ms) => {
+        LeaseState::Active
+            if lease.expires_at_ms.is_some_and(|t| t <= now_ms)
+                || boot_elapsed(lease, boot).is_some_and(|e| e >= lease.duration_ms) =>
+        {
             Some(EndReason::Expired)
         }
         _ => None,
     }
+}
+
+/// Boot time since activation, when both readings are from this boot.
+fn boot_elapsed(lease: &Lease, now: Option<&BootStamp>) -> Option<u64> {
+    let (start, now) = (lease.activated_boot.as_ref()?, now?);
+    (start.boot_id == now.boot_id).then(|| now.ms.saturating_sub(start.ms))
 }
 
 #[cfg(test)]
@@ -652,8 +665,8 @@ mod tests {
             Duration::from_secs(60),
         )
         .unwrap();
-        assert_eq!(due(&l, 60_999), None);
-        assert_eq!(due(&l, 61_000), Some(EndReason::Expired));
+        assert_eq!(due(&l, 60_999, None), None);
+        assert_eq!(due(&l, 61_000, None), Some(EndReason::Expired));
         let p = new_lease(
             2,
             &ALICE,
@@ -663,7 +676,7 @@ mod tests {
             Duration::from_secs(10),
         )
         .unwrap();
-        assert_eq!(due(&p, 10_000), Some(EndReason::RequestExpired));
+        assert_eq!(due(&p, 10_000, None), Some(EndReason::RequestExpired));
     }
 
     /// Whatever a client sends: no lease lasts longer than 366 days, with or without a

@@ -151,3 +151,70 @@ async fn a_core_starting_without_a_policy_directory_allows_nothing() {
     assert!(h.reload().await.expect("core").ok);
     lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
 }
+
+/// The wall clock moved back an hour does not stretch a lease: it ends after its duration of
+/// boot time (issue 11: a 5-second lease stayed active for an hour).
+#[tokio::test]
+async fn moving_the_wall_clock_back_does_not_stretch_a_lease() {
+    let w = machine();
+    let h = boot(&w).await;
+    lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
+    let start = w.machine().wall_ms;
+    w.set_wall(start - 3_600_000);
+    w.advance(Duration::from_secs(599));
+    tick(&h).await;
+    assert_eq!(w.machine().members("ops"), ["alice"], "599 s of 600");
+    w.advance(Duration::from_secs(1));
+    tick(&h).await;
+    assert!(
+        w.machine().members("ops").is_empty(),
+        "600 s of boot time, whatever the wall says"
+    );
+}
+
+/// A forward jump of the wall clock ends leases as their wall deadline says; after a reboot
+/// (another boot id) the boot clock no longer compares and the wall deadline rules.
+#[tokio::test]
+async fn a_forward_jump_ends_leases_and_a_reboot_falls_back_to_the_wall_clock() {
+    let w = machine();
+    let h = boot(&w).await;
+    lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
+    let start = w.machine().wall_ms;
+    w.set_wall(start + 3_600_000);
+    tick(&h).await;
+    assert!(w.machine().members("ops").is_empty(), "a forward jump");
+    drop(h);
+    let w = machine();
+    let h = boot(&w).await;
+    lease(op(&h, BOB, LeaseOp::Request(request("ops"))).await);
+    drop(h);
+    {
+        let mut m = w.machine();
+        m.boot_id = "boot-2".into();
+        m.mono = Duration::ZERO;
+    }
+    let h = boot(&w).await;
+    assert_eq!(
+        w.machine().members("ops"),
+        ["bob"],
+        "a new boot: the wall clock says 600 s left"
+    );
+    let wall = w.machine().wall_ms;
+    w.set_wall(wall + 600_000);
+    tick(&h).await;
+    assert!(w.machine().members("ops").is_empty());
+}
+
+/// A suspend counts: the boot clock runs on while the wall clock may be corrected back.
+#[tokio::test]
+async fn the_boot_clock_is_journaled_with_the_lease() {
+    let w = machine();
+    let h = boot(&w).await;
+    let id = lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await).id;
+    let l = &w.machine().journaled()[&id];
+    let stamp = l
+        .activated_boot
+        .as_ref()
+        .expect("activated on the boot clock");
+    assert_eq!(stamp.boot_id, "boot-1");
+}
