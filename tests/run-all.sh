@@ -13,9 +13,10 @@ die() { echo "run-all: $*" >&2; exit 1; }
 
 # Debian packages the tests use: unshare/setpriv (util-linux), useradd (passwd), python3 for
 # protocol fuzzing, sudo/opendoas/hyperfine for the benchmark, pamtester/openssh for PAM,
-# dbus/gdbus/python3-dbus/busctl for the D-Bus API, logrotate/man-db for the package tests.
+# dbus/gdbus/python3-dbus/busctl for the D-Bus API, logrotate/man-db for the package tests,
+# faketime to move the daemon's wall clock.
 need=(util-linux passwd python3 procps sudo opendoas hyperfine pamtester openssh-server dbus gcc libpam0g-dev
-      libglib2.0-bin python3-dbus python3-gi systemd logrotate man-db groff-base binutils)
+      libglib2.0-bin python3-dbus python3-gi systemd logrotate man-db groff-base binutils faketime)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -22,7 +22,8 @@ if [ -z "${ELEVATE_E2E_INSIDE:-}" ]; then
            python3:python3 mount:mount pgrep:procps timeout:coreutils su:util-linux \
            grpck:passwd pamtester:pamtester sshd:openssh-server ssh:openssh-client \
            ssh-keygen:openssh-client script:bsdutils dbus-daemon:dbus-daemon \
-           gdbus:libglib2.0-bin dbus-send:dbus-bin busctl:systemd systemd-socket-activate:systemd; do
+           gdbus:libglib2.0-bin dbus-send:dbus-bin busctl:systemd systemd-socket-activate:systemd \
+           faketime:faketime; do
     command -v "${t%%:*}" >/dev/null || fail "missing ${t%%:*}: apt-get install ${t#*:}"
   done
   if [ -z "${ELEVATE_BIN_DIR:-}" ]; then
