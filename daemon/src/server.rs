@@ -242,7 +242,12 @@ fn real_world(settings: &Settings, audit: &AuditHandle) -> Result<World, StartEr
     let (journal, leases) = Journal::open(dir).map_err(|e| StartError::Journal(dir.clone(), e))?;
     let sessions =
         SessionBook::open(dir, procs.as_ref()).map_err(|e| StartError::Sessions(dir.clone(), e))?;
+    let mut damage = journal.damage().to_vec();
+    let journal_damaged = journal.lost_records();
+    damage.extend(sessions.damage.clone());
     Ok(World {
+        damage,
+        journal_damaged,
         clock: Arc::new(SystemClock::new()),
         accounts: Box::new(Nss),
         groups: Box::new(GroupDb::system()),

@@ -32,11 +32,22 @@ def code_lines(path):
     return lines
 
 
+def is_declaration(lines, i):
+    """A signature that ends in `;` before any body opens (a trait method without a default)."""
+    for line in lines[i:]:
+        text = line.split("//")[0].rstrip()
+        if "{" in text:
+            return False
+        if text.endswith(";"):
+            return True
+    return True
+
+
 def functions(lines):
     """(name, first line, length) of each fn whose body closes at its own indentation."""
     for i, line in enumerate(lines):
         m = FN.match(line)
-        if not m or line.rstrip().endswith(";"):
+        if not m or is_declaration(lines, i):
             continue
         indent = m.group(1)
         for j in range(i, len(lines)):

@@ -19,10 +19,12 @@
 //! | `logins.rs` | PAM account questions and the login sessions leases admit |
 //! | `announce.rs` | lease views, audit records, D-Bus announcements, the notify hook, break-glass |
 //! | `reload.rs` | loading the policy all-or-nothing |
+//! | `damage.rs` | state found damaged at start-up: audited, memberships taken back |
 //! | `step_up.rs`, `identity_cache.rs`, `limits.rs` | the step-up cache, cached NSS answers, rate limits |
 
 mod announce;
 mod commit;
+mod damage;
 mod decide;
 mod expiry;
 mod grants;
@@ -170,6 +172,9 @@ pub struct World {
     pub leases: BTreeMap<u64, Lease>,
     /// Login sessions registered before this start.
     pub sessions: SessionBook,
+    /// State found damaged at start-up, each a sentence; whether the lease journal was.
+    pub damage: Vec<String>,
+    pub journal_damaged: bool,
 }
 
 pub struct State {
@@ -205,6 +210,8 @@ pub struct State {
 pub struct Core {
     state: State,
     rx: mpsc::Receiver<Event>,
+    damage: Vec<String>,
+    journal_damaged: bool,
 }
 
 impl Core {
@@ -218,6 +225,7 @@ impl Core {
     ) -> (Core, Handle) {
         let (tx, rx) = mpsc::channel(handle::QUEUE);
         let clock = world.clock;
+        let (damage, journal_damaged) = (world.damage, world.journal_damaged);
         let mut state = State {
             host: settings.host.clone(),
             policy: Arc::new(Policy::default()),
@@ -248,15 +256,26 @@ impl Core {
             settings,
         };
         state.load_policy();
-        (Core { state, rx }, Handle::new(tx))
+        let core = Core {
+            state,
+            rx,
+            damage,
+            journal_damaged,
+        };
+        (core, Handle::new(tx))
     }
 
     pub fn policy_digest(&self) -> &str {
         &self.state.policy.digest
     }
 
-    /// Before serving: finish what a crash or downtime left (expired leases, memberships).
+    /// Before serving: record damaged state, finish what a crash or downtime left (expired
+    /// leases, memberships).
     pub async fn start(&mut self) {
+        self.state.report_damage(std::mem::take(&mut self.damage));
+        if std::mem::take(&mut self.journal_damaged) {
+            self.state.reclaim_after_damage().await;
+        }
         self.state.reconcile_leases().await;
         self.state.reconcile_sessions();
     }

@@ -41,6 +41,7 @@ audit_events! {
     /// that this enum names every event in the log.
     #[allow(dead_code)]
     AuditRecovered = "audit.recovered",
+    StateDamaged = "state.damaged",
     RunAllowed = "run.allowed",
     RunDenied = "run.denied",
     RunRefused = "run.refused",

@@ -73,6 +73,9 @@ pub struct Machine {
     pub journal: Vec<Lease>,
     /// The lease ids reserved so far (`lease-ids`).
     pub ids_reserved: u64,
+    /// What the next core started over this machine is told was damaged.
+    pub damage: Vec<String>,
+    pub journal_damaged: bool,
     /// Every audit record written, in order, with whether it was durable.
     pub audit: Vec<(AuditEvent, Map<String, Value>, bool)>,
     /// How many times the group files were rewritten.
@@ -204,6 +207,8 @@ impl FakeWorld {
             signals: Vec::new(),
             journal: Vec::new(),
             ids_reserved: 0,
+            damage: Vec::new(),
+            journal_damaged: false,
             audit: Vec::new(),
             group_rewrites: 0,
             policy: Some(policy.to_string()),
@@ -291,6 +296,13 @@ impl FakeWorld {
     /// daemon (re)starting on this machine.
     pub fn world(&self) -> World {
         let leases = self.machine().journaled();
+        let (damage, journal_damaged) = {
+            let mut m = self.machine();
+            (
+                std::mem::take(&mut m.damage),
+                std::mem::take(&mut m.journal_damaged),
+            )
+        };
         World {
             clock: Arc::new(self.clone()),
             accounts: Box::new(self.clone()),
@@ -302,6 +314,8 @@ impl FakeWorld {
             journal: Box::new(self.clone()),
             leases,
             sessions: SessionBook::in_memory(Clock::now(self)),
+            damage,
+            journal_damaged,
         }
     }
 }

@@ -11,7 +11,7 @@
 //! `lease-ids` beside the journal, reserved in blocks ahead of use.
 
 use super::model::Lease;
-use crate::os::files::replace_durably;
+use crate::os::files::{aside_path, replace_durably};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -45,7 +45,15 @@ pub struct Journal {
     /// `lease-ids`, and the id it holds.
     ids_path: PathBuf,
     reserved: u64,
+    /// What was found damaged at open (for the audit log), each a sentence.
+    damage: Vec<String>,
+    /// Records were lost at open (lines that did not read, not only a torn tail).
+    lost_records: bool,
 }
+
+/// How far past every id the journal holds the next id starts when `lease-ids` is damaged:
+/// more leases than any host issues, so an id in the lost range is never handed out again.
+const IDS_LOST_JUMP: u64 = 1 << 32;
 
 /// Compact when the journal holds this many more lines than live records.
 const COMPACT_SLACK: usize = 50_000;
@@ -58,42 +66,59 @@ impl Journal {
         // BTreeMap in one go: built from sorted input its nodes are full, where inserting ids
         // in ascending order leaves them half empty (about twice the memory at 100,000 leases).
         let mut leases = std::collections::HashMap::new();
-        let mut torn = 0usize;
-        match File::open(&path) {
-            Ok(f) => {
-                for line in BufReader::new(f).split(b'\n') {
-                    let line = line?;
-                    if line.is_empty() {
-                        continue;
-                    }
-                    match serde_json::from_slice::<Lease>(&line) {
-                        Ok(l) => {
-                            leases.insert(l.id, l);
-                        }
-                        Err(_) => torn += 1,
-                    }
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        if torn > 0 {
-            tracing::warn!("lease journal: ignored {torn} unreadable line(s) (an unacknowledged write cut short)");
+        let mut damage = Vec::new();
+        let bad = read_records(&path, &mut leases)?;
+        if bad > 0 {
+            // Not a write cut short at the end: lines in the middle do not read. Keep every
+            // record that does, and the whole file as it was for the administrator.
+            let aside = aside_path(&path);
+            std::fs::copy(&path, &aside)?;
+            damage.push(format!(
+                "the lease journal {} had {bad} unreadable line(s); {} readable lease(s) kept, the file as it was is {}",
+                path.display(),
+                leases.len(),
+                aside.display()
+            ));
         }
         let leases: BTreeMap<u64, Lease> = leases.into_iter().collect();
         let file = rewrite(&path, leases.values())?;
         let ids_path = state_dir.join("lease-ids");
-        let reserved = read_reserved(&ids_path)?;
+        let reserved = match read_reserved(&ids_path) {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                let aside = aside_path(&ids_path);
+                std::fs::rename(&ids_path, &aside)?;
+                let top = leases.keys().next_back().copied().unwrap_or(0);
+                damage.push(format!(
+                    "{e}; new lease ids start {IDS_LOST_JUMP} past the journal's highest, the file is {}",
+                    aside.display()
+                ));
+                top.saturating_add(IDS_LOST_JUMP)
+            }
+            Err(e) => return Err(e),
+        };
         Ok((
             Journal {
                 path,
                 file,
                 ids_path,
                 reserved,
+                damage,
+                lost_records: bad > 0,
                 lines: leases.len(),
             },
             leases,
         ))
+    }
+
+    /// What was found damaged at open, each a sentence (empty when nothing was).
+    pub fn damage(&self) -> &[String] {
+        &self.damage
+    }
+
+    /// Whether lease records were lost at open (damaged lines, not only a torn tail).
+    pub fn lost_records(&self) -> bool {
+        self.lost_records
     }
 
     /// Append these records and fdatasync.
@@ -154,6 +179,55 @@ impl LeaseStore for Journal {
         self.reserved = through;
         Ok(())
     }
+}
+
+/// Read every record of the journal at `path` into `leases` (the last record of an id wins).
+/// A torn last line (power loss mid-write: no newline after it) is an unacknowledged write
+/// and is dropped quietly; returns how many other lines did not read.
+fn read_records(
+    path: &Path,
+    leases: &mut std::collections::HashMap<u64, Lease>,
+) -> io::Result<usize> {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let complete = ends_with_newline(&mut f)?;
+    // Streamed: 100,000 leases would otherwise be a 35 MB buffer held at start-up.
+    let mut lines = BufReader::new(f).split(b'\n').peekable();
+    let mut bad = 0;
+    while let Some(line) = lines.next() {
+        let line = line?;
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Lease>(&line) {
+            Ok(l) => {
+                leases.insert(l.id, l);
+            }
+            Err(_) if lines.peek().is_none() && !complete => {
+                tracing::warn!(
+                    "lease journal: ignored a torn last line (an unacknowledged write cut short)"
+                );
+            }
+            Err(_) => bad += 1,
+        }
+    }
+    Ok(bad)
+}
+
+/// Whether the file's last byte is a newline (an empty file counts as complete).
+fn ends_with_newline(f: &mut File) -> io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if f.metadata()?.len() == 0 {
+        return Ok(true);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    f.seek(SeekFrom::Start(0))?;
+    Ok(last[0] == b'\n')
 }
 
 /// The reserved high-water mark; 0 when the file does not exist yet. A damaged file is an
@@ -266,7 +340,7 @@ mod tests {
     }
 
     #[test]
-    fn reserved_ids_survive_a_restart_and_a_damaged_mark_is_an_error() {
+    fn reserved_ids_survive_a_restart_and_a_damaged_mark_jumps_ahead() {
         let dir = std::env::temp_dir().join(format!("elevate-ids-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         {
@@ -277,8 +351,48 @@ mod tests {
         let (j, _) = Journal::open(&dir).unwrap();
         assert_eq!(j.reserved_ids(), ID_BLOCK);
         std::fs::write(dir.join("lease-ids"), "twelve\n").unwrap();
-        let e = Journal::open(&dir).err().expect("a damaged mark");
-        assert!(e.to_string().contains("not a lease id"), "{e}");
+        let (j, _) = Journal::open(&dir).expect("a damaged mark never stops the daemon");
+        assert_eq!(
+            j.reserved_ids(),
+            IDS_LOST_JUMP,
+            "ids start far past anything issued"
+        );
+        assert!(j.damage()[0].contains("not a lease id"), "{:?}", j.damage());
+        assert!(!j.lost_records());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_torn_tail_is_dropped_quietly_and_damage_in_the_middle_is_kept_aside() {
+        let dir = std::env::temp_dir().join(format!("elevate-dmg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = serde_json::to_string(&lease(1, LeaseState::Active)).unwrap();
+        let path = dir.join("leases.jsonl");
+        std::fs::write(&path, format!("{good}\n{{\"id\":2,\"ui")).unwrap();
+        let (j, t) = Journal::open(&dir).unwrap();
+        assert_eq!((t.len(), j.lost_records(), j.damage().len()), (1, false, 0));
+        let other = serde_json::to_string(&lease(3, LeaseState::Active)).unwrap();
+        std::fs::write(&path, format!("{good}\ngarbage\n{other}\n")).unwrap();
+        let (j, t) = Journal::open(&dir).unwrap();
+        assert_eq!(t.len(), 2, "every readable record kept");
+        assert!(j.lost_records());
+        assert!(
+            j.damage()[0].contains("1 unreadable line"),
+            "{:?}",
+            j.damage()
+        );
+        let aside: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("leases.jsonl.damaged-")
+            })
+            .collect();
+        assert_eq!(aside.len(), 1);
+        let kept = std::fs::read_to_string(aside[0].path()).unwrap();
+        assert!(kept.contains("garbage"), "the file as it was");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

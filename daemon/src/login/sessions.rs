@@ -3,7 +3,7 @@
 //! still ends them when their lease ends.
 
 use crate::effects::procs::{ProcId, ProcessTable};
-use crate::os::files::replace_durably;
+use crate::os::files::{aside_path, replace_durably};
 use elevate_base::{Pid, Uid};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -55,6 +55,8 @@ pub struct SessionBook {
     pub last_check: Instant,
     /// `sessions.json`; `None` keeps the book in memory only (tests).
     path: Option<PathBuf>,
+    /// What was found damaged at open, as a sentence.
+    pub damage: Option<String>,
 }
 
 /// At most this many sessions are tracked; beyond it new ones are refused (fail closed).
@@ -62,24 +64,40 @@ pub const MAX_SESSIONS: usize = 65_536;
 
 impl SessionBook {
     /// Load `sessions.json`; sessions whose leader is gone are dropped.
+    /// A file that does not read (torn by a power loss, damaged) is moved aside and the book
+    /// starts empty, saying so in `damage`: the daemon always starts.
     pub fn open(state_dir: &Path, procs: &dyn ProcessTable) -> io::Result<SessionBook> {
         let path = state_dir.join("sessions.json");
-        let table: BTreeMap<u64, Session> = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<Vec<Session>>(&bytes)
-                .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?
-                .into_iter()
-                .filter(|s| s.is_running(procs))
-                .map(|s| (s.id, s))
-                .collect(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+        let mut damage = None;
+        let saved: Vec<Session> = match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<Vec<Session>>(&bytes) {
+                Ok(list) => list,
+                Err(e) => {
+                    let aside = aside_path(&path);
+                    std::fs::rename(&path, &aside)?;
+                    damage = Some(format!(
+                        "{}: {e}; login sessions start untracked, the file is {}",
+                        path.display(),
+                        aside.display()
+                    ));
+                    Vec::new()
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
+        let table: BTreeMap<u64, Session> = saved
+            .into_iter()
+            .filter(|s| s.is_running(procs))
+            .map(|s| (s.id, s))
+            .collect();
         let next_id = table.keys().next_back().map_or(1, |k| k + 1);
         Ok(SessionBook {
             table,
             next_id,
             last_check: Instant::now(),
             path: Some(path),
+            damage,
         })
     }
 
@@ -91,6 +109,7 @@ impl SessionBook {
             next_id: 1,
             last_check: now,
             path: None,
+            damage: None,
         }
     }
 
@@ -156,10 +175,11 @@ mod tests {
         assert_eq!(b2.table.values().collect::<Vec<_>>(), vec![&live]);
         assert_eq!(b2.next_id, 2);
         std::fs::write(dir.join("sessions.json"), "{garbage").unwrap();
-        assert!(
-            SessionBook::open(&dir, &Proc).is_err(),
-            "a corrupt file is an error, not an empty book"
-        );
+        let b3 = SessionBook::open(&dir, &Proc).expect("a damaged file never stops the daemon");
+        assert!(b3.table.is_empty());
+        let why = b3.damage.expect("and says so");
+        assert!(why.contains("sessions.json.damaged-"), "{why}");
+        assert!(!dir.join("sessions.json").exists(), "moved aside");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,4 +1,5 @@
-//! Replacing a state file so that a crash leaves either the old content or the new, whole.
+//! Replacing a state file so that a crash leaves either the old content or the new, whole;
+//! and where a damaged one is kept.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -33,4 +34,12 @@ pub fn replace_durably(
         File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+/// Where a damaged state file is kept for the administrator: `path.damaged-<ms since epoch>`.
+pub fn aside_path(path: &Path) -> std::path::PathBuf {
+    let ms = elevate_base::time::wall_ms(std::time::SystemTime::now());
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".damaged-{ms}"));
+    aside.into()
 }

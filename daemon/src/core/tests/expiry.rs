@@ -218,3 +218,38 @@ async fn the_boot_clock_is_journaled_with_the_lease() {
         .expect("activated on the boot clock");
     assert_eq!(stamp.boot_id, "boot-1");
 }
+
+/// A damaged lease journal at start-up (its records for alice's ops lease lost): the core
+/// says so in the audit log and takes back the memberships no readable lease accounts for —
+/// only in groups the policy grants, and never one a readable record calls standing.
+#[tokio::test]
+async fn a_damaged_journal_is_reported_and_unaccounted_memberships_are_taken_back() {
+    let w = machine();
+    w.group("ops", OPS, &["carol"]); // carol's membership is standing
+    w.group("audit-only", 4100, &["alice"]); // a group no profile grants
+    let h = boot(&w).await;
+    lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
+    lease(op(&h, CAROL, LeaseOp::Request(request("ops"))).await);
+    drop(h);
+    {
+        let mut m = w.machine();
+        // Alice's records are lost; carol's (standing in ops) remain.
+        m.journal.retain(|l| l.user != "alice");
+        m.damage = vec!["the lease journal had 2 unreadable line(s)".into()];
+        m.journal_damaged = true;
+    }
+    let _h = boot(&w).await;
+    let m = w.machine();
+    assert!(m.events().contains(&"state.damaged"));
+    assert_eq!(
+        m.members("ops"),
+        ["carol"],
+        "alice's unaccounted membership is taken back"
+    );
+    assert!(!m.members("pgadmin").contains(&"alice".to_string()));
+    assert_eq!(
+        m.members("audit-only"),
+        ["alice"],
+        "a group no profile grants is not touched"
+    );
+}
