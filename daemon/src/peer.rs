@@ -109,16 +109,10 @@ impl Peer {
     }
 }
 
-/// The real uid and gid of a process, from /proc/PID/status.
+/// The real uid and gid of a process.
 fn real_ids(pid: Pid) -> Option<(Uid, Gid)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-    };
-    Some((Uid(field("Uid:")?), Gid(field("Gid:")?)))
+    let held = crate::effects::procs::held(pid)?;
+    Some((*held.uids.first()?, *held.gids.first()?))
 }
 
 /// Field 6 of /proc/PID/stat: the process's session id.

@@ -47,13 +47,7 @@ impl ProcessTable for Proc {
     }
 
     fn owner(&self, pid: Pid) -> Option<Uid> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|v| v.parse::<u32>().ok())
-            .map(Uid)
+        held(pid)?.uids.first().copied()
     }
 
     fn tree(&self, root: ProcId) -> Vec<ProcId> {
@@ -95,14 +89,13 @@ fn carrying_any(targets: &Carriers) -> Vec<(Uid, ProcId)> {
         return out;
     }
     for pid in pids() {
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        let Some(held) = held(pid) else {
             continue;
         };
-        let (ids, groups) = parse_status(&status);
-        let hit = ids.into_iter().find(|uid| {
+        let hit = held.uids.iter().copied().find(|uid| {
             targets
                 .get(uid)
-                .is_some_and(|gids| groups.iter().any(|g| gids.contains(g)))
+                .is_some_and(|gids| held.all_gids().any(|g| gids.contains(g)))
         });
         if let (Some(uid), Some(start_time)) = (hit, start_time(pid)) {
             out.push((uid, ProcId { pid, start_time }));
@@ -121,34 +114,56 @@ fn pids() -> impl Iterator<Item = Pid> {
         .map(Pid)
 }
 
-/// What a process holds, from /proc/PID/status: every uid it can act as (real, effective,
-/// saved, filesystem) and every gid (real, effective, saved, filesystem — a set-gid program
-/// runs with a granted gid as its effective one — and the supplementary groups).
-fn parse_status(status: &str) -> (Vec<Uid>, Vec<Gid>) {
+/// The ids a process holds, from /proc/PID/status.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Real, effective, saved and filesystem uid, in that order.
+    pub uids: Vec<Uid>,
+    /// Real, effective, saved and filesystem gid, in that order (a set-gid program runs with
+    /// a granted gid as its effective one).
+    pub gids: Vec<Gid>,
+    /// The supplementary groups.
+    pub groups: Vec<Gid>,
+}
+
+impl Held {
+    /// Every gid the process can act with: its four gids and its supplementary groups.
+    fn all_gids(&self) -> impl Iterator<Item = &Gid> {
+        self.gids.iter().chain(&self.groups)
+    }
+}
+
+/// The ids process `pid` holds now (`None` if it is gone).
+pub fn held(pid: Pid) -> Option<Held> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .map(|s| parse_status(&s))
+}
+
+fn parse_status(status: &str) -> Held {
     let numbers = |rest: &str| {
         rest.split_whitespace()
             .filter_map(|v| v.parse::<u32>().ok())
             .collect::<Vec<_>>()
     };
-    let mut uids = Vec::new();
-    let mut gids = Vec::new();
+    let mut held = Held::default();
     for line in status.lines() {
         if let Some(rest) = line.strip_prefix("Uid:") {
-            uids = numbers(rest).into_iter().map(Uid).collect();
+            held.uids = numbers(rest).into_iter().map(Uid).collect();
         } else if let Some(rest) = line.strip_prefix("Gid:") {
-            gids.extend(numbers(rest).into_iter().map(Gid));
+            held.gids = numbers(rest).into_iter().map(Gid).collect();
         } else if let Some(rest) = line.strip_prefix("Groups:") {
-            gids.extend(numbers(rest).into_iter().map(Gid));
+            held.groups = numbers(rest).into_iter().map(Gid).collect();
         }
     }
-    (uids, gids)
+    held
 }
 
 /// Whether a /proc/PID/status text belongs to `uid` and holds one of `gids`.
 #[cfg(test)]
 fn matches_status(status: &str, uid: Uid, gids: &BTreeSet<Gid>) -> bool {
-    let (ids, groups) = parse_status(status);
-    ids.contains(&uid) && groups.iter().any(|g| gids.contains(g))
+    let held = parse_status(status);
+    held.uids.contains(&uid) && held.all_gids().any(|g| gids.contains(g))
 }
 
 /// Field 22 of /proc/PID/stat (start time in clock ticks since boot).
