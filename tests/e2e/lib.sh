@@ -95,6 +95,12 @@ policy_file() {
   chmod 0644 "$POL/$1"
 }
 
+# in_group USER GROUP: a new login of USER would be in GROUP (id reads /etc/group now).
+in_group() { id -nG "$1" | tr ' ' '\n' | grep -qx "$2"; }
+
+# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds or SECONDS pass.
+wait_for() { local i; for i in $(seq $(($1 * 10))); do "${@:2}" && return 0; sleep 0.1; done; return 1; }
+
 # alive PID: the process exists and is not a zombie.
 alive() {
   local st

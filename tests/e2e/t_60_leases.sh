@@ -63,8 +63,6 @@ CONFIG=$SANDBOX/lease.toml start_daemon || return
 lease_field() {
   as dave elevate leases --all --json 2>/dev/null | json_get ".leases[id=$1].$2"
 }
-in_group() { id -nG "$1" | tr ' ' '\n' | grep -qx "$2"; }
-wait_for() { local i; for i in $(seq $(($1 * 10))); do "${@:2}" && return 0; sleep 0.1; done; return 1; }
 
 # --- request → use → expire (self-approved)
 capture as alice elevate request quick --for 2s --reason "check load"

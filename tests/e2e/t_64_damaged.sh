@@ -18,7 +18,6 @@ grant_groups = ["dmggrp"]
 [[profile.command]]
 path = "/usr/bin/id"
 TOML
-in_group() { id -nG "$1" | tr ' ' '\n' | grep -qx "$2"; }
 DSTATE=$SANDBOX/state-damaged
 mkdir -p "$DSTATE"
 STATE=$DSTATE start_daemon || return

@@ -10,11 +10,16 @@ use crate::core::{checked, Gone, LeaseOp, LoginOp};
 use crate::peer::Peer;
 use elevate_proto::frame::{self, FrameError};
 use elevate_proto::{Denial, ErrorKind, LeaseRequest, Request, Response};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::UnixStream;
 
 /// How long a connection refused at admission is read from before it is closed.
 const REFUSED_LINGER: Duration = Duration::from_millis(200);
+/// At most this many refused connections linger at once (a flood of them is closed at once:
+/// the wait is a courtesy to ordinary clients, not a cost anyone can grow).
+const MAX_LINGERING: usize = 64;
+static LINGERING: AtomicUsize = AtomicUsize::new(0);
 
 /// What to do after a request was handled: answer, or (`None`) close the connection because
 /// it is done (a command ran, or the core is gone).
@@ -34,7 +39,7 @@ pub async fn serve(stream: UnixStream, ctx: Ctx) {
         Ok(Ok(slot)) => slot,
         Ok(Err(e)) => {
             if conn.send(&Response::Error(e)).await.is_ok() {
-                conn.drain(REFUSED_LINGER).await;
+                linger(&mut conn).await;
             }
             return;
         }
@@ -51,6 +56,15 @@ pub async fn serve(stream: UnixStream, ctx: Ctx) {
             return;
         }
     }
+}
+
+/// Read what a refused client is still sending before closing, so it sees the refusal
+/// rather than a reset connection — unless [`MAX_LINGERING`] refused connections already wait.
+async fn linger(conn: &mut Conn) {
+    if LINGERING.fetch_add(1, Ordering::SeqCst) < MAX_LINGERING {
+        conn.drain(REFUSED_LINGER).await;
+    }
+    LINGERING.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// The next request, within `wait`. `None`: the client is gone, idle too long, or sent

@@ -60,8 +60,9 @@ impl State {
 
     /// The policy to swap in (`None`: keep the current one), the errors and the warnings.
     fn read_policy(&mut self) -> (Option<Policy>, Vec<String>, Vec<String>) {
+        let missing = self.policy_source.missing();
         if self.policy_present {
-            if let Some(why) = self.policy_source.missing() {
+            if let Some(why) = missing {
                 let e = format!(
                     "{why}; keeping the previous policy (an empty directory, not a missing one, allows nothing)"
                 );
@@ -78,7 +79,7 @@ impl State {
         for w in &warnings {
             tracing::warn!("policy: {w}");
         }
-        if outcome.policy.is_some() && self.policy_source.missing().is_none() {
+        if outcome.policy.is_some() && missing.is_none() {
             self.policy_present = true;
         }
         (outcome.policy, errors, warnings)
