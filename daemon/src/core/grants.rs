@@ -14,6 +14,10 @@ use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
+/// How long after a lease ends its carriers get TERM: the answer to whoever ended it (whose
+/// own client may carry the group) goes out first, and a tick or two later the rest follows.
+pub(super) const TERM_DELAY: Duration = Duration::from_millis(500);
+
 /// The first wait before a failed grant is tried again; it doubles up to [`GRANT_RETRY_MAX`].
 const GRANT_RETRY_FIRST: Duration = Duration::from_secs(1);
 const GRANT_RETRY_MAX: Duration = Duration::from_secs(60);
@@ -261,7 +265,7 @@ impl State {
     }
 
     /// Processes that still carry a revoked gid (one the user does not also hold by standing
-    /// membership): queued for TERM on the next tick, or recorded and kept (`on_expiry`).
+    /// membership): queued for TERM once `TERM_DELAY` has passed, or recorded and kept (`on_expiry`).
     fn end_carriers(&mut self, mut revoked: Carriers, terminate: &HashMap<Uid, bool>) {
         for (uid, gids) in revoked.iter_mut() {
             if let Some((_, subject)) = self.identities.by_uid(*uid) {
@@ -279,7 +283,8 @@ impl State {
         }
         for (uid, p) in self.procs.carrying_any(&revoked) {
             if terminate.get(&uid).copied().unwrap_or(true) {
-                self.leases.pending_terms.push((uid, p));
+                let at = self.clock.now() + TERM_DELAY;
+                self.leases.pending_terms.push((at, p));
             } else {
                 let rec = json!({"host": self.host.name, "uid": uid, "pid": p.pid});
                 self.audit.post(AuditEvent::ProcessKept, fields(rec));
@@ -289,8 +294,12 @@ impl State {
 
     /// TERM the processes found carrying revoked groups; KILL them after the grace period.
     pub(super) fn terminate_pending(&mut self) {
-        let terms = std::mem::take(&mut self.leases.pending_terms);
-        let killed: Vec<ProcId> = terms
+        let now = self.clock.now();
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.leases.pending_terms)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.leases.pending_terms = later;
+        let killed: Vec<ProcId> = due
             .into_iter()
             .filter(|(_, p)| self.procs.signal(*p, libc::SIGTERM))
             .map(|(_, p)| p)

@@ -38,9 +38,10 @@ pub struct LeaseBook {
     pub next_id: u64,
     /// `elevate request --wait` callers, woken when their lease leaves `pending`.
     pub waiters: HashMap<u64, Vec<oneshot::Sender<Response>>>,
-    /// Processes to send TERM on the next tick (after the answer to whoever ended the lease
-    /// has gone out — their own client may be one of them).
-    pub pending_terms: Vec<(Uid, ProcId)>,
+    /// Processes to send TERM from the tick, once [`TERM_DELAY`](super::grants::TERM_DELAY)
+    /// has passed since the ending (so the answer to whoever ended the lease arrives first —
+    /// their own client may be one of them).
+    pub pending_terms: Vec<(Instant, ProcId)>,
     /// Processes sent TERM, to be sent KILL at the instant if still there.
     pub pending_kills: Vec<(Instant, Vec<ProcId>)>,
     /// Grants that could not be written (a read-only /etc, a held lock): when to try again,

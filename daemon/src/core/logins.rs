@@ -325,7 +325,7 @@ impl State {
     }
 
     /// End the sessions these leases admitted: HUP now to the leader and its descendants,
-    /// TERM on the next tick, KILL after the grace (the lease machinery's pending lists).
+    /// TERM after `TERM_DELAY`, KILL after the grace (the lease machinery's pending lists).
     pub(super) fn end_sessions(&mut self, lease_ids: &[u64], why: &str) {
         let ending: Vec<u64> = self
             .sessions
@@ -349,7 +349,8 @@ impl State {
             let procs = self.procs.tree(s.leader());
             for p in &procs {
                 self.procs.signal(*p, libc::SIGHUP);
-                self.leases.pending_terms.push((s.uid, *p));
+                let at = self.clock.now() + super::grants::TERM_DELAY;
+                self.leases.pending_terms.push((at, *p));
             }
             tracing::info!(
                 "ending session {id} of {} ({}): lease {:?} {why}",

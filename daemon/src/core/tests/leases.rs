@@ -95,7 +95,10 @@ async fn revoke_removes_the_membership_and_ends_processes_that_carry_it() {
     assert_eq!(l.end_reason, Some(EndReason::Revoked));
     assert!(w.machine().members("pgadmin").is_empty());
     assert!(w.machine().members("ops").is_empty());
-    // TERM goes out on the next tick, after the answer.
+    // TERM goes out from the tick once TERM_DELAY has passed: the answer first.
+    tick(&h).await;
+    assert!(w.machine().signals.is_empty(), "not before TERM_DELAY");
+    w.advance(crate::core::grants::TERM_DELAY);
     tick(&h).await;
     let m = w.machine();
     assert_eq!(m.signals, [(shell.pid, libc::SIGTERM)]);
@@ -219,6 +222,7 @@ async fn a_process_that_ignores_term_gets_kill_after_the_grace() {
     let setuid = w.process(501, BOB, &[PGADMIN]);
     w.machine().procs.get_mut(&setuid.pid).expect("proc").euid = Uid(ALICE);
     lease(op(&h, ALICE, LeaseOp::Revoke { id, reason: None }).await);
+    w.advance(crate::core::grants::TERM_DELAY);
     tick(&h).await;
     {
         let m = w.machine();
