@@ -662,6 +662,10 @@ fn status_summarises_the_daemon() {
             warnings: vec![],
         },
         running_commands: 2,
+        group_edits_pending: 0,
+        group_edit_wait_ms: 0,
+        group_edit_error: None,
+        expiry_lag_ms: 0,
     };
     let out = ask(
         &["status"],

@@ -5,6 +5,7 @@ use crate::core::{Core, Handle, World};
 use crate::effects::accounts::Nss;
 use crate::effects::audit::{fields, AuditEvent, AuditHandle};
 use crate::effects::clock::SystemClock;
+use crate::effects::groups::{GroupDatabase, GroupEditor, LOCK_WAIT};
 use crate::effects::policy_files::{PolicyDir, PolicySource};
 use crate::effects::procs::Proc;
 use crate::effects::wall::Pts;
@@ -63,6 +64,7 @@ pub enum StartError {
     StateDir(PathBuf, io::Error),
     AuditLog(PathBuf, String),
     AuditWriter(io::Error),
+    GroupEditor(io::Error),
     Journal(PathBuf, io::Error),
     Sessions(PathBuf, io::Error),
     ActivatedSocket(io::Error),
@@ -76,6 +78,7 @@ impl fmt::Display for StartError {
             StartError::StateDir(p, e) => write!(f, "state dir {}: {e}", p.display()),
             StartError::AuditLog(p, e) => write!(f, "audit log {}: {e}", p.display()),
             StartError::AuditWriter(e) => write!(f, "cannot start the audit writer: {e}"),
+            StartError::GroupEditor(e) => write!(f, "cannot start the group editor: {e}"),
             StartError::Journal(p, e) => write!(f, "lease journal in {}: {e}", p.display()),
             StartError::Sessions(p, e) => write!(f, "login sessions in {}: {e}", p.display()),
             StartError::ActivatedSocket(e) => write!(f, "activated socket: {e}"),
@@ -213,15 +216,18 @@ async fn accept_until_stopped(listener: &UnixListener, s: &Serving) -> Result<()
     }
 }
 
-/// Running commands get TERM, then KILL after the grace period; wait for them to be reaped,
-/// then say so in the audit log.
+/// Running commands get TERM, then KILL after the grace period; wait for them to be reaped
+/// (and for group edits in flight, in the same bound: one left unfinished is redone at the
+/// next start, from the journal), then say so in the audit log.
 async fn stop(s: &Serving) {
     let grace = Duration::from_millis(s.settings.limits.kill_grace_ms + 1000);
     let deadline = tokio::time::Instant::now() + grace;
     while tokio::time::Instant::now() < deadline {
         match s.core.status().await {
             Ok(Response::Status(st))
-                if st.running_commands > 0 || PENDING_GROUP_KILLS.load(Ordering::SeqCst) > 0 =>
+                if st.running_commands > 0
+                    || st.group_edits_pending > 0
+                    || PENDING_GROUP_KILLS.load(Ordering::SeqCst) > 0 =>
             {
                 tokio::time::sleep(Duration::from_millis(50)).await
             }
@@ -239,6 +245,7 @@ async fn stop(s: &Serving) {
 fn real_world(settings: &Settings, audit: &AuditHandle) -> Result<World, StartError> {
     let dir = &settings.state_dir;
     let procs = Arc::new(Proc);
+    let groups: Arc<dyn GroupDatabase> = Arc::new(GroupDb::system().with_lock_timeout(LOCK_WAIT));
     let (journal, leases) = Journal::open(dir).map_err(|e| StartError::Journal(dir.clone(), e))?;
     let sessions =
         SessionBook::open(dir, procs.as_ref()).map_err(|e| StartError::Sessions(dir.clone(), e))?;
@@ -250,7 +257,8 @@ fn real_world(settings: &Settings, audit: &AuditHandle) -> Result<World, StartEr
         journal_damaged,
         clock: Arc::new(SystemClock::new()),
         accounts: Box::new(Nss),
-        groups: Box::new(GroupDb::system()),
+        groups: Arc::clone(&groups),
+        editor: GroupEditor::start(groups).map_err(StartError::GroupEditor)?,
         procs,
         audit: Arc::new(audit.clone()),
         policy: Box::new(PolicyDir(settings.policy_dir.clone())),

@@ -47,7 +47,14 @@ pub struct Settings {
     pub notify_command: Option<PathBuf>,
     /// How long a request may wait for approval.
     pub pending_ttl: std::time::Duration,
+    /// The longest the core waits for a group edit before going on without its outcome
+    /// (see `core::edits`).
+    pub group_edit_wait: std::time::Duration,
 }
+
+/// [`Settings::group_edit_wait`]: a rewrite of /etc/group takes a few milliseconds; longer
+/// means another program holds `/etc/.pwd.lock`, and decisions should not wait for it.
+pub const GROUP_EDIT_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Why the daemon cannot start with these settings. `Display` is what it prints before
 /// exiting with EX_CONFIG.
@@ -109,6 +116,7 @@ impl Settings {
             limits: cfg.limits.clone(),
             notify_command: cfg.notify_command.clone(),
             pending_ttl: cfg.request_timeout()?,
+            group_edit_wait: GROUP_EDIT_WAIT,
         })
     }
 }

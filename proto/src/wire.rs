@@ -310,6 +310,18 @@ pub struct StatusReply {
     pub profiles: usize,
     pub last_reload: ReloadReport,
     pub running_commands: usize,
+    /// Group edits handed to the editor and not finished (another program may hold
+    /// /etc/.pwd.lock), and how long the oldest has waited.
+    #[serde(default)]
+    pub group_edits_pending: usize,
+    #[serde(default)]
+    pub group_edit_wait_ms: u64,
+    /// The last group edit that failed, until one succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_edit_error: Option<String>,
+    /// How late the last lease to expire was ended, after its deadline.
+    #[serde(default)]
+    pub expiry_lag_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -444,6 +456,13 @@ pub struct LeaseInfo {
     pub extension_pending_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extension_approvals: Vec<ApprovalInfo>,
+    /// An active lease's groups not written to /etc/group yet (the daemon retries): until
+    /// then the lease is granting, not in force for new logins or `elevate with`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub granting: Vec<String>,
+    /// Why they are not written yet: the last failure, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granting_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -73,7 +73,7 @@ pub fn summary(l: &LeaseInfo, now: i64) -> String {
 
 /// The rest of an active lease's headline (time left), then what it allows and how.
 fn active_lines(s: &mut String, l: &LeaseInfo) {
-    s.push_str("active");
+    s.push_str(state_word(l));
     if let Some(left) = l.time_left_secs {
         s.push_str(&format!(", {} left", human(left)));
     }
@@ -81,6 +81,17 @@ fn active_lines(s: &mut String, l: &LeaseInfo) {
         s.push_str(&format!(" (until {})", short_time(exp)));
     }
     s.push('\n');
+    if !l.granting.is_empty() {
+        let groups: Vec<String> = l.granting.iter().map(|g| clean(g)).collect();
+        s.push_str(&format!(
+            "  not in force yet: adding you to {} waits for /etc/group; the daemon retries{}\n",
+            groups.join(", "),
+            l.granting_error
+                .as_deref()
+                .map(|e| format!(" ({})", clean(e)))
+                .unwrap_or_default()
+        ));
+    }
     if !l.grant_groups.is_empty() {
         let groups: Vec<String> = l.grant_groups.iter().map(|g| clean(g)).collect();
         s.push_str(&format!(
@@ -169,6 +180,16 @@ fn detail_lines(s: &mut String, l: &LeaseInfo, now: i64) {
     }
 }
 
+/// The state as people read it: an active lease whose groups are not written yet is
+/// `granting`, not `active`.
+fn state_word(l: &LeaseInfo) -> &'static str {
+    if l.state == LeaseState::Active && !l.granting.is_empty() {
+        "granting"
+    } else {
+        l.state.as_str()
+    }
+}
+
 /// The TIME LEFT / ENDED cell.
 fn when_cell(l: &LeaseInfo, now: i64) -> String {
     match l.state {
@@ -214,9 +235,9 @@ pub fn table(leases: &[LeaseInfo], now: i64) -> String {
         .iter()
         .map(|l| {
             let state = if l.break_glass {
-                format!("{} (break-glass)", l.state)
+                format!("{} (break-glass)", state_word(l))
             } else {
-                l.state.to_string()
+                state_word(l).to_string()
             };
             [
                 l.id.to_string(),
@@ -303,6 +324,8 @@ mod tests {
             end_comment: None,
             extension_pending_secs: None,
             extension_approvals: vec![],
+            granting: vec![],
+            granting_error: None,
         }
     }
 

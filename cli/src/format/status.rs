@@ -1,5 +1,6 @@
-//! `elevate status` for people: the daemon's version, uptime, policy, last reload, and how
-//! many commands it is running.
+//! `elevate status` for people: the daemon's version, uptime, policy, last reload, how many
+//! commands it is running, and whether lease housekeeping keeps up (expiry lag, group edits
+//! waiting for /etc/group).
 
 use elevate_proto::StatusReply;
 
@@ -45,7 +46,30 @@ pub fn format_status(s: &StatusReply) -> String {
         }
     }
     out.push_str(&format!("running commands: {}\n", s.running_commands));
+    out.push_str(&format!(
+        "expiry lag: {} (the last lease to expire ended that long after its deadline)\n",
+        format_millis(s.expiry_lag_ms)
+    ));
+    if s.group_edits_pending > 0 {
+        out.push_str(&format!(
+            "group edits pending: {}, the oldest waiting {} (another program may hold /etc/.pwd.lock)\n",
+            s.group_edits_pending,
+            format_millis(s.group_edit_wait_ms)
+        ));
+    }
+    if let Some(e) = &s.group_edit_error {
+        out.push_str(&format!("last group edit FAILED, retrying: {e}\n"));
+    }
     out
+}
+
+/// `250` → `250 ms`, `8200` → `8.2 s`.
+fn format_millis(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
 }
 
 #[cfg(test)]
@@ -72,9 +96,16 @@ mod tests {
                 warnings: vec![],
             },
             running_commands: 0,
+            group_edits_pending: 2,
+            group_edit_wait_ms: 8200,
+            group_edit_error: Some("cannot edit /etc/group: locked".into()),
+            expiry_lag_ms: 40,
         };
         let out = format_status(&s);
         assert!(out.contains("up 1h02m"));
+        assert!(out.contains("expiry lag: 40 ms"));
+        assert!(out.contains("group edits pending: 2, the oldest waiting 8.2 s"));
+        assert!(out.contains("last group edit FAILED, retrying: cannot edit /etc/group: locked"));
         assert!(out.contains("FAILED"));
         assert!(out.contains("/p/b.toml:3:1: error: bad"));
     }

@@ -153,10 +153,26 @@ pub(super) fn info(l: &Lease, now: u64, policy: &elevate_policy::Policy) -> Leas
                 comment: a.comment.clone(),
             })
             .collect(),
+        granting: l
+            .grants
+            .iter()
+            .filter(|g| l.state == LeaseState::Active && !g.standing && !g.applied)
+            .map(|g| g.group.clone())
+            .collect(),
+        granting_error: None,
     }
 }
 
 impl State {
+    /// A lease as clients see it: [`info`], with why its grant waits, if it does.
+    pub(super) fn view(&self, l: &Lease) -> LeaseInfo {
+        let mut v = info(l, self.clock.wall_ms(), &self.policy);
+        if !v.granting.is_empty() {
+            v.granting_error = self.edits.last_error.clone();
+        }
+        v
+    }
+
     pub(super) fn lease_record(&self, l: &Lease, extra: serde_json::Value) -> serde_json::Value {
         let mut v = json!({
             "host": self.host.name, "lease": l.id, "user": l.user, "uid": l.uid, "profile": l.profile,
@@ -208,7 +224,7 @@ impl State {
         let Some(l) = self.leases.table.get(&id) else {
             return;
         };
-        let lease = info(l, self.clock.wall_ms(), &self.policy);
+        let lease = self.view(l);
         if let Some(signal) = listening
             .then(|| BusEvent::for_lease(notice, &lease))
             .flatten()

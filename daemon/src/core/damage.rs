@@ -1,12 +1,14 @@
 //! State found damaged at start-up: say so in the audit log, and when the lease journal was
 //! damaged, take back memberships no readable lease accounts for. The daemon always starts.
 
+use super::edits::Purpose;
 use super::State;
 use crate::effects::audit::{fields, AuditEvent};
 use crate::lease::model::LeaseState;
 use elevate_groupdb::{Change, Outcome};
 use serde_json::json;
 use std::collections::BTreeSet;
+use std::io;
 
 impl State {
     /// One `state.damaged` record (and a log line) per damaged file.
@@ -50,8 +52,13 @@ impl State {
         if changes.is_empty() {
             return;
         }
-        let outcomes = match self.groupdb.apply(&changes) {
-            Ok(o) => o,
+        self.edit_groups(changes, Purpose::Reclaim).await;
+    }
+
+    /// The editor's outcome for [`State::reclaim_after_damage`]: audit what was taken back.
+    pub(super) fn reclaim_written(&mut self, result: io::Result<(Vec<Change>, Vec<Outcome>)>) {
+        let (changes, outcomes) = match result {
+            Ok(r) => r,
             Err(e) => {
                 tracing::error!("cannot take back memberships after a damaged journal: {e}");
                 return;

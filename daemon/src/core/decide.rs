@@ -185,6 +185,7 @@ impl State {
     }
 
     pub(super) fn status(&self) -> StatusReply {
+        let (edits, oldest) = self.edits.pending(self.clock.now());
         StatusReply {
             version: env!("CARGO_PKG_VERSION").to_string(),
             protocol: elevate_proto::PROTOCOL_VERSION,
@@ -206,6 +207,10 @@ impl State {
             profiles: self.policy.profiles.len(),
             last_reload: self.last_reload.clone(),
             running_commands: self.running,
+            group_edits_pending: edits,
+            group_edit_wait_ms: elevate_base::duration::millis(oldest),
+            group_edit_error: self.edits.last_error.clone(),
+            expiry_lag_ms: self.leases.expiry_lag_ms,
         }
     }
 

@@ -39,6 +39,10 @@ impl State {
             l.end_comment = reason
                 .clone()
                 .filter(|c| c.len() <= 1024 && !c.chars().any(char::is_control));
+            if why == EndReason::Expired {
+                let deadline = l.expires_at_ms.unwrap_or(now);
+                self.leases.expiry_lag_ms = now.saturating_sub(deadline);
+            }
             let ev = match why {
                 EndReason::Expired => AuditEvent::LeaseExpired,
                 EndReason::Revoked => AuditEvent::LeaseRevoked,
@@ -80,7 +84,7 @@ impl State {
         if !due.is_empty() {
             self.end_batch(due).await;
         }
-        self.retry_removals().await;
+        self.retry_removals(true).await;
         self.retry_grants().await;
         self.maybe_prune_sessions();
         let t = self.clock.now();
@@ -189,7 +193,7 @@ impl State {
             );
             self.end_batch(ends).await;
         }
-        self.retry_removals().await;
+        self.retry_removals(false).await;
     }
 
     /// Watch a bound process; its exit ends the lease whatever time is left.

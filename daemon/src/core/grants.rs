@@ -3,6 +3,7 @@
 //! same group), and the processes that still carry a removed group, TERM then KILL.
 
 use super::announce::Notice;
+use super::edits::{Purpose, Removal, Removals};
 use super::State;
 use crate::effects::audit::{fields, AuditEvent};
 use crate::effects::procs::Carriers;
@@ -12,15 +13,12 @@ use elevate_base::{Gid, Uid};
 use elevate_groupdb::{Change, Outcome};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io;
 use std::time::Duration;
 
 /// How long after a lease ends its carriers get TERM: the answer to whoever ended it (whose
 /// own client may carry the group) goes out first, and a tick or two later the rest follows.
 pub(super) const TERM_DELAY: Duration = Duration::from_millis(500);
-
-/// The first wait before a failed grant is tried again; it doubles up to [`GRANT_RETRY_MAX`].
-const GRANT_RETRY_FIRST: Duration = Duration::from_secs(1);
-const GRANT_RETRY_MAX: Duration = Duration::from_secs(60);
 
 impl State {
     /// Add the lease's group memberships (the daemon's own, never a standing one).
@@ -40,7 +38,7 @@ impl State {
             // Intent first: after a crash, reconcile knows which memberships were standing.
             if let Err(e) = self.commit(std::slice::from_ref(&lease), &[]).await {
                 tracing::error!("lease {id}: {e}");
-                self.retry_grants_later();
+                self.edits.grant_retry.failed(self.clock.now());
                 return;
             }
         }
@@ -57,13 +55,26 @@ impl State {
             self.notify(Notice::Activated, id);
             return;
         }
-        let outcomes = match self.groupdb.apply(&changes) {
-            Ok(o) => o,
+        self.edit_groups(changes, Purpose::Grant(id)).await;
+    }
+
+    /// The editor's outcome for a lease's grant: record what was added, or retry later.
+    pub(super) async fn grant_written(
+        &mut self,
+        id: u64,
+        result: io::Result<(Vec<Change>, Vec<Outcome>)>,
+    ) {
+        let Some(mut lease) = self.leases.table.get(&id).cloned() else {
+            return;
+        };
+        let (changes, outcomes) = match result {
+            Ok(r) => r,
             Err(e) => {
                 tracing::error!("lease {id}: cannot edit /etc/group: {e}");
                 let rec = json!({"host": self.host.name, "lease": id, "error": e.to_string()});
                 self.audit.post(AuditEvent::GroupError, fields(rec));
-                self.retry_grants_later();
+                self.edits.grant_retry.failed(self.clock.now());
+                self.wake(id);
                 return;
             }
         };
@@ -84,7 +95,11 @@ impl State {
             tracing::error!("lease {id}: {e}");
         }
         self.identities.clear();
-        self.notify(Notice::Activated, id);
+        // Ended while the edit waited: the removal queued behind it takes the membership back.
+        if lease.state == LeaseState::Active {
+            self.notify(Notice::Activated, id);
+        }
+        self.wake(id);
     }
 
     /// The grants a lease intends, group by group: standing when the user is a member already
@@ -115,23 +130,10 @@ impl State {
         grants
     }
 
-    /// A grant could not be written: try again from the tick, after [`GRANT_RETRY_FIRST`].
-    fn retry_grants_later(&mut self) {
-        if self.leases.grant_retry.is_none() {
-            let at = self.clock.now() + GRANT_RETRY_FIRST;
-            self.leases.grant_retry = Some((at, GRANT_RETRY_FIRST));
-        }
-    }
-
-    /// From the tick: when a retry is due, grant again what active leases intend and do not
-    /// hold yet; if some still fail, wait twice as long (at most [`GRANT_RETRY_MAX`]), so a
-    /// read-only /etc costs one attempt (and one `group.error`) a minute, not one a tick.
+    /// From the tick: when a retry is due (and no edit is in flight, which may be the very
+    /// grant), grant again what active leases intend and do not hold yet.
     pub(super) async fn retry_grants(&mut self) {
-        let Some((at, backoff)) = self.leases.grant_retry else {
-            return;
-        };
-        let now = self.clock.now();
-        if now < at {
+        if !self.edits.grant_retry.due(self.clock.now()) || self.edits.busy() {
             return;
         }
         let policy = self.policy.clone();
@@ -148,13 +150,11 @@ impl State {
             .filter(|l| l.state == LeaseState::Active && wanted(l))
             .map(|l| l.id)
             .collect();
-        self.leases.grant_retry = None;
+        if stuck.is_empty() {
+            self.edits.grant_retry.succeeded();
+        }
         for id in stuck {
             self.apply_grants(id).await;
-        }
-        if self.leases.grant_retry.is_some() {
-            let next = (backoff * 2).min(GRANT_RETRY_MAX);
-            self.leases.grant_retry = Some((now + next, next));
         }
     }
 
@@ -171,21 +171,33 @@ impl State {
     /// same user still grants the same group; then end processes still carrying them.
     pub(super) async fn remove_grants(&mut self, ids: &[u64]) {
         let plan = self.removals(ids);
-        if !plan.changes.is_empty() {
-            let list: Vec<Change> = plan.changes.iter().map(|r| r.change.clone()).collect();
-            let outcomes = match self.groupdb.apply(&list) {
-                Ok(o) => o,
-                Err(e) => {
-                    tracing::error!(
-                        "cannot edit /etc/group to remove lease memberships: {e}; will retry"
-                    );
-                    return;
-                }
-            };
-            self.record_removals(&plan.changes, &outcomes).await;
-            self.identities.clear();
+        if plan.changes.is_empty() {
+            self.end_carriers(plan.revoked, &plan.terminate);
+            return;
         }
-        self.end_carriers(plan.revoked, &plan.terminate);
+        let list: Vec<Change> = plan.changes.iter().map(|r| r.change.clone()).collect();
+        self.edit_groups(list, Purpose::Remove(plan)).await;
+    }
+
+    /// The editor's outcome for a removal: record it and end the carriers, or retry later.
+    pub(super) async fn removal_written(
+        &mut self,
+        plan: Removals,
+        result: io::Result<(Vec<Change>, Vec<Outcome>)>,
+    ) {
+        match result {
+            Ok((_, outcomes)) => {
+                self.record_removals(&plan.changes, &outcomes).await;
+                self.identities.clear();
+                self.end_carriers(plan.revoked, &plan.terminate);
+            }
+            Err(e) => {
+                tracing::error!(
+                    "cannot edit /etc/group to remove lease memberships: {e}; will retry"
+                );
+                self.edits.removal_retry.failed(self.clock.now());
+            }
+        }
     }
 
     /// What ending these leases takes away: the membership changes (with their lease), the
@@ -213,11 +225,9 @@ impl State {
                 let user = l.user.clone();
                 let group = g.group.clone();
                 let change = Change::Remove { user, group };
-                let recorded = g.applied;
                 plan.changes.push(Removal {
                     lease: l.id,
                     change,
-                    recorded,
                 });
                 plan.revoked.entry(l.uid).or_default().insert(g.gid);
             }
@@ -245,14 +255,17 @@ impl State {
                 continue;
             };
             let l = updated.entry(r.lease).or_insert_with(|| l.clone());
+            // Read now, not when the removal was planned: a grant written meanwhile counts.
+            let mut recorded = false;
             for g in l.grants.iter_mut().filter(|g| &g.group == group) {
+                recorded |= g.applied;
                 g.applied = false;
             }
             let removed = *outcome == Outcome::Removed;
-            if r.recorded || removed {
+            if recorded || removed {
                 let mut rec =
                     json!({"host": self.host.name, "lease": r.lease, "user": user, "group": group});
-                if !r.recorded {
+                if !recorded {
                     rec["recovered"] = json!("a membership an interrupted grant added");
                 }
                 recs.push((AuditEvent::GroupRemoved, rec));
@@ -317,8 +330,14 @@ impl State {
     }
 
     /// Memberships of ended leases still in /etc/group (a failed rewrite, or a crash between
-    /// journaling the end and removing them): remove them now.
-    pub(super) async fn retry_removals(&mut self) {
+    /// journaling the end and removing them): remove them now — at start-up, and from the tick
+    /// once a failed removal's back-off is over and no edit is in flight.
+    pub(super) async fn retry_removals(&mut self, from_tick: bool) {
+        let now = self.clock.now();
+        let r = self.edits.removal_retry;
+        if self.edits.busy() || (from_tick && r.waiting() && !r.due(now)) {
+            return;
+        }
         let stuck: Vec<u64> = self
             .leases
             .table
@@ -326,24 +345,10 @@ impl State {
             .filter(|l| l.state == LeaseState::Ended && l.applied_grants().next().is_some())
             .map(|l| l.id)
             .collect();
-        if !stuck.is_empty() {
+        if stuck.is_empty() {
+            self.edits.removal_retry.succeeded();
+        } else {
             self.remove_grants(&stuck).await;
         }
     }
-}
-
-/// One membership an ending takes back.
-struct Removal {
-    lease: u64,
-    change: Change,
-    /// The journal says it was added (otherwise: an interrupted grant may have added it).
-    recorded: bool,
-}
-
-/// What ending a batch of leases takes away (see `State::removals`).
-#[derive(Default)]
-struct Removals {
-    changes: Vec<Removal>,
-    revoked: Carriers,
-    terminate: HashMap<Uid, bool>,
 }

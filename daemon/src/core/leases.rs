@@ -4,7 +4,7 @@
 //! and acts: grants in `grants.rs`, endings in `expiry.rs`. Whatever a crash interrupts,
 //! `expiry.rs` finishes at start-up from the journal.
 
-use super::announce::{info, Notice};
+use super::announce::Notice;
 use super::commit::CommitError;
 use super::{no_account, State};
 use crate::effects::audit::AuditEvent;
@@ -44,9 +44,8 @@ pub struct LeaseBook {
     pub pending_terms: Vec<(Instant, ProcId)>,
     /// Processes sent TERM, to be sent KILL at the instant if still there.
     pub pending_kills: Vec<(Instant, Vec<ProcId>)>,
-    /// Grants that could not be written (a read-only /etc, a held lock): when to try again,
-    /// and the current back-off. `None` while nothing waits.
-    pub grant_retry: Option<(Instant, Duration)>,
+    /// How late (wall clock, after its deadline) the last lease to expire was ended.
+    pub expiry_lag_ms: u64,
 }
 
 impl LeaseBook {
@@ -66,7 +65,7 @@ impl LeaseBook {
             waiters: HashMap::new(),
             pending_terms: Vec::new(),
             pending_kills: Vec::new(),
-            grant_retry: None,
+            expiry_lag_ms: 0,
         }
     }
 
@@ -130,7 +129,7 @@ impl State {
     /// The answer to a lease operation: the lease as it now stands.
     pub(super) fn lease_response(&self, id: u64) -> Response {
         match self.leases.table.get(&id) {
-            Some(l) => Response::Lease(info(l, self.clock.wall_ms(), &self.policy)),
+            Some(l) => Response::Lease(self.view(l)),
             None => refusal(Refusal::NotFound(id)),
         }
     }
@@ -384,11 +383,7 @@ impl State {
             self.commit_requested(&lease, &[(ev, rec)])
                 .await
                 .map_err(internal)?;
-            return Ok(Response::Lease(info(
-                &lease,
-                self.clock.wall_ms(),
-                &self.policy,
-            )));
+            return Ok(Response::Lease(self.view(&lease)));
         }
         let activated = rules::approve(
             &mut lease,
@@ -419,7 +414,9 @@ impl State {
             .map_err(internal)?;
         if activated {
             self.apply_grants(id).await;
-            self.wake(id);
+            if !self.edits.granting(id) {
+                self.wake(id);
+            }
         }
         Ok(self.lease_response(id))
     }
@@ -526,7 +523,7 @@ impl State {
             .await
             .map_err(internal)?;
         self.notify(notice, id);
-        Ok(Response::Lease(info(&lease, now, &self.policy)))
+        Ok(Response::Lease(self.view(&lease)))
     }
 
     pub(super) fn list_leases(&self, subject: &Subject, all: bool) -> Response {
@@ -551,7 +548,7 @@ impl State {
                 all || l.uid == subject.uid
                     || (l.state == LeaseState::Pending && self.may_approve(subject, l))
             })
-            .map(|l| info(l, now, &self.policy))
+            .map(|l| self.view(l))
             .collect();
         Response::Leases { leases }
     }
@@ -564,11 +561,12 @@ impl State {
     ) {
         match self.leases.table.get(&id) {
             Some(l) if l.uid == subject_uid => {
-                if l.state == LeaseState::Pending {
+                // An approved lease whose groups are being written is not answered yet: the
+                // answer says whether they were.
+                if l.state == LeaseState::Pending || self.edits.granting(id) {
                     self.leases.waiters.entry(id).or_default().push(reply);
                 } else {
-                    let _ =
-                        reply.send(Response::Lease(info(l, self.clock.wall_ms(), &self.policy)));
+                    let _ = reply.send(Response::Lease(self.view(l)));
                 }
             }
             _ => {
@@ -580,7 +578,7 @@ impl State {
     pub(super) fn wake(&mut self, id: u64) {
         if let (Some(ws), Some(l)) = (self.leases.waiters.remove(&id), self.leases.table.get(&id)) {
             for w in ws {
-                let _ = w.send(Response::Lease(info(l, self.clock.wall_ms(), &self.policy)));
+                let _ = w.send(Response::Lease(self.view(l)));
             }
         }
     }

@@ -26,6 +26,7 @@ mod announce;
 mod commit;
 mod damage;
 mod decide;
+mod edits;
 mod expiry;
 mod grants;
 mod handle;
@@ -49,7 +50,7 @@ pub use crate::exec::Plan;
 use crate::effects::accounts::Accounts;
 use crate::effects::audit::AuditSink;
 use crate::effects::clock::Clock;
-use crate::effects::groups::GroupDatabase;
+use crate::effects::groups::{GroupDatabase, GroupEditor};
 use crate::effects::policy_files::PolicySource;
 use crate::effects::procs::ProcessTable;
 use crate::effects::wall::Terminals;
@@ -58,6 +59,7 @@ use crate::lease::model::{BootStamp, Lease};
 use crate::login::sessions::SessionBook;
 use crate::peer::Peer;
 use crate::settings::Settings;
+use edits::EditBook;
 use elevate_base::Uid;
 use elevate_policy::{HostInfo, Policy};
 use elevate_proto::{ErrorKind, ErrorReply, ReloadReport, Response, RunRequest, WithRequest};
@@ -162,7 +164,9 @@ pub enum Decision {
 pub struct World {
     pub clock: Arc<dyn Clock>,
     pub accounts: Box<dyn Accounts>,
-    pub groups: Box<dyn GroupDatabase>,
+    pub groups: Arc<dyn GroupDatabase>,
+    /// The thread that applies group edits (over `groups`).
+    pub editor: GroupEditor,
     pub procs: Arc<dyn ProcessTable>,
     pub audit: Arc<dyn AuditSink>,
     pub policy: Box<dyn PolicySource>,
@@ -195,7 +199,9 @@ pub struct State {
     sessions: SessionBook,
     auth_cache: step_up::AuthCache,
     clock: Arc<dyn Clock>,
-    groupdb: Box<dyn GroupDatabase>,
+    /// Read here; written only through `edits`, off the core's task.
+    groupdb: Arc<dyn GroupDatabase>,
+    edits: EditBook,
     procs: Arc<dyn ProcessTable>,
     audit: Arc<dyn AuditSink>,
     policy_source: Box<dyn PolicySource>,
@@ -247,6 +253,7 @@ impl Core {
             auth_cache: Default::default(),
             clock,
             groupdb: world.groups,
+            edits: EditBook::new(world.editor),
             procs: world.procs,
             audit: world.audit,
             policy_source: world.policy,
@@ -298,10 +305,17 @@ impl Core {
         self.serve().await
     }
 
-    /// Serve without the periodic tick (tests tick by hand).
+    /// Serve without the periodic tick (tests tick by hand): events from the queue, and the
+    /// outcomes of group edits that took longer than the core waited for them.
     async fn serve(mut self) {
-        while let Some(ev) = self.rx.recv().await {
-            self.state.handle(ev).await;
+        loop {
+            tokio::select! {
+                ev = self.rx.recv() => match ev {
+                    Some(ev) => self.state.handle(ev).await,
+                    None => break,
+                },
+                Some(done) = self.state.edits.next_done() => self.state.edit_done(done).await,
+            }
         }
     }
 }

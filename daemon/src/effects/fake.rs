@@ -13,7 +13,7 @@
 use super::accounts::Accounts;
 use super::audit::{AuditError, AuditEvent, AuditSink, Durable};
 use super::clock::Clock;
-use super::groups::GroupDatabase;
+use super::groups::{GroupDatabase, GroupEditor, LOCK_WAIT};
 use super::policy_files::PolicySource;
 use super::procs::{Carriers, ProcId, ProcessTable, Waiting};
 use super::wall::Terminals;
@@ -80,6 +80,9 @@ pub struct Machine {
     pub audit: Vec<(AuditEvent, Map<String, Value>, bool)>,
     /// How many times the group files were rewritten.
     pub group_rewrites: usize,
+    /// Another program holds `/etc/.pwd.lock`: group rewrites wait (on the editor's thread,
+    /// in real time) until it is let go, or give up after `LOCK_WAIT`.
+    pub group_lock_held: bool,
     /// The policy, as the text of one file; `None`: the policy directory is missing.
     pub policy: Option<String>,
     /// Owners of pseudo-terminals, and what was written to them.
@@ -120,6 +123,14 @@ impl Machine {
 
     pub fn heal(&mut self) {
         self.failing.clear();
+    }
+
+    /// Group rewrites attempted so far, failed or not.
+    pub fn group_rewrites_tried(&self) -> usize {
+        self.trace
+            .iter()
+            .filter(|e| **e == Effect::GroupRewrite)
+            .count()
     }
 
     /// Before a durable effect: may it happen?
@@ -211,6 +222,7 @@ impl FakeWorld {
             journal_damaged: false,
             audit: Vec::new(),
             group_rewrites: 0,
+            group_lock_held: false,
             policy: Some(policy.to_string()),
             ttys: BTreeSet::new(),
             notices: Vec::new(),
@@ -306,7 +318,8 @@ impl FakeWorld {
         World {
             clock: Arc::new(self.clone()),
             accounts: Box::new(self.clone()),
-            groups: Box::new(self.clone()),
+            groups: Arc::new(self.clone()),
+            editor: GroupEditor::start(Arc::new(self.clone())).expect("start the group editor"),
             procs: Arc::new(self.clone()),
             audit: Arc::new(self.clone()),
             policy: Box::new(self.clone()),
@@ -428,6 +441,16 @@ impl GroupDatabase for FakeWorld {
     }
 
     fn apply(&self, changes: &[Change]) -> io::Result<Vec<Outcome>> {
+        let start = std::time::Instant::now();
+        while self.machine().group_lock_held {
+            if start.elapsed() > LOCK_WAIT {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "/etc/.pwd.lock is held",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let mut m = self.machine();
         m.step(Effect::GroupRewrite)?;
         m.group_rewrites += 1;

@@ -157,7 +157,7 @@ async fn an_ending_stopped_at_every_step_restarts_consistent() {
 }
 
 /// A group rewrite that fails (a held lock, a full disk) is not the end of it: the ending is
-/// journaled, and every tick tries the removal again until it works.
+/// journaled, and the tick tries the removal again, with back-off, until it works.
 #[tokio::test]
 async fn a_failed_removal_is_retried_until_it_works() {
     let w = machine();
@@ -167,9 +167,19 @@ async fn a_failed_removal_is_retried_until_it_works() {
     let l = lease(op(&h, ALICE, LeaseOp::Revoke { id, reason: None }).await);
     assert_eq!(l.state, LeaseState::Ended);
     assert_eq!(w.machine().members("ops"), ["alice"], "the rewrite failed");
+    let rewrites = |w: &FakeWorld| w.machine().group_rewrites_tried();
+    let first = rewrites(&w);
     tick(&h).await;
+    assert_eq!(rewrites(&w), first, "not before the first back-off");
+    w.advance(Duration::from_secs(1));
+    tick(&h).await;
+    assert_eq!(rewrites(&w), first + 1, "retried after 1 s");
     assert_eq!(w.machine().members("ops"), ["alice"], "still failing");
+    w.advance(Duration::from_secs(1));
+    tick(&h).await;
+    assert_eq!(rewrites(&w), first + 1, "then after 2 s, not 1");
     w.machine().heal();
+    w.advance(Duration::from_secs(1));
     tick(&h).await;
     let m = w.machine();
     assert!(m.members("ops").is_empty() && m.members("pgadmin").is_empty());
@@ -257,13 +267,7 @@ async fn a_failed_grant_is_retried_with_back_off() {
     w.machine().fail(Effect::GroupRewrite);
     lease(op(&h, ALICE, LeaseOp::Request(request("ops"))).await);
     assert!(w.machine().members("ops").is_empty());
-    let rewrites = |w: &FakeWorld| {
-        w.machine()
-            .trace
-            .iter()
-            .filter(|e| **e == Effect::GroupRewrite)
-            .count()
-    };
+    let rewrites = |w: &FakeWorld| w.machine().group_rewrites_tried();
     let first = rewrites(&w);
     tick(&h).await;
     assert_eq!(rewrites(&w), first, "not before the first back-off");

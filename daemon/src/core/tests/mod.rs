@@ -8,9 +8,11 @@
 //! | `leases.rs` | request, N-of-M approval, self-approval, deny, extend, revoke, break-glass, bound processes |
 //! | `expiry.rs` | expiry batches, reload re-evaluation, start-up reconciliation |
 //! | `crash.rs` | a grant and an ending stopped at every step, then a restarted core |
+//! | `edits.rs` | group edits behind a held `/etc/.pwd.lock`: the daemon goes on |
 
 mod crash;
 mod decide;
+mod edits;
 mod expiry;
 mod leases;
 
@@ -126,6 +128,9 @@ pub fn settings() -> Arc<Settings> {
         },
         notify_command: None,
         pending_ttl: Duration::from_secs(3600),
+        // The fake's edits take microseconds; wait for them as long as a slow test machine
+        // may need (tests of a held lock set their own).
+        group_edit_wait: Duration::from_secs(10),
     })
 }
 
