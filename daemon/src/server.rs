@@ -4,6 +4,7 @@ use crate::api::{socket, Ctx};
 use crate::core::{Core, Handle, World};
 use crate::effects::accounts::Nss;
 use crate::effects::audit::{fields, AuditEvent, AuditHandle};
+use crate::effects::audit_history::AuditFile;
 use crate::effects::clock::SystemClock;
 use crate::effects::groups::{GroupDatabase, GroupEditor, LOCK_WAIT};
 use crate::effects::policy_files::{PolicyDir, PolicySource};
@@ -261,6 +262,7 @@ fn real_world(settings: &Settings, audit: &AuditHandle) -> Result<World, StartEr
         editor: GroupEditor::start(groups).map_err(StartError::GroupEditor)?,
         procs,
         audit: Arc::new(audit.clone()),
+        audit_history: Box::new(AuditFile(settings.audit_log.clone())),
         policy: Box::new(PolicyDir(settings.policy_dir.clone())),
         terminals: Box::new(Pts),
         journal: Box::new(journal),

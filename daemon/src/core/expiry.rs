@@ -8,11 +8,12 @@ use super::Event;
 use super::State;
 use crate::effects::audit::{fields, AuditEvent};
 use crate::effects::procs::ProcId;
-use crate::lease::model::{Bound, EndReason, LeaseState};
+use crate::lease::model::{Bound, EndReason, Lease, LeaseState};
 use crate::lease::rules;
 use elevate_base::{Pid, Uid};
 use elevate_policy::Access;
-use serde_json::json;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Ended leases stay listed (and in the journal) this long.
@@ -39,28 +40,28 @@ impl State {
             l.end_comment = reason
                 .clone()
                 .filter(|c| c.len() <= 1024 && !c.chars().any(char::is_control));
+            l.ending_unaudited = true;
             if why == EndReason::Expired {
                 let deadline = l.expires_at_ms.unwrap_or(now);
                 self.leases.expiry_lag_ms = now.saturating_sub(deadline);
             }
-            let ev = match why {
-                EndReason::Expired => AuditEvent::LeaseExpired,
-                EndReason::Revoked => AuditEvent::LeaseRevoked,
-                EndReason::Denied => AuditEvent::LeaseDenied,
-                _ => AuditEvent::LeaseEnded,
-            };
-            events.push((ev, self.lease_record(&l, json!({"end_reason": why.as_str(), "by": by, "comment": reason, "was_active": was_active}))));
+            events.push(self.ending_record(&l, was_active, reason.as_deref()));
             ended.push(l);
         }
         if ended.is_empty() {
             return;
         }
-        if let Err(e) = self.commit(&ended, &events).await {
-            // The journal is the source of truth: reconcile will finish this on the next start,
-            // and the tick retries meanwhile. Never leave memberships on an error path silently.
-            tracing::error!("ending leases: {e}");
-        }
         let ids: Vec<u64> = ended.iter().map(|l| l.id).collect();
+        match self.commit(&ended, &events).await {
+            Ok(()) => self.endings_audited(&ids),
+            Err(e) => {
+                // The journal is the source of truth: reconcile finishes this on the next
+                // start, and the tick retries the records meanwhile. Never leave memberships
+                // on an error path silently.
+                tracing::error!("ending leases: {e}");
+                self.leases.ending_audit_retry.failed(self.clock.now());
+            }
+        }
         self.remove_grants(&ids).await;
         self.end_sessions(&ids, "lease ended");
         for id in ids {
@@ -86,6 +87,7 @@ impl State {
         }
         self.retry_removals(true).await;
         self.retry_grants().await;
+        self.audit_unaudited_endings(true).await;
         self.maybe_prune_sessions();
         let t = self.clock.now();
         let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.leases.pending_kills)
@@ -194,6 +196,88 @@ impl State {
             self.end_batch(ends).await;
         }
         self.retry_removals(false).await;
+    }
+
+    /// An ending's audit record: `lease.expired`, `lease.revoked`, `lease.denied`, or
+    /// `lease.ended` with the reason.
+    fn ending_record(
+        &self,
+        l: &Lease,
+        was_active: bool,
+        comment: Option<&str>,
+    ) -> (AuditEvent, Value) {
+        let why = l.end_reason.unwrap_or(EndReason::Expired);
+        let ev = match why {
+            EndReason::Expired => AuditEvent::LeaseExpired,
+            EndReason::Revoked => AuditEvent::LeaseRevoked,
+            EndReason::Denied => AuditEvent::LeaseDenied,
+            _ => AuditEvent::LeaseEnded,
+        };
+        let extra = json!({"end_reason": why.as_str(), "by": l.ended_by, "comment": comment, "was_active": was_active});
+        (ev, self.lease_record(l, extra))
+    }
+
+    /// The endings' records are in the audit log: say so in the journal, so that a restart
+    /// does not look for them.
+    fn endings_audited(&mut self, ids: &[u64]) {
+        let mut done = Vec::new();
+        for id in ids {
+            if let Some(l) = self.leases.table.get_mut(id) {
+                l.ending_unaudited = false;
+                done.push(l.clone());
+            }
+        }
+        self.leases.ending_audit_retry.succeeded();
+        if let Err(e) = self.leases.journal.commit(&done) {
+            // The records are written; a restart finds them in the log and adds none.
+            tracing::warn!("lease journal: {e}");
+        }
+    }
+
+    /// Every ending is audited exactly once. At start-up (and from the tick after a failed
+    /// write), the endings the journal says are not audited yet are looked for among the log's
+    /// recent records — the daemon may have stopped just after writing them — and the ones
+    /// not there are written now, saying so.
+    pub(super) async fn audit_unaudited_endings(&mut self, from_tick: bool) {
+        let now = self.clock.now();
+        if from_tick && !self.leases.ending_audit_retry.due(now) {
+            return;
+        }
+        let ids: BTreeSet<u64> = self
+            .leases
+            .table
+            .values()
+            .filter(|l| l.state == LeaseState::Ended && l.ending_unaudited)
+            .map(|l| l.id)
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let recorded = self
+            .audit_history
+            .endings_recorded(&ids)
+            .unwrap_or_else(|e| {
+                // Better twice than never: an ending must be in the log.
+                tracing::warn!("audit log: cannot look for ending records: {e}");
+                BTreeSet::new()
+            });
+        let records: Vec<_> = ids
+            .iter()
+            .filter(|id| !recorded.contains(id))
+            .filter_map(|id| self.leases.table.get(id))
+            .map(|l| {
+                let (ev, mut rec) = self.ending_record(l, l.activated_at_ms.is_some(), l.end_comment.as_deref());
+                rec["recovered"] = json!("written after a restart: the daemon stopped between journaling this ending and auditing it");
+                (ev, rec)
+            })
+            .collect();
+        match self.audit_durably(&records).await {
+            Ok(()) => self.endings_audited(&ids.into_iter().collect::<Vec<_>>()),
+            Err(e) => {
+                tracing::error!("auditing endings: {e}");
+                self.leases.ending_audit_retry.failed(now);
+            }
+        }
     }
 
     /// Watch a bound process; its exit ends the lease whatever time is left.

@@ -6,6 +6,7 @@
 
 use super::announce::Notice;
 use super::commit::CommitError;
+use super::edits::Backoff;
 use super::{no_account, State};
 use crate::effects::audit::AuditEvent;
 use crate::effects::procs::ProcId;
@@ -46,6 +47,8 @@ pub struct LeaseBook {
     pub pending_kills: Vec<(Instant, Vec<ProcId>)>,
     /// How late (wall clock, after its deadline) the last lease to expire was ended.
     pub expiry_lag_ms: u64,
+    /// Ending records that could not be written: when to try again.
+    pub ending_audit_retry: Backoff,
 }
 
 impl LeaseBook {
@@ -66,6 +69,7 @@ impl LeaseBook {
             pending_terms: Vec::new(),
             pending_kills: Vec::new(),
             expiry_lag_ms: 0,
+            ending_audit_retry: Backoff::default(),
         }
     }
 

@@ -49,6 +49,7 @@ pub use crate::exec::Plan;
 
 use crate::effects::accounts::Accounts;
 use crate::effects::audit::AuditSink;
+use crate::effects::audit_history::AuditHistory;
 use crate::effects::clock::Clock;
 use crate::effects::groups::{GroupDatabase, GroupEditor};
 use crate::effects::policy_files::PolicySource;
@@ -169,6 +170,8 @@ pub struct World {
     pub editor: GroupEditor,
     pub procs: Arc<dyn ProcessTable>,
     pub audit: Arc<dyn AuditSink>,
+    /// What the audit log already holds (start-up reconciliation of endings).
+    pub audit_history: Box<dyn AuditHistory>,
     pub policy: Box<dyn PolicySource>,
     pub terminals: Box<dyn Terminals>,
     /// Where lease records go, and what it held at start.
@@ -204,6 +207,7 @@ pub struct State {
     edits: EditBook,
     procs: Arc<dyn ProcessTable>,
     audit: Arc<dyn AuditSink>,
+    audit_history: Box<dyn AuditHistory>,
     policy_source: Box<dyn PolicySource>,
     terminals: Box<dyn Terminals>,
     /// The core's own queue, for what it hears back from tasks it started (bound processes).
@@ -256,6 +260,7 @@ impl Core {
             edits: EditBook::new(world.editor),
             procs: world.procs,
             audit: world.audit,
+            audit_history: world.audit_history,
             policy_source: world.policy,
             terminals: world.terminals,
             events: tx.clone(),
@@ -284,6 +289,7 @@ impl Core {
             self.state.reclaim_after_damage().await;
         }
         self.state.reconcile_leases().await;
+        self.state.audit_unaudited_endings(false).await;
         self.state.reconcile_sessions();
     }
 

@@ -12,6 +12,7 @@
 
 use super::accounts::Accounts;
 use super::audit::{AuditError, AuditEvent, AuditSink, Durable};
+use super::audit_history::{AuditHistory, ENDING_EVENTS};
 use super::clock::Clock;
 use super::groups::{GroupDatabase, GroupEditor, LOCK_WAIT};
 use super::policy_files::PolicySource;
@@ -322,6 +323,7 @@ impl FakeWorld {
             editor: GroupEditor::start(Arc::new(self.clone())).expect("start the group editor"),
             procs: Arc::new(self.clone()),
             audit: Arc::new(self.clone()),
+            audit_history: Box::new(self.clone()),
             policy: Box::new(self.clone()),
             terminals: Box::new(self.clone()),
             journal: Box::new(self.clone()),
@@ -578,6 +580,18 @@ impl AuditSink for FakeWorld {
             }
         };
         Box::pin(async move { result })
+    }
+}
+
+impl AuditHistory for FakeWorld {
+    fn endings_recorded(&self, ids: &BTreeSet<u64>) -> io::Result<BTreeSet<u64>> {
+        let m = self.machine();
+        Ok(m.audit
+            .iter()
+            .filter(|(e, _, _)| ENDING_EVENTS.contains(&e.as_str()))
+            .filter_map(|(_, f, _)| f.get("lease")?.as_u64())
+            .filter(|id| ids.contains(id))
+            .collect())
     }
 }
 

@@ -8,6 +8,7 @@
 //! | [`groups::GroupDatabase`] | `elevate_groupdb::GroupDb` | /etc/group and /etc/gshadow edits |
 //! | [`procs::ProcessTable`] | `Proc` | the /proc scan, signals, pidfd watches |
 //! | [`audit::AuditSink`] | `AuditHandle` | the hash-chained audit log |
+//! | [`audit_history::AuditHistory`] | `AuditFile` | whether an ending reached the log (start-up) |
 //! | [`policy_files::PolicySource`] | `PolicyDir` | the policy directory |
 //! | [`wall::Terminals`] | `Pts` | notices on users' terminals |
 //!
@@ -16,6 +17,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod audit_history;
 pub mod clock;
 #[cfg(test)]
 pub mod fake;

@@ -99,6 +99,10 @@ pub struct Lease {
     pub bound: Option<Bound>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extension: Option<PendingExtension>,
+    /// Ended, and its ending record not known to be in the audit log yet (journaled before
+    /// the record is written; cleared once it is): see `core/expiry.rs`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ending_unaudited: bool,
 }
 
 impl Lease {

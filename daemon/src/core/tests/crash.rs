@@ -39,6 +39,35 @@ fn violations(w: &FakeWorld) -> Vec<String> {
     out
 }
 
+/// Every ended lease in the journal has exactly one ending record in the audit log.
+fn endings_not_audited_once(w: &FakeWorld) -> Vec<String> {
+    let m = w.machine();
+    let endings = [
+        "lease.expired",
+        "lease.revoked",
+        "lease.denied",
+        "lease.ended",
+    ];
+    let mut out = Vec::new();
+    for l in m
+        .journaled()
+        .values()
+        .filter(|l| l.state == LeaseState::Ended)
+    {
+        let n = m
+            .audit
+            .iter()
+            .filter(|(e, f, _)| {
+                endings.contains(&e.as_str()) && f.get("lease") == Some(&l.id.into())
+            })
+            .count();
+        if n != 1 {
+            out.push(format!("lease {} ended with {n} ending records", l.id));
+        }
+    }
+    out
+}
+
 /// Run `transition` on a fresh machine (after `setup`), stopping the world at step `k` of the
 /// transition (`None`: no crash); return the machine and the steps the transition took.
 async fn run_to_crash(k: Option<usize>, ending: bool) -> (FakeWorld, usize, Vec<Effect>) {
@@ -118,6 +147,11 @@ async fn a_grant_stopped_at_every_step_then_expired_while_down() {
         power_on(&w);
         w.advance(Duration::from_secs(601));
         let _h = boot(&w).await;
+        assert_eq!(
+            endings_not_audited_once(&w),
+            Vec::<String>::new(),
+            "crash at step {k}"
+        );
         let m = w.machine();
         if GRANTED.iter().any(|g| !m.members(g).is_empty()) {
             orphaned.push((k, *step));
@@ -132,8 +166,9 @@ async fn an_ending_stopped_at_every_step_restarts_consistent() {
     assert_eq!(
         trace,
         [
-            Effect::JournalCommit, // the lease, ended (less privilege first)
+            Effect::JournalCommit, // the lease, ended (less privilege first), not audited yet
             Effect::AuditDurable,  // lease.revoked
+            Effect::JournalCommit, // the ending, audited
             Effect::GroupRewrite,  // both groups, one rewrite
             Effect::JournalCommit, // the grants, removed
             Effect::AuditDurable,  // group.removed ×2
@@ -144,7 +179,8 @@ async fn an_ending_stopped_at_every_step_restarts_consistent() {
         let (w, _, _) = run_to_crash(Some(k), true).await;
         power_on(&w);
         let _h = boot(&w).await;
-        let v = violations(&w);
+        let mut v = violations(&w);
+        v.extend(endings_not_audited_once(&w));
         assert!(v.is_empty(), "crash at step {k} ({step:?}): {v:?}");
         // Past the journal record the ending is final; before it the lease still holds.
         let ended = w
