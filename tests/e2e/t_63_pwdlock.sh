@@ -68,4 +68,18 @@ n=$(grep '"event":"group.removed"' "$AUDIT" | grep -c '"group":"lockgrp"')
 [ "$n" = 1 ] && ok "the removal is audited once" || notok "the removal is audited once" "$n group.removed records"
 expect "grpck -r accepts /etc/group" 0 '' grpck -r
 as bob elevate revoke "$(as bob elevate leases --json | json_get '.[0].id' 2>/dev/null)" >/dev/null 2>&1
+
+# A read-only /etc: the grant cannot be written. It is reported as granting with the reason,
+# retried with back-off, and takes effect once /etc is writable again.
+if mount -o remount,bind,ro /etc 2>/dev/null; then
+  expect "with /etc read-only, a new lease is granting, with the reason" 0 'Read-only file system' \
+    as alice elevate request locked --for 1h --reason ro
+  expect "...and status says the last group edit failed" 0 'last group edit FAILED' as alice elevate status
+  mount -o remount,bind,rw /etc
+  wait_for 8 in_group alice lockgrp && ok "...and once /etc is writable the grant takes effect" \
+    || notok "...and once /etc is writable the grant takes effect" "id -nG alice: $(id -nG alice)"
+  expect "...and the lease is active" 0 'active' as alice elevate leases
+else
+  notok "remount the sandbox's /etc read-only" "mount -o remount,bind,ro /etc failed"
+fi
 stop_daemon

@@ -78,10 +78,16 @@ impl State {
                 return;
             }
         };
+        let ended = lease.state != LeaseState::Active;
         for (change, outcome) in changes.iter().zip(outcomes) {
             let Change::Add { group, .. } = change else {
                 continue;
             };
+            // Ended while the add waited, and another active lease of the user's grants the
+            // same group: the membership is that lease's now (its removal skipped it).
+            if ended && self.intended_by_other(lease.uid, id, group) {
+                continue;
+            }
             if let Some(g) = lease.grants.iter_mut().find(|g| &g.group == group) {
                 // AlreadyMember here means our own earlier add (before a crash) or a shared grant.
                 g.applied = matches!(outcome, Outcome::Added | Outcome::AlreadyMember);
@@ -158,6 +164,16 @@ impl State {
         }
     }
 
+    /// Another active lease of `uid` grants `group` (written or not yet).
+    fn intended_by_other(&self, uid: Uid, except: u64, group: &str) -> bool {
+        self.leases.table.values().any(|l| {
+            l.id != except
+                && l.uid == uid
+                && l.state == LeaseState::Active
+                && l.grants.iter().any(|g| !g.standing && g.group == group)
+        })
+    }
+
     pub(super) fn other_active_grant(&self, uid: Uid, except: u64, group: &str) -> bool {
         self.leases.table.values().any(|l| {
             l.id != except
@@ -204,14 +220,18 @@ impl State {
     /// gids each uid loses, and whether each uid's processes that keep them are ended.
     fn removals(&self, ids: &[u64]) -> Removals {
         let mut plan = Removals::default();
-        // Memberships still held by active leases: built once, so a batch of N endings costs
-        // O(N + table), not O(N × table).
+        // Memberships active leases hold or are being granted (a grant may wait for the lock
+        // behind this very removal): built once, so a batch of N endings costs O(N + table),
+        // not O(N × table).
         let held: HashSet<(Uid, &str)> = self
             .leases
             .table
             .values()
             .filter(|l| l.state == LeaseState::Active)
-            .flat_map(|l| l.applied_grants().map(move |g| (l.uid, g.group.as_str())))
+            .flat_map(|l| {
+                let intended = l.grants.iter().filter(|g| !g.standing);
+                intended.map(move |g| (l.uid, g.group.as_str()))
+            })
             .collect();
         for l in ids.iter().filter_map(|id| self.leases.table.get(id)) {
             // Not only the memberships recorded as added: a grant cut short between the group

@@ -102,3 +102,65 @@ async fn a_lease_revoked_while_granting_leaves_nothing() {
     let journaled = m.journaled();
     assert!(journaled[&id].applied_grants().next().is_none());
 }
+
+/// Two of bob's leases grant pgadmin, both waiting for the lock, and the first is revoked
+/// meanwhile: the membership stays with the second, which records it as its own.
+#[tokio::test]
+async fn a_membership_two_leases_wait_for_stays_with_the_one_left() {
+    let w = machine();
+    let h = boot_with(&w, impatient()).await;
+    w.machine().group_lock_held = true;
+    let first = lease(op(&h, BOB, LeaseOp::Request(request("ops"))).await).id;
+    let second = lease(op(&h, BOB, LeaseOp::Request(request("db"))).await).id;
+    for approver in [CAROL, DAVE] {
+        let approve = LeaseOp::Approve {
+            id: second,
+            comment: None,
+        };
+        lease(op(&h, approver, approve).await);
+    }
+    lease(
+        op(
+            &h,
+            BOB,
+            LeaseOp::Revoke {
+                id: first,
+                reason: None,
+            },
+        )
+        .await,
+    );
+    w.machine().group_lock_held = false;
+    until(&w, |w| w.machine().group_rewrites >= 3).await;
+    tick(&h).await;
+    let m = w.machine();
+    assert_eq!(m.members("pgadmin"), ["bob"], "the second lease is active");
+    assert!(m.members("ops").is_empty(), "only the first granted ops");
+    let journaled = m.journaled();
+    assert!(journaled[&first].applied_grants().next().is_none());
+    assert_eq!(journaled[&second].applied_grants().count(), 1);
+    drop(m);
+    lease(
+        op(
+            &h,
+            BOB,
+            LeaseOp::Revoke {
+                id: second,
+                reason: None,
+            },
+        )
+        .await,
+    );
+    until(&w, |w| w.machine().members("pgadmin").is_empty()).await;
+    let m = w.machine();
+    let removed: Vec<_> = m
+        .audit
+        .iter()
+        .filter(|(e, _, _)| e.as_str() == "group.removed")
+        .collect();
+    assert_eq!(
+        removed.len(),
+        2,
+        "ops with the first lease, pgadmin with the second: {removed:?}"
+    );
+}
