@@ -133,13 +133,14 @@ async fn a_membership_two_leases_wait_for_stays_with_the_one_left() {
     w.machine().group_lock_held = false;
     until(&w, |w| w.machine().group_rewrites >= 3).await;
     tick(&h).await;
-    let m = w.machine();
-    assert_eq!(m.members("pgadmin"), ["bob"], "the second lease is active");
-    assert!(m.members("ops").is_empty(), "only the first granted ops");
-    let journaled = m.journaled();
-    assert!(journaled[&first].applied_grants().next().is_none());
-    assert_eq!(journaled[&second].applied_grants().count(), 1);
-    drop(m);
+    {
+        let m = w.machine();
+        assert_eq!(m.members("pgadmin"), ["bob"], "the second lease is active");
+        assert!(m.members("ops").is_empty(), "only the first granted ops");
+        let journaled = m.journaled();
+        assert!(journaled[&first].applied_grants().next().is_none());
+        assert_eq!(journaled[&second].applied_grants().count(), 1);
+    }
     lease(
         op(
             &h,
