@@ -27,7 +27,7 @@
 //! | `v` | `1`, the format version |
 //! | `seq` | integer: 1 for the first record of a fresh log, then +1 per record, across daemon restarts and log rotations |
 //! | `time` | string, UTC, exactly `YYYY-MM-DDTHH:MM:SS.mmmZ` (records written in one batch share it) |
-//! | `event` | string of 1–64 `[a-z0-9._-]`: `run.allowed`, `run.denied`, `run.exit`, `daemon.start`, `policy.reload`, `audit.recovered`, … |
+//! | `event` | string of 1–64 `[a-z0-9._-]`: `run.allowed`, `run.denied`, `run.exit`, `daemon.start`, `policy.reload`, `audit.recovered`, `audit.sealed`, `audit.gap`, … |
 //! | *event fields* | any keys but the six reserved ones: the writer **rejects** (does not rename or nest) an entry using `v`, `seq`, `time`, `event`, `prev` or `hash` |
 //! | `prev` | `hash` of the previous record; 64 zeros (`000…0`) for the first record of a fresh log |
 //! | `hash` | lower-case hex SHA-256 of the record's canonical form without `hash` (below) |
@@ -69,19 +69,32 @@
 //! first problem ([`ProblemKind`], in the order of the checks):
 //!
 //! 1. `Unparseable`: not a JSON object — an empty line, garbage, a line over 1 MiB, or a partial
-//!    line (no final newline) left by an interrupted write.
+//!    line (no final newline) left by an interrupted write. Unless the next line seals it (see
+//!    below): then it is a warning.
 //! 2. `Malformed`: `v` is not 1, `seq` not a non-negative integer, `time` not of the form above,
 //!    `event` empty or not a string, `prev`/`hash` not 64 lower-case hex digits; or a float or
 //!    unsafe integer anywhere.
 //! 3. `HashMismatch`: `hash` ≠ the hash of the record's content: the record was edited.
 //! 4. `NotCanonical`: the line's bytes differ from the line form of its content.
-//! 5. `ChainBroken`: `prev` ≠ the previous record's `hash` (the previous record may be the last
+//! 5. `BadSeal`: an `audit.sealed` record that does not directly follow an unparseable line, or
+//!    that describes other bytes or another last record than the ones before it.
+//! 6. `ChainBroken`: `prev` ≠ the previous record's `hash` (the previous record may be the last
 //!    of the previous file): a record was deleted, inserted or reordered. Not checked for the very
 //!    first record verified, whose predecessors may have been rotated away.
-//! 6. `SeqGap`: `seq` ≠ previous `seq` + 1; or the first record has `prev` of 64 zeros (starts a
+//! 7. `SeqGap`: `seq` ≠ previous `seq` + 1; or the first record has `prev` of 64 zeros (starts a
 //!    fresh log) but `seq` ≠ 1.
-//! 7. `AnchorMismatch`: the record whose `seq` is the anchor's has another hash.
-//! 8. `Truncated` (after the last line): the log ends before the anchor's `seq`.
+//! 8. `AnchorMismatch`: the record whose `seq` is the anchor's has another hash.
+//! 9. `Truncated` (after the last line): the log ends before the anchor's `seq`.
+//!
+//! An unparseable line (of at most 1 MiB) directly followed, in the same file, by the
+//! `audit.sealed` record describing it — its byte `offset` in the file, its `length` (without
+//! the newline), the `sha256` of those bytes, and the `last_good_seq` / `last_good_hash` of the
+//! record before it, to which the seal chains — is a torn write, not tampering: verification
+//! goes on and the report carries a [`Warning`] naming the line. Anything else about it fails:
+//! a torn line not followed by its seal (at the end of the log, before the writer reopened it,
+//! or at the end of a file rotated while the daemon was down, too), a changed torn line, a
+//! seal elsewhere. Each `audit.gap` record is a warning as well (it is a record like any other:
+//! the chain is intact). Warnings never change the outcome.
 //!
 //! A missing or unreadable anchor is not an error: the report says the anchor was not checked
 //! ([`VerifyReport::anchor_checked`]).
@@ -93,14 +106,15 @@
 //! the disk:
 //!
 //! * Last line a record: the next record gets its `seq` + 1 and chains to its `hash`.
-//! * Last line damaged (typically a partial line from a crash or a full disk): the next record
-//!   starts on a fresh line (a `\n` is written first if the file does not end with one), gets
-//!   `seq` = the last intact record's `seq` + 1, and its `prev` is the SHA-256 of the damaged
-//!   line's bytes (without its newline). Verify reports the damaged line as `Unparseable` and
-//!   stops there; an auditor can confirm that nothing else was lost by checking that the next
-//!   line's `prev` equals `sha256sum` of the damaged line and that the records after it verify
-//!   (e.g. by verifying a copy of the log without the damaged line, which reports only a
-//!   `ChainBroken` at that point). [`Recovery::damaged_tail`] tells the daemon.
+//! * Last line damaged (typically a partial line from a crash, a power loss, or a full disk
+//!   whose failed write could not be cut off): the writer seals it at once, on opening (or, if
+//!   that write fails, in front of the next record): on a fresh line (a `\n` is written first
+//!   if the file does not end with one), an `audit.sealed` record with the damaged line's
+//!   `offset`, `length` and `sha256` and the `last_good_seq` / `last_good_hash` of the last
+//!   intact record before it, from which the chain continues (compared with the anchor as
+//!   below: when the anchor is ahead, the chain continues from it and verify fails at the seal).
+//!   The damaged line stays where it is; verify accepts it with a warning. [`Recovery::torn`]
+//!   tells the daemon.
 //! * Empty log: the chain continues from the anchor (that is the rotation case); with no anchor
 //!   a fresh chain starts (`seq` 1, `prev` zeros).
 //! * The anchor is ahead of the log's last record, or names the same `seq` with another hash:
@@ -112,9 +126,19 @@
 //!   chain continues from the log.
 //!
 //! An append is one `write(2)` of all its records and, when durable, one `fdatasync(2)`; if
-//! either fails, the call fails, yet some of its records may be on disk — the log then records
-//! decisions whose effect the daemon did not carry out (an audit log errs on the side of
-//! recording). The anchor is updated after a successful append, without fsync.
+//! either fails, the call fails and the batch is cut off again. If that fails too, some of its
+//! records may stay on disk — the log then records decisions whose effect the daemon did not
+//! carry out (an audit log errs on the side of recording). The anchor is updated after a
+//! successful append, without fsync.
+//!
+//! **Records that could not be written** (a full disk, an I/O error, an invalid entry) are
+//! counted: which of a failed write's records are lost is decided from the tail read before
+//! the next append — a record found in the file is never counted. The first append that works
+//! again writes, before its own records (after a seal, if any), an `audit.gap` record:
+//! `{"lost":N,"events":{"run.denied":3,…},"from":T1,"to":T2,"error":"…"}` — how many, of which
+//! events (beyond 64 names, and invalid names, under `other`), the time of the first and the
+//! last failed write, and the first error. Losses the writer still holds when it is dropped
+//! are not recorded ([`AuditLog::pending_gap`] tells them).
 //!
 //! # Checking by hand with `jq` and `sha256sum`
 //!
@@ -152,7 +176,10 @@
 
 mod anchor;
 pub mod chain;
+mod entry;
+mod faults;
 mod os;
+mod recovery;
 mod tail;
 mod verify;
 mod writer;
@@ -162,8 +189,16 @@ pub use chain::{
     canonical_json, record_hash, sha256_hex, FORMAT_VERSION, GENESIS_PREV, MAX_RECORD_LEN,
     MAX_SAFE_INTEGER, RESERVED_KEYS,
 };
-pub use verify::{verify_files, AnchorCheck, Problem, ProblemKind, Verifier, VerifyReport};
-pub use writer::{AnchorStatus, AuditLog, AuditOptions, Entry, Recovery};
+pub use entry::Entry;
+pub use faults::{Gap, Seal, TornLine, GAP_EVENT, SEALED_EVENT};
+pub use recovery::{AnchorStatus, Recovery};
+pub use verify::{
+    verify_files, AnchorCheck, Problem, ProblemKind, Verifier, VerifyReport, Warning, WarningKind,
+    MAX_WARNINGS,
+};
+pub use writer::{AuditLog, AuditOptions};
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;

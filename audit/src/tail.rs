@@ -1,8 +1,9 @@
 //! The log's tail, read backwards (never the whole file): the last line, whether it is a
-//! record, and if not, its hash and the last intact record shortly before it. What the
-//! writer's recovery starts from.
+//! record, and if not, where it is, its hash and the last intact record shortly before it.
+//! What the writer's recovery starts from.
 
 use crate::chain::{parse_record, to_hex, RecordHead, MAX_RECORD_LEN};
+use crate::faults::TornLine;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io;
@@ -17,10 +18,11 @@ pub(crate) enum Tail {
         seq: u64,
         hash: String,
     },
-    /// The last line is not: its hash, and the seq of the last intact record shortly before it.
+    /// The last line is not: where it is and its hash, and the `(seq, hash)` of the last intact
+    /// record shortly before it.
     Damaged {
-        raw_hash: String,
-        last_good: Option<u64>,
+        torn: TornLine,
+        last_good: Option<(u64, String)>,
     },
 }
 
@@ -111,7 +113,11 @@ pub(crate) fn read_tail(file: &File) -> io::Result<(Tail, bool, u64)> {
         };
         return Ok((tail, unterminated, r.bytes_read));
     }
-    let raw_hash = r.hash(start, end)?;
+    let torn = TornLine {
+        offset: start,
+        length: end - start,
+        sha256: r.hash(start, end)?,
+    };
     let mut last_good = None;
     let mut next_end = start; // just after the previous line's newline
     for _ in 0..LOOKBACK_LINES {
@@ -123,16 +129,13 @@ pub(crate) fn read_tail(file: &File) -> io::Result<(Tail, bool, u64)> {
             break;
         };
         if let Some(rec) = r.record(s, e)? {
-            last_good = Some(rec.seq);
+            last_good = Some((rec.seq, rec.hash));
             break;
         }
         next_end = s;
     }
     Ok((
-        Tail::Damaged {
-            raw_hash,
-            last_good,
-        },
+        Tail::Damaged { torn, last_good },
         unterminated,
         r.bytes_read,
     ))

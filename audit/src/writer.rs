@@ -2,13 +2,15 @@
 
 use crate::anchor::Anchor;
 use crate::chain::{
-    check_value, record_hash, record_line, FORMAT_VERSION, GENESIS_PREV, MAX_FIELD_DEPTH,
-    MAX_RECORD_LEN, MAX_SAFE_INTEGER, RESERVED_KEYS,
+    record_hash, record_line, FORMAT_VERSION, GENESIS_PREV, MAX_RECORD_LEN, MAX_SAFE_INTEGER,
 };
+use crate::entry::{invalid, validate_entry, Entry};
+use crate::faults::{Gap, Seal, GAP_EVENT, SEALED_EVENT};
 use crate::os::{open_log_file, with_path};
+use crate::recovery::{chain_head, AnchorStatus, Recovery};
 use crate::tail::{read_tail, Tail};
 use elevate_base::time::format_rfc3339_utc;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -17,145 +19,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// One record to append: its event name and the event's fields.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Entry {
-    /// 1 to 64 characters of `[a-z0-9._-]`, e.g. `run.allowed`.
-    pub event: String,
-    /// Must not use a reserved key (`v seq time event prev hash`): such entries are rejected
-    /// (`InvalidInput`), not renamed. Values: no floats, integers within ±(2^53-1), nesting at
-    /// most 32 levels.
-    pub fields: Map<String, Value>,
-}
-
-impl Entry {
-    pub fn new(event: impl Into<String>) -> Entry {
-        Entry {
-            event: event.into(),
-            fields: Map::new(),
-        }
-    }
-
-    /// Builder: add (or replace) one field.
-    pub fn with(mut self, key: impl Into<String>, value: impl Into<Value>) -> Entry {
-        self.fields.insert(key.into(), value.into());
-        self
-    }
-}
-
-/// How the writer relates the log's tail to the known chain head when it (re)opens the log or
-/// re-reads it after an error. The known head is the anchor file at [`AuditOptions::open`] and
-/// the writer's in-memory head at [`AuditLog::reopen`] and after a failed append.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AnchorStatus {
-    /// No anchor file configured.
-    NotConfigured,
-    /// The anchor file does not exist (first start, or it was deleted).
-    Absent,
-    /// The anchor file could not be read or is not an anchor; ignored.
-    Invalid(String),
-    /// The log's last record is the anchored one.
-    Matches,
-    /// The log is empty (fresh after rotation): the chain continues from the anchor.
-    Resumed,
-    /// The log has records past the anchor (its update was lost, e.g. a crash right after an
-    /// append). The chain continues from the log.
-    LogAhead,
-    /// The anchor is past the log's last record: records were deleted or lost. The chain
-    /// continues from the anchor, so verify reports the gap at the next record.
-    LogBehind,
-    /// The log's last record has the anchored seq but another hash: it was replaced. The chain
-    /// continues from the anchor, so verify reports it.
-    Conflict,
-    /// The log's last line is damaged; the chain continues from it (see [`Recovery`]).
-    NotCompared,
-}
-
-impl AnchorStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            AnchorStatus::NotConfigured => "not-configured",
-            AnchorStatus::Absent => "absent",
-            AnchorStatus::Invalid(_) => "invalid",
-            AnchorStatus::Matches => "matches",
-            AnchorStatus::Resumed => "resumed",
-            AnchorStatus::LogAhead => "log-ahead",
-            AnchorStatus::LogBehind => "log-behind",
-            AnchorStatus::Conflict => "conflict",
-            AnchorStatus::NotCompared => "not-compared",
-        }
-    }
-}
-
-/// What the writer found at the log's tail when it last (re)opened or re-read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recovery {
-    /// The last line was not a record (a partial write, or garbage). The next record chains from
-    /// sha256 of that line's bytes; verify reports the line as unparseable.
-    pub damaged_tail: bool,
-    pub anchor: AnchorStatus,
-    /// `seq` of the last intact record found at the tail (`None`: empty log, or no intact record
-    /// near a damaged tail).
-    pub log_seq: Option<u64>,
-    /// `seq` of the known head the tail was compared with.
-    pub anchor_seq: Option<u64>,
-    /// `seq` the next record will get.
-    pub next_seq: u64,
-    /// Bytes read to recover (the tail only, never the whole log unless its last line is that long).
-    pub bytes_read: u64,
-}
-
-impl Recovery {
-    /// Whether the log was damaged or lost records: the daemon should say so loudly (and may
-    /// append [`Recovery::to_entry`]).
-    pub fn needs_attention(&self) -> bool {
-        self.damaged_tail
-            || matches!(
-                self.anchor,
-                AnchorStatus::LogBehind | AnchorStatus::Conflict | AnchorStatus::Invalid(_)
-            )
-    }
-
-    /// One line for the daemon's own log.
-    pub fn describe(&self) -> String {
-        let opt = |s: Option<u64>| s.map_or_else(|| "none".to_owned(), |s| s.to_string());
-        let mut s = format!(
-            "audit log tail: last intact seq {}, anchor {} (seq {}), next seq {}",
-            opt(self.log_seq),
-            self.anchor.as_str(),
-            opt(self.anchor_seq),
-            self.next_seq
-        );
-        if let AnchorStatus::Invalid(why) = &self.anchor {
-            s.push_str(&format!(" ({why})"));
-        }
-        if self.damaged_tail {
-            s.push_str(
-                "; the last line is damaged (interrupted write?) and will fail verification",
-            );
-        }
-        s
-    }
-
-    /// An `audit.recovered` record describing the damage, when [`Recovery::needs_attention`].
-    pub fn to_entry(&self) -> Option<Entry> {
-        if !self.needs_attention() {
-            return None;
-        }
-        let mut e = Entry::new("audit.recovered")
-            .with("damaged_tail", self.damaged_tail)
-            .with("anchor", self.anchor.as_str());
-        if let Some(s) = self.log_seq {
-            e = e.with("log_seq", s);
-        }
-        if let Some(s) = self.anchor_seq {
-            e = e.with("anchor_seq", s);
-        }
-        Some(e)
-    }
-}
-
 type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// Each record's `(seq, hash)`.
+type Heads = Vec<(u64, String)>;
 
 /// How to open an [`AuditLog`].
 #[derive(Clone)]
@@ -209,7 +76,9 @@ impl AuditOptions {
         self
     }
 
-    /// Open or create the log at `path` and recover the chain head; see [`AuditLog`].
+    /// Open or create the log at `path` and recover the chain head; see [`AuditLog`]. A torn last
+    /// line is sealed right away (durably); if that write fails, the seal goes in front of the
+    /// next record instead.
     pub fn open(&self, path: &Path) -> io::Result<AuditLog> {
         let file = open_log_file(path, self.group.as_deref())?;
         let (known, status) = match &self.anchor {
@@ -230,8 +99,17 @@ impl AuditOptions {
             dirty: false,
             recovery: None,
             anchor_error: None,
+            seal: None,
+            gap: Gap::default(),
+            failed: None,
+            #[cfg(test)]
+            fail_writes: None,
         };
         log.recover(known, status)?;
+        if log.seal.is_some() {
+            // A failure leaves the seal pending: the tail is read again before the next append.
+            let _ = log.write_pending();
+        }
         Ok(log)
     }
 }
@@ -243,6 +121,10 @@ impl AuditOptions {
 /// non-regular files and files with several hard links. It then reads the file's tail
 /// backwards (never the whole file) to recover the chain head, and compares it with the anchor
 /// (see [`AnchorStatus`] for the outcomes and [`AuditLog::recovery`] to read them).
+///
+/// Two kinds of records are written by the writer itself, in front of the caller's: an
+/// `audit.sealed` record right after a torn last line, and an `audit.gap` record counting the
+/// records that could not be written since the last successful append.
 pub struct AuditLog {
     path: PathBuf,
     file: File,
@@ -257,6 +139,28 @@ pub struct AuditLog {
     dirty: bool,
     recovery: Option<Recovery>,
     anchor_error: Option<io::Error>,
+    /// The torn last line found by the last tail read, until its seal is written.
+    seal: Option<Seal>,
+    /// Records known not to be written, until an `audit.gap` record reports them.
+    gap: Gap,
+    /// The last failed write, until the tail shows which of its records reached the file.
+    failed: Option<FailedBatch>,
+    /// Tests: make writes fail, leaving this many bytes of each batch in the file.
+    #[cfg(test)]
+    fail_writes: Option<usize>,
+}
+
+/// A write that failed: some of its records may be in the file all the same (if cutting it
+/// off failed too). Which ones are lost is decided from the tail read before the next append,
+/// so that a record that is in the log is never counted as lost.
+#[derive(Debug)]
+struct FailedBatch {
+    /// The `audit.gap` record at its head, if it carried one: its seq and the gap it reported.
+    gap: Option<(u64, Gap)>,
+    /// `(seq, event)` of the caller's records.
+    records: Vec<(u64, String)>,
+    time: String,
+    error: String,
 }
 
 impl fmt::Debug for AuditLog {
@@ -286,20 +190,25 @@ impl AuditLog {
     }
 
     /// The last record written: `(seq, hash)`; `None` before the first record of a fresh log.
-    /// After a damaged tail, the hash is the damaged line's hash (what the next record chains from).
     pub fn head(&self) -> Option<(u64, &str)> {
         (self.last_seq > 0).then_some((self.last_seq, self.last_hash.as_str()))
     }
 
-    /// The `seq` the next record will get.
+    /// The `seq` the next record will get (the next caller's record comes after a pending
+    /// seal or gap record).
     pub fn next_seq(&self) -> u64 {
         self.last_seq.saturating_add(1)
     }
 
     /// What the last tail recovery (open, reopen, or re-read after an error) found.
-    /// `damaged_tail` is the "last line was unparseable" flag the daemon should log.
     pub fn recovery(&self) -> Option<&Recovery> {
         self.recovery.as_ref()
+    }
+
+    /// Records known not to be written that no `audit.gap` record reports yet (to say so in
+    /// the daemon's own log if it stops before it can write one).
+    pub fn pending_gap(&self) -> Option<&Gap> {
+        (self.gap.lost > 0).then_some(&self.gap)
     }
 
     /// The error of the last failed anchor update, if any (the append itself succeeded: the
@@ -309,85 +218,32 @@ impl AuditLog {
     }
 
     /// Append `entries` in order with one `write(2)` and, if `durable`, one `fdatasync(2)`
-    /// before returning; then update the anchor. Returns each record's `(seq, hash)`.
+    /// before returning; then update the anchor. Returns each entry's `(seq, hash)`. A pending
+    /// `audit.sealed` and `audit.gap` record go first, in the same write.
     ///
     /// Invalid entries (bad event name, reserved key, float, too large) fail the whole batch
     /// with `InvalidInput` before anything is written. On an I/O error the batch is truncated
     /// away again (its callers were told it failed: nothing it records happened), the in-memory
     /// head does not advance and the tail is re-read before the next append, which then chains
-    /// from what is really on disk. If even the truncation fails, a partial last line is followed
-    /// by a newline and chained from by its hash; verify reports it.
+    /// from what is really on disk. If even the truncation fails, a torn last line is sealed.
+    /// Every entry of a failed call that is not in the file is counted in the next `audit.gap`.
     pub fn append(&mut self, entries: &[Entry], durable: bool) -> io::Result<Vec<(u64, String)>> {
-        for e in entries {
-            validate_entry(e)?;
+        let time = format_rfc3339_utc((self.opts.clock)());
+        if let Err(e) = entries.iter().try_for_each(validate_entry) {
+            self.count_unwritten(entries, &time, &e);
+            return Err(e);
         }
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        if self.dirty {
-            self.resync()?;
-        }
-        let time = Value::String(format_rfc3339_utc((self.opts.clock)()));
-        let mut buf = Vec::with_capacity(entries.len() * 512);
-        if self.needs_newline {
-            buf.push(b'\n');
-        }
-        let mut seq = self.last_seq;
-        let mut prev = self.last_hash.clone();
-        let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
-            seq = seq
-                .checked_add(1)
-                .filter(|s| *s <= MAX_SAFE_INTEGER)
-                .ok_or_else(|| io::Error::other("audit sequence number exhausted"))?;
-            let mut rec = e.fields.clone();
-            rec.insert("v".into(), FORMAT_VERSION.into());
-            rec.insert("seq".into(), seq.into());
-            rec.insert("time".into(), time.clone());
-            rec.insert("event".into(), e.event.clone().into());
-            rec.insert("prev".into(), prev.into());
-            let hash = record_hash(&rec);
-            rec.insert("hash".into(), hash.clone().into());
-            let line = record_line(&rec)
-                .ok_or_else(|| io::Error::other("internal: record lacks a reserved key"))?;
-            if line.len() > MAX_RECORD_LEN {
-                return Err(invalid(format!(
-                    "audit record for `{}` is {} bytes, more than the {MAX_RECORD_LEN} allowed",
-                    e.event,
-                    line.len()
-                )));
-            }
-            buf.extend_from_slice(line.as_bytes());
-            buf.push(b'\n');
-            out.push((seq, hash.clone()));
-            prev = hash;
-        }
-        // Only this writer appends, so the length now is where the batch starts; a failed
-        // batch is cut off again so that a full disk leaves no torn record behind.
-        let start = self
-            .file
-            .metadata()
-            .map_err(|e| with_path(e, &self.path))?
-            .len();
-        let written = self.file.write_all(&buf).and_then(|()| {
-            if durable {
-                self.file.sync_data()
-            } else {
-                Ok(())
-            }
-        });
-        if let Err(e) = written {
-            self.dirty = true;
-            if self.file.set_len(start).is_ok() {
-                let _ = self.file.sync_data();
-            }
-            return Err(with_path(e, &self.path));
-        }
-        self.last_seq = seq;
-        self.last_hash = prev;
-        self.needs_newline = false;
-        self.write_anchor();
-        Ok(out)
+        self.write_batch(entries, durable, &time)
+    }
+
+    /// Write a pending `audit.sealed` or `audit.gap` record now, durably (nothing if there is
+    /// none).
+    pub fn write_pending(&mut self) -> io::Result<()> {
+        let time = format_rfc3339_utc((self.opts.clock)());
+        self.write_batch(&[], true, &time).map(drop)
     }
 
     /// `fdatasync(2)` records appended with `durable == false`.
@@ -437,6 +293,14 @@ impl AuditLog {
         self.dirty = true;
     }
 
+    /// Tests: make every write fail with ENOSPC (`Some`) or work again (`None`). `Some(n)`
+    /// leaves the first `n` bytes of each failed batch in the file, as when cutting a failed
+    /// write off fails too.
+    #[cfg(test)]
+    pub(crate) fn fail_writes(&mut self, keep: Option<usize>) {
+        self.fail_writes = keep;
+    }
+
     fn known_head(&self) -> Anchor {
         Anchor {
             seq: self.last_seq,
@@ -444,12 +308,189 @@ impl AuditLog {
         }
     }
 
-    /// Re-read the tail after a failed write or sync.
+    /// The pending seal and gap records, then `entries`, in one write. Returns the entries'
+    /// `(seq, hash)`.
+    fn write_batch(
+        &mut self,
+        entries: &[Entry],
+        durable: bool,
+        time: &str,
+    ) -> io::Result<Vec<(u64, String)>> {
+        if self.dirty {
+            if let Err(e) = self.resync() {
+                self.count_unwritten(entries, time, &e);
+                return Err(e);
+            }
+        }
+        let preamble = self.preamble();
+        let batch: Vec<&Entry> = preamble.iter().chain(entries).collect();
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (buf, mut out) = match self.encode(&batch, time) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                self.count_unwritten(entries, time, &e);
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.write_at_end(&buf, durable) {
+            // The gap record, when there is one, ends the preamble.
+            let gap_seq = match preamble.last() {
+                Some(last) if last.event == GAP_EVENT => out.get(preamble.len() - 1),
+                _ => None,
+            };
+            self.failed = Some(FailedBatch {
+                gap: gap_seq.map(|(seq, _)| (*seq, std::mem::take(&mut self.gap))),
+                records: entries
+                    .iter()
+                    .zip(out.iter().skip(preamble.len()))
+                    .map(|(e, (seq, _))| (*seq, e.event.clone()))
+                    .collect(),
+                time: time.to_owned(),
+                error: e.to_string(),
+            });
+            return Err(e);
+        }
+        if let Some((seq, hash)) = out.last() {
+            self.last_seq = *seq;
+            self.last_hash = hash.clone();
+        }
+        self.needs_newline = false;
+        self.seal = None;
+        self.gap = Gap::default();
+        self.write_anchor();
+        Ok(out.split_off(preamble.len()))
+    }
+
+    /// The records the writer owes before the caller's: the seal of a torn last line, then the
+    /// gap.
+    fn preamble(&self) -> Vec<Entry> {
+        let mut records = Vec::new();
+        if let Some(seal) = &self.seal {
+            records.push(Entry {
+                event: SEALED_EVENT.to_owned(),
+                fields: seal.fields(),
+            });
+        }
+        if self.gap.lost > 0 {
+            records.push(Entry {
+                event: GAP_EVENT.to_owned(),
+                fields: self.gap.fields(),
+            });
+        }
+        records
+    }
+
+    /// The bytes of `batch` as records chained from the head, and each record's `(seq, hash)`.
+    fn encode(&self, batch: &[&Entry], time: &str) -> io::Result<(Vec<u8>, Heads)> {
+        let time = Value::String(time.to_owned());
+        let mut buf = Vec::with_capacity(batch.len() * 512);
+        if self.needs_newline {
+            buf.push(b'\n');
+        }
+        let mut seq = self.last_seq;
+        let mut prev = self.last_hash.clone();
+        let mut out = Vec::with_capacity(batch.len());
+        for e in batch {
+            seq = seq
+                .checked_add(1)
+                .filter(|s| *s <= MAX_SAFE_INTEGER)
+                .ok_or_else(|| io::Error::other("audit sequence number exhausted"))?;
+            let mut rec = e.fields.clone();
+            rec.insert("v".into(), FORMAT_VERSION.into());
+            rec.insert("seq".into(), seq.into());
+            rec.insert("time".into(), time.clone());
+            rec.insert("event".into(), e.event.clone().into());
+            rec.insert("prev".into(), prev.into());
+            let hash = record_hash(&rec);
+            rec.insert("hash".into(), hash.clone().into());
+            let line = record_line(&rec)
+                .ok_or_else(|| io::Error::other("internal: record lacks a reserved key"))?;
+            if line.len() > MAX_RECORD_LEN {
+                return Err(invalid(format!(
+                    "audit record for `{}` is {} bytes, more than the {MAX_RECORD_LEN} allowed",
+                    e.event,
+                    line.len()
+                )));
+            }
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
+            out.push((seq, hash.clone()));
+            prev = hash;
+        }
+        Ok((buf, out))
+    }
+
+    /// One `write(2)` of `buf` and, if `durable`, one `fdatasync(2)`. On failure the bytes are
+    /// cut off again, so that a full disk leaves no torn record behind, and the tail is re-read
+    /// before the next append.
+    fn write_at_end(&mut self, buf: &[u8], durable: bool) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(keep) = self.fail_writes {
+            self.dirty = true;
+            let kept = self.file.write_all(&buf[..keep.min(buf.len())]);
+            let e = kept.and(Err(io::Error::from_raw_os_error(libc::ENOSPC)));
+            return e.map_err(|e| with_path(e, &self.path));
+        }
+        let written = self.file.metadata().and_then(|m| {
+            // Only this writer appends, so the length now is where the batch starts.
+            let start = m.len();
+            let result = self.file.write_all(buf).and_then(|()| {
+                if durable {
+                    self.file.sync_data()
+                } else {
+                    Ok(())
+                }
+            });
+            if result.is_err() && self.file.set_len(start).is_ok() {
+                let _ = self.file.sync_data();
+            }
+            result
+        });
+        written.map_err(|e| {
+            self.dirty = true;
+            with_path(e, &self.path)
+        })
+    }
+
+    /// Count `entries` as lost: a failed call wrote none of them.
+    fn count_unwritten(&mut self, entries: &[Entry], time: &str, error: &io::Error) {
+        let error = error.to_string();
+        for e in entries {
+            self.gap.count(&e.event, time, &error);
+        }
+    }
+
+    /// Re-read the tail after a failed write or sync; then count what the failed write lost.
     fn resync(&mut self) -> io::Result<()> {
         let known = self.known_head();
         self.recover(Some(known), AnchorStatus::Matches)?;
         self.dirty = false;
+        if let Some(failed) = self.failed.take() {
+            let on_disk = self.recovery.as_ref().and_then(|r| r.log_seq);
+            self.settle(failed, on_disk);
+        }
         Ok(())
+    }
+
+    /// Which records of `failed` are lost, now that the last intact record in the file is
+    /// known to be `on_disk`: those after it (only this writer appends, in order).
+    fn settle(&mut self, failed: FailedBatch, on_disk: Option<u64>) {
+        let written = |seq: u64| on_disk.is_some_and(|last| last >= seq);
+        let mut lost = match failed.gap {
+            Some((seq, gap)) if !written(seq) => gap,
+            _ => Gap::default(),
+        };
+        for (seq, event) in &failed.records {
+            if !written(*seq) {
+                lost.count(event, &failed.time, &failed.error);
+            }
+        }
+        // What was counted while the write was undecided came later.
+        let mut newer = std::mem::take(&mut self.gap);
+        newer.absorb_older(lost);
+        self.gap = newer;
     }
 
     /// Read the tail and set the head from it and `known` (see [`AnchorStatus`]).
@@ -458,46 +499,26 @@ impl AuditLog {
         let (tail, unterminated, bytes_read) =
             read_tail(&self.file).map_err(|e| with_path(e, &self.path))?;
         let anchor_seq = known.as_ref().map(|a| a.seq);
-        let mut damaged_tail = false;
-        let mut log_seq = None;
-        let ((seq, hash), status) = match (tail, known) {
-            (Tail::Empty, Some(a)) => ((a.seq, a.hash), AnchorStatus::Resumed),
-            (Tail::Empty, None) => ((0, GENESIS_PREV.to_owned()), status),
-            (Tail::Record { seq, hash }, known) => {
-                log_seq = Some(seq);
-                match known {
-                    None => ((seq, hash), status),
-                    Some(a) if a.seq < seq => ((seq, hash), AnchorStatus::LogAhead),
-                    Some(a) if a.seq == seq && a.hash == hash => {
-                        ((seq, hash), AnchorStatus::Matches)
-                    }
-                    Some(a) if a.seq == seq => ((a.seq, a.hash), AnchorStatus::Conflict),
-                    Some(a) => ((a.seq, a.hash), AnchorStatus::LogBehind),
-                }
-            }
-            (
-                Tail::Damaged {
-                    raw_hash,
-                    last_good,
-                },
-                known,
-            ) => {
-                damaged_tail = true;
-                log_seq = last_good;
-                let seq = last_good.or(known.as_ref().map(|a| a.seq)).unwrap_or(0);
-                let status = if known.is_some() {
-                    AnchorStatus::NotCompared
-                } else {
-                    status
-                };
-                ((seq, raw_hash), status)
-            }
+        let (log_good, torn) = match tail {
+            Tail::Empty => (None, None),
+            Tail::Record { seq, hash } => (Some((seq, hash)), None),
+            Tail::Damaged { torn, last_good } => (last_good, Some(torn)),
         };
+        let log_seq = log_good.as_ref().map(|g| g.0);
+        let ((seq, hash), status) = chain_head(log_good.clone(), known, status, torn.is_some());
+        self.seal = torn.clone().map(|torn| {
+            let (last_good_seq, last_good_hash) = log_good.unwrap_or((seq, hash.clone()));
+            Seal {
+                torn,
+                last_good_seq,
+                last_good_hash,
+            }
+        });
         self.last_seq = seq;
         self.last_hash = hash;
         self.needs_newline = unterminated;
         self.recovery = Some(Recovery {
-            damaged_tail,
+            torn,
             anchor: status,
             log_seq,
             anchor_seq,
@@ -514,33 +535,4 @@ impl AuditLog {
             }
         }
     }
-}
-
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
-}
-
-fn validate_entry(e: &Entry) -> io::Result<()> {
-    let ok_name = !e.event.is_empty()
-        && e.event.len() <= 64
-        && e.event.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-        });
-    if !ok_name {
-        return Err(invalid(format!(
-            "audit event name {:?} is not 1-64 characters of [a-z0-9._-]",
-            e.event
-        )));
-    }
-    for (k, v) in &e.fields {
-        if RESERVED_KEYS.contains(&k.as_str()) {
-            return Err(invalid(format!(
-                "audit event `{}`: field `{k}` is reserved",
-                e.event
-            )));
-        }
-        check_value(v, MAX_FIELD_DEPTH)
-            .map_err(|why| invalid(format!("audit event `{}`: field `{k}`: {why}", e.event)))?;
-    }
-    Ok(())
 }

@@ -282,6 +282,10 @@ pub struct ExplainArgs {
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Check the hash chain (rotated files oldest first); exit 1 at the first broken record.
+    ///
+    /// A torn line left by an interrupted write that the daemon sealed (an audit.sealed record
+    /// right after it), and records the daemon could not write (an audit.gap record counts
+    /// them), are warnings: printed after the result (under "warnings" with --json), exit 0.
     Verify(VerifyArgs),
 }
 

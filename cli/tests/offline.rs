@@ -551,6 +551,20 @@ fn rewrite(path: &Path, f: impl FnOnce(Vec<String>) -> Vec<String>) {
     .unwrap();
 }
 
+/// `elevate audit verify --json LOG`: its output, after checking the exit status.
+fn audit_verify_json(cfg: &str, log: &Path, code: i32) -> serde_json::Value {
+    let out = elevate([
+        "--config",
+        cfg,
+        "audit",
+        "verify",
+        "--json",
+        Offline::s(log),
+    ]);
+    assert_eq!(out.code, code, "{}", out.all());
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
 #[test]
 fn audit_verify_intact_chain() {
     let (dir, log, anchor) = audit_setup("audit-ok");
@@ -577,16 +591,7 @@ fn audit_verify_intact_chain() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stdout.contains("anchor matches"), "{}", out.all());
 
-    let out = elevate([
-        "--config",
-        &cfg,
-        "audit",
-        "verify",
-        "--json",
-        Offline::s(&log),
-    ]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let v = audit_verify_json(&cfg, &log, 0);
     assert_eq!(v["ok"], true);
     assert_eq!(v["records"], 3);
     assert_eq!(v["last_seq"], 3);
@@ -606,16 +611,7 @@ fn audit_verify_detects_an_edited_record() {
     let want = format!("{}:2: seq 2: hash-mismatch", log.display());
     assert!(out.stdout.contains(&want), "want {want:?}\n{}", out.all());
 
-    let out = elevate([
-        "--config",
-        &cfg,
-        "audit",
-        "verify",
-        "--json",
-        Offline::s(&log),
-    ]);
-    assert_eq!(out.code, 1, "{}", out.all());
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let v = audit_verify_json(&cfg, &log, 1);
     assert_eq!(v["ok"], false);
     assert_eq!(v["problem"]["line"], 2);
     assert_eq!(v["problem"]["seq"], 2);
@@ -682,6 +678,72 @@ fn audit_verify_defaults_from_the_config() {
     let out = elevate(["--config", Offline::s(&config), "audit", "verify"]);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stdout.contains("truncated"), "{}", out.all());
+}
+
+#[test]
+fn audit_verify_warns_about_a_sealed_torn_line_and_a_gap() {
+    let (dir, log, anchor) = audit_setup("audit-warn");
+    let cfg = Offline::s(&dir.no_config()).to_string();
+    let torn = b"{\"v\":1,\"seq\":4,\"ti";
+    let mut text = std::fs::read(&log).unwrap();
+    let offset = text.len();
+    text.extend_from_slice(torn);
+    std::fs::write(&log, &text).unwrap();
+    let out = elevate(["--config", &cfg, "audit", "verify", Offline::s(&log)]);
+    assert_eq!(out.code, 1, "unsealed: {}", out.all());
+    // The writer seals it on opening; a gap record as the daemon writes it.
+    let mut w = AuditLog::options()
+        .anchor(&anchor)
+        .group(None)
+        .open(&log)
+        .unwrap();
+    let gap = Entry::new("audit.gap")
+        .with("lost", 2)
+        .with("events", serde_json::json!({"run.denied": 2}))
+        .with("from", "2026-11-22T22:50:01.123Z")
+        .with("to", "2026-11-22T22:50:02.123Z")
+        .with("error", "No space left on device");
+    w.append(&[gap], true).unwrap();
+
+    let out = elevate(["--config", &cfg, "audit", "verify", Offline::s(&log)]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.starts_with("audit log OK: 5 records"),
+        "{}",
+        out.all()
+    );
+    let want = format!(
+        "warning: {}:4: torn line ({} bytes at offset {offset}, sha256 ",
+        log.display(),
+        torn.len()
+    );
+    assert!(out.stdout.contains(&want), "want {want:?}\n{}", out.all());
+    let want = format!(
+        "warning: {}:6: seq 5: gap: 2 records (run.denied 2) not written between \
+         2026-11-22T22:50:01.123Z and 2026-11-22T22:50:02.123Z: No space left on device",
+        log.display()
+    );
+    assert!(out.stdout.contains(&want), "want {want:?}\n{}", out.all());
+
+    let v = audit_verify_json(&cfg, &log, 0);
+    assert_eq!(v["ok"], true);
+    let w = &v["warnings"];
+    assert_eq!(
+        (&w[0]["kind"], &w[0]["line"], &w[0]["seq"], &w[0]["offset"]),
+        (
+            &serde_json::json!("torn-line"),
+            &serde_json::json!(4),
+            &serde_json::json!(4),
+            &serde_json::json!(offset)
+        )
+    );
+    assert_eq!(w[0]["last_good_seq"], 3);
+    assert_eq!(
+        (&w[1]["kind"], &w[1]["lost"]),
+        (&serde_json::json!("gap"), &serde_json::json!(2))
+    );
+    assert_eq!(w[1]["events"]["run.denied"], 2);
+    assert_eq!(v["warnings_omitted"], 0);
 }
 
 #[test]

@@ -3,12 +3,14 @@
 
 use crate::args::VerifyArgs;
 use crate::error::Failure;
-use crate::output::{outln, print_json};
+use crate::output::{clean, outln, print_json};
+use elevate_audit::{VerifyReport, Warning, WarningKind};
 use elevate_policy::config::Config;
 use elevate_proto::exit;
-use serde_json::json;
+use serde_json::{json, Value};
 
-/// `elevate audit verify`: 0 when the chain is intact, 1 at the first broken record.
+/// `elevate audit verify`: 0 when the chain is intact, 1 at the first broken record. Warnings
+/// (a torn line the daemon sealed, records it could not write) are printed and leave it 0.
 pub fn verify(config: &Config, args: VerifyArgs) -> Result<i32, Failure> {
     // The state dir's anchor belongs to the configured log: apply it by default only there.
     let (files, default_anchor) = if args.files.is_empty() {
@@ -40,9 +42,13 @@ pub fn verify(config: &Config, args: VerifyArgs) -> Result<i32, Failure> {
             "problem": report.problem.as_ref().map(|p| json!({
                 "file": p.file.display().to_string(), "line": p.line, "seq": p.seq, "message": p.to_string(),
             })),
+            "warnings": report.warnings.iter().map(warning_json).collect::<Vec<_>>(),
+            "warnings_omitted": report.warnings_omitted,
         });
         print_json(&out);
-    } else if let Some(p) = &report.problem {
+        return Ok(exit_code(&report));
+    }
+    if let Some(p) = &report.problem {
         outln!("audit log BROKEN: {p}");
         outln!("{} records verified before it ({range})", report.records);
     } else {
@@ -57,5 +63,47 @@ pub fn verify(config: &Config, args: VerifyArgs) -> Result<i32, Failure> {
             report.files
         );
     }
-    Ok(if report.is_ok() { 0 } else { exit::INVALID })
+    for w in &report.warnings {
+        outln!("warning: {}", clean(&w.to_string()));
+    }
+    if report.warnings_omitted > 0 {
+        outln!(
+            "warning: {} more warnings not shown",
+            report.warnings_omitted
+        );
+    }
+    Ok(exit_code(&report))
+}
+
+fn exit_code(report: &VerifyReport) -> i32 {
+    if report.is_ok() {
+        0
+    } else {
+        exit::INVALID
+    }
+}
+
+/// One warning for `--json`: where, what, and what the record says.
+fn warning_json(w: &Warning) -> Value {
+    let mut v = json!({
+        "file": w.file.display().to_string(), "line": w.line, "seq": w.seq,
+        "kind": w.kind.as_str(), "message": w.to_string(),
+    });
+    let details = match &w.kind {
+        WarningKind::TornLine {
+            torn,
+            last_good_seq,
+        } => json!({
+            "offset": torn.offset, "length": torn.length, "sha256": torn.sha256,
+            "last_good_seq": last_good_seq,
+        }),
+        WarningKind::Gap(gap) => json!({
+            "lost": gap.lost, "events": gap.events, "from": gap.from, "to": gap.to,
+            "error": gap.error,
+        }),
+    };
+    if let (Value::Object(v), Value::Object(details)) = (&mut v, details) {
+        v.extend(details);
+    }
+    v
 }

@@ -2,6 +2,11 @@
 //! log. Records arrive over a channel; whatever has queued up is written with one write(2)
 //! and, if any of it must be durable, one fdatasync (group commit), so concurrent commands do
 //! not each pay for their own disk flush while the chain stays in one total order.
+//!
+//! A batch that cannot be written fails as a whole: durable writers get the error (and do not
+//! act), posted records are dropped. The writer (`elevate_audit::AuditLog`) counts every record
+//! that did not reach the file and reports them in an `audit.gap` record in front of the first
+//! batch that is written again.
 
 use elevate_audit::{AuditLog, Entry};
 use serde_json::{Map, Value};
@@ -41,6 +46,13 @@ audit_events! {
     /// that this enum names every event in the log.
     #[allow(dead_code)]
     AuditRecovered = "audit.recovered",
+    /// Written by `elevate_audit`'s writer after a torn last line (`elevate_audit::SEALED_EVENT`).
+    #[allow(dead_code)]
+    AuditSealed = "audit.sealed",
+    /// Written by `elevate_audit`'s writer when writing works again after records were lost
+    /// (`elevate_audit::GAP_EVENT`).
+    #[allow(dead_code)]
+    AuditGap = "audit.gap",
     StateDamaged = "state.damaged",
     RunAllowed = "run.allowed",
     RunDenied = "run.denied",
@@ -135,6 +147,38 @@ pub struct AuditHandle {
 
 const MAX_BATCH: usize = 512;
 
+/// Write one batch and answer its waiters. Whether it was written.
+fn write_batch(log: &mut AuditLog, batch: Vec<Job>) -> bool {
+    let durable = batch.iter().any(|j| j.durable);
+    // logrotate moved the file away: continue the chain in the new one.
+    if let Err(e) = log.reopen_if_rotated() {
+        tracing::error!("audit log reopen failed: {e}");
+    }
+    let entries: Vec<Entry> = batch.iter().map(|j| j.entry.clone()).collect();
+    let result = log.append(&entries, durable);
+    if let Err(e) = &result {
+        tracing::error!(
+            "audit log write failed: {e}; commands will be refused until it works again"
+        );
+    }
+    if let Some(e) = log.take_anchor_error() {
+        tracing::warn!("audit anchor not updated: {e}");
+    }
+    for (i, job) in batch.into_iter().enumerate() {
+        if let Some(done) = job.done {
+            let r = match &result {
+                Ok(seqs) => seqs
+                    .get(i)
+                    .map(|(seq, _)| *seq)
+                    .ok_or(AuditError::LostRecord),
+                Err(e) => Err(AuditError::Write(e.to_string())),
+            };
+            let _ = done.send(r);
+        }
+    }
+    result.is_ok()
+}
+
 impl AuditHandle {
     /// Start the writer thread over an opened log.
     pub fn start(mut log: AuditLog) -> std::io::Result<AuditHandle> {
@@ -142,6 +186,7 @@ impl AuditHandle {
         std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || {
+                let mut failing = false;
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
@@ -150,27 +195,16 @@ impl AuditHandle {
                             Err(_) => break,
                         }
                     }
-                    let durable = batch.iter().any(|j| j.durable);
-                    // logrotate moved the file away: continue the chain in the new one.
-                    if let Err(e) = log.reopen_if_rotated() {
-                        tracing::error!("audit log reopen failed: {e}");
+                    let written = write_batch(&mut log, batch);
+                    if written && failing {
+                        tracing::warn!("audit log written again; an audit.gap record counts the records lost meanwhile");
                     }
-                    let entries: Vec<Entry> = batch.iter().map(|j| j.entry.clone()).collect();
-                    let result = log.append(&entries, durable);
-                    if let Err(e) = &result {
-                        tracing::error!("audit log write failed: {e}; commands will be refused until it works again");
-                    }
-                    if let Some(e) = log.take_anchor_error() {
-                        tracing::warn!("audit anchor not updated: {e}");
-                    }
-                    for (i, job) in batch.into_iter().enumerate() {
-                        if let Some(done) = job.done {
-                            let r = match &result {
-                                Ok(seqs) => seqs.get(i).map(|(seq, _)| *seq).ok_or(AuditError::LostRecord),
-                                Err(e) => Err(AuditError::Write(e.to_string())),
-                            };
-                            let _ = done.send(r);
-                        }
+                    failing = !written;
+                }
+                // Last chance for a gap record (daemon.stop failed too, if there is one).
+                if log.write_pending().is_err() {
+                    if let Some(gap) = log.pending_gap() {
+                        tracing::error!("audit log: {gap}; no audit.gap record says so");
                     }
                 }
             })
@@ -263,6 +297,16 @@ pub fn fields(v: Value) -> Map<String, Value> {
 mod tests {
     use super::AuditEvent;
     use std::collections::BTreeSet;
+
+    /// The events `elevate_audit` writes by itself have the names it uses.
+    #[test]
+    fn the_writers_own_events_match_the_audit_crate() {
+        assert_eq!(
+            AuditEvent::AuditSealed.as_str(),
+            elevate_audit::SEALED_EVENT
+        );
+        assert_eq!(AuditEvent::AuditGap.as_str(), elevate_audit::GAP_EVENT);
+    }
 
     /// elevated(8) lists every event, and nothing else, under AUDIT EVENTS.
     #[test]
