@@ -662,6 +662,7 @@ fn status_summarises_the_daemon() {
             warnings: vec![],
         },
         running_commands: 2,
+        warnings: vec![],
     };
     let out = ask(
         &["status"],

@@ -45,6 +45,9 @@ pub fn format_status(s: &StatusReply) -> String {
         }
     }
     out.push_str(&format!("running commands: {}\n", s.running_commands));
+    for w in &s.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
     out
 }
 
@@ -72,8 +75,10 @@ mod tests {
                 warnings: vec![],
             },
             running_commands: 0,
+            warnings: vec!["state directory /s full: running on reserve".into()],
         };
         let out = format_status(&s);
+        assert!(out.contains("warning: state directory /s full: running on reserve\n"));
         assert!(out.contains("up 1h02m"));
         assert!(out.contains("FAILED"));
         assert!(out.contains("/p/b.toml:3:1: error: bad"));

@@ -69,6 +69,7 @@ impl State {
     /// honoured), KILL what ignored TERM, retry unfinished removals, prune old records.
     pub(super) async fn tick(&mut self) {
         self.terminate_pending();
+        self.leases.journal.maintain();
         let now = self.clock.wall_ms();
         let boot = self.boot_stamp();
         let due: Vec<_> = self

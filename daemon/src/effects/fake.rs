@@ -18,8 +18,9 @@ use super::policy_files::PolicySource;
 use super::procs::{Carriers, ProcId, ProcessTable, Waiting};
 use super::wall::Terminals;
 use crate::core::World;
-use crate::lease::journal::LeaseStore;
+use crate::lease::journal::{Kind, LeaseStore};
 use crate::lease::model::Lease;
+use crate::lease::reserve::{StateFull, StateWarning};
 use crate::login::sessions::SessionBook;
 use elevate_base::{Gid, Pid, Uid};
 use elevate_groupdb::{Change, Outcome};
@@ -52,6 +53,10 @@ pub enum Effect {
     JournalCommit,
     GroupRewrite,
     AuditDurable,
+    /// Not an effect of its own: the state directory is full and the journal's reserve is in
+    /// use, so journal commits that may grant privilege and id reservations are refused with
+    /// `StateFull` while endings are still written.
+    StateDirFull,
 }
 
 /// Everything the fakes know. Public fields: tests set the machine up and read it back.
@@ -558,10 +563,16 @@ impl AuditSink for FakeWorld {
     }
 }
 
+/// Where the fake journal says its state directory is.
+const FAKE_STATE_DIR: &str = "/var/lib/elevate";
+
 impl LeaseStore for FakeWorld {
-    fn commit(&mut self, records: &[Lease]) -> io::Result<()> {
+    fn commit(&mut self, records: &[Lease], kind: Kind) -> io::Result<()> {
         let mut m = self.machine();
         m.step(Effect::JournalCommit)?;
+        if kind == Kind::Granting && m.failing.contains(&Effect::StateDirFull) {
+            return Err(StateFull::error(Path::new(FAKE_STATE_DIR)));
+        }
         m.journal.extend(records.iter().cloned());
         Ok(())
     }
@@ -573,8 +584,28 @@ impl LeaseStore for FakeWorld {
     fn reserve_ids(&mut self, through: u64) -> io::Result<()> {
         let mut m = self.machine();
         m.step(Effect::IdReservation)?;
+        if m.failing.contains(&Effect::StateDirFull) {
+            return Err(StateFull::error(Path::new(FAKE_STATE_DIR)));
+        }
         m.ids_reserved = through;
         Ok(())
+    }
+
+    fn ensure_reserve(&mut self) -> io::Result<()> {
+        if self.machine().failing.contains(&Effect::StateDirFull) {
+            return Err(StateFull::error(Path::new(FAKE_STATE_DIR)));
+        }
+        Ok(())
+    }
+
+    fn maintain(&mut self) {}
+
+    fn warnings(&self) -> Vec<String> {
+        let full = self.machine().failing.contains(&Effect::StateDirFull);
+        let dir = PathBuf::from(FAKE_STATE_DIR);
+        full.then(|| StateWarning::OnReserve(dir).to_string())
+            .into_iter()
+            .collect()
     }
 
     fn maybe_compact(

@@ -8,10 +8,12 @@
 //! | `leases.rs` | request, N-of-M approval, self-approval, deny, extend, revoke, break-glass, bound processes |
 //! | `expiry.rs` | expiry batches, reload re-evaluation, start-up reconciliation |
 //! | `crash.rs` | a grant and an ending stopped at every step, then a restarted core |
+//! | `full.rs` | a full state directory: what grants is refused, endings take effect |
 
 mod crash;
 mod decide;
 mod expiry;
+mod full;
 mod leases;
 
 use super::{Core, Decision, Handle, LeaseOp};
