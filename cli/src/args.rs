@@ -20,7 +20,7 @@ Exit status:
                       no such lease or request (approve, deny, revoke, extend, with)
   66                  an input file could not be read
   70                  internal error, or the audit record could not be written (nothing ran)
-  75                  rate-limited or busy: try again
+  75                  rate-limited, busy, or elevated's state directory is full: try again
   126                 the allowed command could not be executed
   127                 with: the command was not found in your PATH";
 

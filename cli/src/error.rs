@@ -84,7 +84,7 @@ pub enum Failure {
 pub fn exit_for_error(kind: ErrorKind) -> i32 {
     match kind {
         ErrorKind::BadRequest => exit::USAGE,
-        ErrorKind::RateLimited | ErrorKind::Busy => exit::TEMPFAIL,
+        ErrorKind::RateLimited | ErrorKind::Busy | ErrorKind::StateFull => exit::TEMPFAIL,
         ErrorKind::SpawnFailed => exit::CANNOT_EXECUTE,
         ErrorKind::AuditFailed | ErrorKind::Internal => exit::SOFTWARE,
         ErrorKind::NotFound => exit::INVALID,
@@ -187,6 +187,7 @@ mod tests {
         };
         assert_eq!(e(ErrorKind::BadRequest), exit::USAGE);
         assert_eq!(e(ErrorKind::Busy), exit::TEMPFAIL);
+        assert_eq!(e(ErrorKind::StateFull), exit::TEMPFAIL);
         assert_eq!(e(ErrorKind::NotFound), exit::INVALID);
         let denied = Failure::Denied {
             reason: "no".into(),

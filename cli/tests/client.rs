@@ -666,6 +666,7 @@ fn status_summarises_the_daemon() {
         group_edit_wait_ms: 0,
         group_edit_error: None,
         expiry_lag_ms: 0,
+        warnings: vec![],
     };
     let out = ask(
         &["status"],

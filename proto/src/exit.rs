@@ -12,7 +12,7 @@ pub const INVALID: i32 = 1;
 pub const SOFTWARE: i32 = 70; // EX_SOFTWARE
 /// A file given to an offline command (`elevate audit verify`) could not be read.
 pub const NOINPUT: i32 = 66; // EX_NOINPUT
-/// Rate-limited or busy: try again later.
+/// Rate-limited, busy, or the daemon's state directory is full: try again later.
 pub const TEMPFAIL: i32 = 75; // EX_TEMPFAIL
 /// The allowed command could not be started (not found, not executable, unsafe path).
 pub const CANNOT_EXECUTE: i32 = 126;

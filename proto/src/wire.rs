@@ -322,6 +322,9 @@ pub struct StatusReply {
     /// How late the last lease to expire was ended, after its deadline.
     #[serde(default)]
     pub expiry_lag_ms: u64,
+    /// Conditions an administrator should know of (e.g. a full state directory), each a sentence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -501,6 +504,9 @@ pub enum ErrorKind {
     /// The profile requires step-up authentication and this client cannot hold the
     /// conversation (the CLI does it on the requester's terminal).
     AuthenticationRequired,
+    /// The daemon's state directory is full: requests, approvals and extensions are refused
+    /// until space is freed (endings still take effect).
+    StateFull,
 }
 
 #[cfg(test)]

@@ -60,6 +60,9 @@ pub fn format_status(s: &StatusReply) -> String {
     if let Some(e) = &s.group_edit_error {
         out.push_str(&format!("last group edit FAILED, retrying: {e}\n"));
     }
+    for w in &s.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
     out
 }
 
@@ -100,8 +103,10 @@ mod tests {
             group_edit_wait_ms: 8200,
             group_edit_error: Some("cannot edit /etc/group: locked".into()),
             expiry_lag_ms: 40,
+            warnings: vec!["state directory /s full: running on reserve".into()],
         };
         let out = format_status(&s);
+        assert!(out.contains("warning: state directory /s full: running on reserve\n"));
         assert!(out.contains("up 1h02m"));
         assert!(out.contains("expiry lag: 40 ms"));
         assert!(out.contains("group edits pending: 2, the oldest waiting 8.2 s"));

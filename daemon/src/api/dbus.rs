@@ -69,7 +69,9 @@ impl ApiError {
                         "{m}; request it with the elevate command on a terminal"
                     )),
                     ErrorKind::AuditFailed => ApiError::AuditFailed(m),
-                    ErrorKind::SpawnFailed | ErrorKind::Internal => ApiError::Failed(m),
+                    ErrorKind::SpawnFailed | ErrorKind::Internal | ErrorKind::StateFull => {
+                        ApiError::Failed(m)
+                    }
                 }
             }
             other => ApiError::Failed(format!("unexpected answer from the daemon: {other:?}")),

@@ -8,6 +8,7 @@ use super::Event;
 use super::State;
 use crate::effects::audit::{fields, AuditEvent};
 use crate::effects::procs::ProcId;
+use crate::lease::journal::Kind;
 use crate::lease::model::{Bound, EndReason, Lease, LeaseState};
 use crate::lease::rules;
 use elevate_base::{Pid, Uid};
@@ -55,9 +56,9 @@ impl State {
         match self.commit(&ended, &events).await {
             Ok(()) => self.endings_audited(&ids),
             Err(e) => {
-                // The journal is the source of truth: reconcile finishes this on the next
-                // start, and the tick retries the records meanwhile. Never leave memberships
-                // on an error path silently.
+                // The ending took effect in the table all the same (less privilege is the safe
+                // side): the journal writes it later, and the tick retries whatever records
+                // are not in the audit log (the look-up keeps it to one each).
                 tracing::error!("ending leases: {e}");
                 self.leases.ending_audit_retry.failed(self.clock.now());
             }
@@ -74,6 +75,7 @@ impl State {
     /// honoured), KILL what ignored TERM, retry unfinished removals, prune old records.
     pub(super) async fn tick(&mut self) {
         self.terminate_pending();
+        self.leases.journal.maintain();
         let now = self.clock.wall_ms();
         let boot = self.boot_stamp();
         let due: Vec<_> = self
@@ -228,7 +230,7 @@ impl State {
             }
         }
         self.leases.ending_audit_retry.succeeded();
-        if let Err(e) = self.leases.journal.commit(&done) {
+        if let Err(e) = self.leases.journal.commit(&done, Kind::Ending) {
             // The records are written; a restart finds them in the log and adds none.
             tracing::warn!("lease journal: {e}");
         }

@@ -117,7 +117,7 @@ fn deny(reason: impl Into<String>, hint: Option<String>) -> Refusal {
 
 fn internal(e: CommitError) -> Response {
     Response::Error(ErrorReply {
-        kind: ErrorKind::Internal,
+        kind: e.error_kind(),
         message: e.to_string(),
     })
 }

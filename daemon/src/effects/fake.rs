@@ -19,8 +19,9 @@ use super::policy_files::PolicySource;
 use super::procs::{Carriers, ProcId, ProcessTable, Waiting};
 use super::wall::Terminals;
 use crate::core::World;
-use crate::lease::journal::LeaseStore;
+use crate::lease::journal::{Kind, LeaseStore};
 use crate::lease::model::Lease;
+use crate::lease::reserve::{StateFull, StateWarning};
 use crate::login::sessions::SessionBook;
 use elevate_base::{Gid, Pid, Uid};
 use elevate_groupdb::{Change, Outcome};
@@ -32,6 +33,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
+
+mod stores;
 
 /// A fake process.
 #[derive(Debug, Clone)]
@@ -53,6 +56,10 @@ pub enum Effect {
     JournalCommit,
     GroupRewrite,
     AuditDurable,
+    /// Not an effect of its own: the state directory is full and the journal's reserve is in
+    /// use, so journal commits that may grant privilege and id reservations are refused with
+    /// `StateFull` while endings are still written.
+    StateDirFull,
 }
 
 /// Everything the fakes know. Public fields: tests set the machine up and read it back.
@@ -555,71 +562,6 @@ impl ProcessTable for FakeWorld {
         Some(Box::pin(async move {
             let _ = rx.await;
         }))
-    }
-}
-
-impl AuditSink for FakeWorld {
-    fn post(&self, event: AuditEvent, fields: Map<String, Value>) {
-        let mut m = self.machine();
-        if !m.stopped {
-            m.audit.push((event, fields, false));
-        }
-    }
-
-    fn durable(&self, records: Vec<(AuditEvent, Map<String, Value>)>) -> Durable {
-        let result = {
-            let mut m = self.machine();
-            match m.step(Effect::AuditDurable) {
-                Ok(()) => {
-                    for (e, f) in records {
-                        m.audit.push((e, f, true));
-                    }
-                    Ok(m.audit.len() as u64)
-                }
-                Err(e) => Err(AuditError::Write(e.to_string())),
-            }
-        };
-        Box::pin(async move { result })
-    }
-}
-
-impl AuditHistory for FakeWorld {
-    fn endings_recorded(&self, ids: &BTreeSet<u64>) -> io::Result<BTreeSet<u64>> {
-        let m = self.machine();
-        Ok(m.audit
-            .iter()
-            .filter(|(e, _, _)| ENDING_EVENTS.contains(&e.as_str()))
-            .filter_map(|(_, f, _)| f.get("lease")?.as_u64())
-            .filter(|id| ids.contains(id))
-            .collect())
-    }
-}
-
-impl LeaseStore for FakeWorld {
-    fn commit(&mut self, records: &[Lease]) -> io::Result<()> {
-        let mut m = self.machine();
-        m.step(Effect::JournalCommit)?;
-        m.journal.extend(records.iter().cloned());
-        Ok(())
-    }
-
-    fn reserved_ids(&self) -> u64 {
-        self.machine().ids_reserved
-    }
-
-    fn reserve_ids(&mut self, through: u64) -> io::Result<()> {
-        let mut m = self.machine();
-        m.step(Effect::IdReservation)?;
-        m.ids_reserved = through;
-        Ok(())
-    }
-
-    fn maybe_compact(
-        &mut self,
-        _live: usize,
-        _all: &mut dyn Iterator<Item = &Lease>,
-    ) -> io::Result<()> {
-        Ok(())
     }
 }
 

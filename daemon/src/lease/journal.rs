@@ -4,25 +4,43 @@
 //!
 //! A crash can lose only what was never acknowledged: every acknowledged transition is a
 //! complete line on disk. A torn last line (power loss mid-write) is ignored on load; the
-//! transition it described was never acknowledged.
+//! transition it described was never acknowledged. An append that fails (a full disk) is cut
+//! back, so that the next one never follows a partial line.
 //!
 //! Lease ids never repeat, not even for a request that was audited but never journaled
 //! (a crash in between): ids are handed out only below a high-water mark kept durably in
 //! `lease-ids` beside the journal, reserved in blocks ahead of use.
+//!
+//! A full state directory fails new transitions closed and still journals endings: see
+//! [`Kind`] and `reserve.rs`.
 
 use super::model::Lease;
+use super::reserve::{is_no_space, Reserve, Space, StateFull, StateWarning};
 use crate::os::files::{aside_path, replace_durably};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What a transition does to privilege, which decides whether it may use the reserve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Takes privilege away (an ending, the removal of its memberships): written on the
+    /// reserve when the disk is full; if even that fails, kept and written before anything
+    /// else later.
+    Ending,
+    /// May grant or keep privilege (request, approval, extension, activation): refused with
+    /// [`StateFull`] while the reserve is not in place and cannot be made again.
+    Granting,
+}
 
 /// Where lease records go, as the core sees it: append durably, compact now and then.
 pub trait LeaseStore: Send + Sync {
     /// Append these records durably. Only after this returns Ok may the change be
     /// acknowledged or acted on.
-    fn commit(&mut self, records: &[Lease]) -> io::Result<()>;
+    fn commit(&mut self, records: &[Lease], kind: Kind) -> io::Result<()>;
     /// Rewrite with only the current records once the store has grown well past them.
     fn maybe_compact(
         &mut self,
@@ -31,8 +49,17 @@ pub trait LeaseStore: Send + Sync {
     ) -> io::Result<()>;
     /// The highest lease id ever reserved (0 when none): no id at or below it is new.
     fn reserved_ids(&self) -> u64;
-    /// Durably reserve every id up to `through`, before any of them is used.
+    /// Durably reserve every id up to `through`, before any of them is used. Part of a
+    /// request: refused like one on a full state directory.
     fn reserve_ids(&mut self, through: u64) -> io::Result<()>;
+    /// Before a transition that may grant privilege: the reserve is in place (made again if
+    /// endings used it), or a [`StateFull`] error.
+    fn ensure_reserve(&mut self) -> io::Result<()>;
+    /// From the tick: write endings still unsaved and make the reserve again once there is
+    /// room (an attempt every few seconds at most).
+    fn maintain(&mut self);
+    /// What `elevate status` should say about the state directory (nothing when all is well).
+    fn warnings(&self) -> Vec<String>;
 }
 
 /// How many ids one reservation covers: one durable write per this many requests.
@@ -41,6 +68,8 @@ pub const ID_BLOCK: u64 = 1000;
 pub struct Journal {
     path: PathBuf,
     file: File,
+    /// Where a failed append that could not be cut back at once must be cut back to.
+    cut_back_to: Option<u64>,
     lines: usize,
     /// `lease-ids`, and the id it holds.
     ids_path: PathBuf,
@@ -49,6 +78,15 @@ pub struct Journal {
     damage: Vec<String>,
     /// Records were lost at open (lines that did not read, not only a torn tail).
     lost_records: bool,
+    reserve: Reserve,
+    space: Space,
+    /// Lines of endings that could not be written even on the reserve (they took effect):
+    /// written first by the next append, or by a compaction (which writes every record).
+    unsaved: Vec<u8>,
+    unsaved_lines: usize,
+    /// A write that may grant privilege found no room, and nothing was written since.
+    full: bool,
+    last_maintained: Option<Instant>,
 }
 
 /// How far past every id the journal holds the next id starts when `lease-ids` is damaged:
@@ -58,16 +96,28 @@ const IDS_LOST_JUMP: u64 = 1 << 32;
 /// Compact when the journal holds this many more lines than live records.
 const COMPACT_SLACK: usize = 50_000;
 
+/// How often the tick's `maintain` tries again while something waits for room.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(2);
+
 impl Journal {
     /// Load every lease from `state_dir/leases.jsonl`, then rewrite the journal compactly.
     pub fn open(state_dir: &Path) -> io::Result<(Journal, BTreeMap<u64, Lease>)> {
+        Journal::open_on(state_dir, Space::default())
+    }
+
+    /// [`Journal::open`] on a filesystem with this much room (tests simulate a full one).
+    pub(super) fn open_on(
+        state_dir: &Path,
+        space: Space,
+    ) -> io::Result<(Journal, BTreeMap<u64, Lease>)> {
         let path = state_dir.join("leases.jsonl");
         // Loaded into a hash map (the last record of an id wins), then collected into the
         // BTreeMap in one go: built from sorted input its nodes are full, where inserting ids
         // in ascending order leaves them half empty (about twice the memory at 100,000 leases).
         let mut leases = std::collections::HashMap::new();
         let mut damage = Vec::new();
-        let bad = read_records(&path, &mut leases)?;
+        let read = read_records(&path, &mut leases)?;
+        let bad = read.bad;
         if bad > 0 {
             // Not a write cut short at the end: lines in the middle do not read. Keep every
             // record that does, and the whole file as it was for the administrator.
@@ -81,7 +131,20 @@ impl Journal {
             ));
         }
         let leases: BTreeMap<u64, Lease> = leases.into_iter().collect();
-        let file = rewrite(&path, leases.values())?;
+        // Room for endings first: the compaction needs room for a copy.
+        let reserve = Reserve::open(state_dir, space.clone());
+        let (file, lines) = match rewrite(&path, leases.values(), &space) {
+            Ok(file) => (file, leases.len()),
+            Err(e) if is_no_space(&e) => {
+                let at = path.display();
+                tracing::warn!("lease journal {at}: not compacted ({e}); appended to as it is");
+                let file = open_append(&path)?;
+                // A torn last line would otherwise run into the next record.
+                file.set_len(read.complete_len)?;
+                (file, read.lines)
+            }
+            Err(e) => return Err(e),
+        };
         let ids_path = state_dir.join("lease-ids");
         let reserved = match read_reserved(&ids_path) {
             Ok(r) => r,
@@ -97,18 +160,23 @@ impl Journal {
             }
             Err(e) => return Err(e),
         };
-        Ok((
-            Journal {
-                path,
-                file,
-                ids_path,
-                reserved,
-                damage,
-                lost_records: bad > 0,
-                lines: leases.len(),
-            },
-            leases,
-        ))
+        let journal = Journal {
+            path,
+            file,
+            cut_back_to: None,
+            ids_path,
+            reserved,
+            damage,
+            lost_records: bad > 0,
+            lines,
+            reserve,
+            space,
+            unsaved: Vec::new(),
+            unsaved_lines: 0,
+            full: false,
+            last_maintained: None,
+        };
+        Ok((journal, leases))
     }
 
     /// What was found damaged at open, each a sentence (empty when nothing was).
@@ -121,42 +189,190 @@ impl Journal {
         self.lost_records
     }
 
-    /// Append these records and fdatasync.
-    pub fn commit<'a>(&mut self, records: impl IntoIterator<Item = &'a Lease>) -> io::Result<()> {
-        let mut buf = Vec::new();
+    /// Append these records (after any unsaved endings) and fdatasync. An ending that finds
+    /// no room is written on the reserve; one that cannot be written at all is kept for the
+    /// next append. A transition that may grant privilege never uses the reserve.
+    pub fn commit<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a Lease>,
+        kind: Kind,
+    ) -> io::Result<()> {
+        if kind == Kind::Granting && self.unsaved_lines > 0 {
+            // Endings first: they may use the reserve, what follows them may not.
+            self.commit([], Kind::Ending).map_err(|e| self.refusal(e))?;
+        }
+        let mut new = Vec::new();
         let mut n = 0;
         for l in records {
-            serde_json::to_writer(&mut buf, l).map_err(io::Error::other)?;
-            buf.push(b'\n');
+            serde_json::to_writer(&mut new, l).map_err(io::Error::other)?;
+            new.push(b'\n');
             n += 1;
         }
+        let mut buf = std::mem::take(&mut self.unsaved);
+        buf.extend_from_slice(&new);
+        n += std::mem::take(&mut self.unsaved_lines);
         if n == 0 {
             return Ok(());
         }
-        self.file.write_all(&buf)?;
-        self.file.sync_data()?;
-        self.lines += n;
+        let written = match kind {
+            Kind::Ending => self.append_ending(&buf),
+            Kind::Granting => match self.ensure_reserve() {
+                Ok(()) => self.append(&buf).map_err(|e| self.refusal(e)),
+                Err(e) => Err(e),
+            },
+        };
+        match written {
+            Ok(()) => {
+                self.lines += n;
+                self.full = false;
+            }
+            // Endings took effect: written later. What may grant did not.
+            Err(_) if kind == Kind::Ending => (self.unsaved, self.unsaved_lines) = (buf, n),
+            Err(_) => {}
+        }
+        written
+    }
+
+    /// Append an ending; when there is no room, release the reserve and append on its space.
+    fn append_ending(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self.append(buf) {
+            Err(e) if is_no_space(&e) && self.reserve.in_place() => {
+                tracing::warn!("{e}: {}", StateWarning::OnReserve(self.reserve.dir()));
+                self.reserve.release()?;
+                self.append(buf)
+            }
+            r => r,
+        }
+    }
+
+    /// Write `buf` at the end and fdatasync; on failure cut the file back to where it ended.
+    fn append(&mut self, buf: &[u8]) -> io::Result<()> {
+        let end = match self.cut_back_to {
+            Some(end) => {
+                self.file.set_len(end)?;
+                self.cut_back_to = None;
+                end
+            }
+            None => self.file.metadata()?.len(),
+        };
+        let size = buf.len() as u64;
+        self.space.take(size)?;
+        if let Err(e) = self
+            .file
+            .write_all(buf)
+            .and_then(|()| self.file.sync_data())
+        {
+            self.space.give(size);
+            self.cut_back_to = self.file.set_len(end).err().map(|_| end);
+            return Err(e);
+        }
         Ok(())
     }
 
+    /// The error a transition that may grant privilege gets: no room is [`StateFull`].
+    fn refusal(&mut self, e: io::Error) -> io::Error {
+        if !is_no_space(&e) {
+            return e;
+        }
+        self.full = true;
+        StateFull::error(&self.reserve.dir())
+    }
+
+    /// The reserve in place, made again now if endings used it; [`StateFull`] if no room.
+    pub fn ensure_reserve(&mut self) -> io::Result<()> {
+        if self.reserve.in_place() {
+            return Ok(());
+        }
+        match self.reserve.make() {
+            Ok(()) => {
+                self.full = false;
+                let dir = self.reserve.dir();
+                tracing::info!("state directory {}: the reserve is back", dir.display());
+                Ok(())
+            }
+            Err(e) => Err(self.refusal(e)),
+        }
+    }
+
     /// Rewrite with only the current records once the journal has grown well past them.
+    /// Never while the reserve is not in place: the copy would take the room endings need.
     pub fn maybe_compact<'a>(
         &mut self,
         live: usize,
         all: impl Iterator<Item = &'a Lease>,
     ) -> io::Result<()> {
-        if self.lines < live + COMPACT_SLACK {
+        if self.lines < live + COMPACT_SLACK || !self.reserve.in_place() {
             return Ok(());
         }
-        self.file = rewrite(&self.path, all)?;
+        let old = self.file.metadata()?.len();
+        self.file = rewrite(&self.path, all, &self.space)?;
+        self.space.give(old);
         self.lines = live;
+        self.cut_back_to = None;
+        // The current records include every unsaved ending: they are written now.
+        self.unsaved.clear();
+        self.unsaved_lines = 0;
         Ok(())
+    }
+
+    /// Durably reserve every id up to `through` (a request's: never on the reserve).
+    fn write_ids(&mut self, through: u64) -> io::Result<()> {
+        self.ensure_reserve()?;
+        let text = format!("{through}\n");
+        let size = text.len() as u64;
+        let written = self
+            .space
+            .take(size)
+            .and_then(|()| replace_durably(&self.ids_path, |w| w.write_all(text.as_bytes())));
+        written.map_err(|e| self.refusal(e))?;
+        // The file it replaced (as long, or none) is gone.
+        self.space.give(size);
+        self.reserved = through;
+        Ok(())
+    }
+
+    /// From the tick: unsaved endings first, then the reserve; every few seconds at most.
+    pub fn maintain(&mut self) {
+        if self.unsaved_lines == 0 && self.reserve.in_place() {
+            return;
+        }
+        let now = Instant::now();
+        if self
+            .last_maintained
+            .is_some_and(|t| now.duration_since(t) < MAINTAIN_EVERY)
+        {
+            return;
+        }
+        self.last_maintained = Some(now);
+        if self.unsaved_lines > 0 {
+            if let Err(e) = self.commit([], Kind::Ending) {
+                tracing::warn!("lease journal {}: {e}", self.path.display());
+                return;
+            }
+        }
+        let _ = self.ensure_reserve();
+    }
+
+    /// What `elevate status` says about the state directory, each a sentence.
+    pub fn warnings(&self) -> Vec<String> {
+        let dir = self.reserve.dir();
+        let mut said = Vec::new();
+        if !self.reserve.in_place() {
+            said.push(StateWarning::OnReserve(dir).to_string());
+        } else if self.full {
+            said.push(StateWarning::Full(dir).to_string());
+        }
+        if self.unsaved_lines > 0 {
+            let unsaved = StateWarning::Unsaved(self.path.clone(), self.unsaved_lines);
+            said.push(unsaved.to_string());
+        }
+        said
     }
 }
 
 impl LeaseStore for Journal {
-    fn commit(&mut self, records: &[Lease]) -> io::Result<()> {
-        tokio::task::block_in_place(|| Journal::commit(self, records))
+    fn commit(&mut self, records: &[Lease], kind: Kind) -> io::Result<()> {
+        tokio::task::block_in_place(|| Journal::commit(self, records, kind))
     }
 
     fn maybe_compact(
@@ -172,49 +388,76 @@ impl LeaseStore for Journal {
     }
 
     fn reserve_ids(&mut self, through: u64) -> io::Result<()> {
-        let path = &self.ids_path;
-        tokio::task::block_in_place(|| {
-            replace_durably(path, |w| w.write_all(format!("{through}\n").as_bytes()))
-        })?;
-        self.reserved = through;
-        Ok(())
+        tokio::task::block_in_place(|| self.write_ids(through))
     }
+
+    fn ensure_reserve(&mut self) -> io::Result<()> {
+        tokio::task::block_in_place(|| Journal::ensure_reserve(self))
+    }
+
+    fn maintain(&mut self) {
+        tokio::task::block_in_place(|| Journal::maintain(self))
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        Journal::warnings(self)
+    }
+}
+
+/// What reading the journal found.
+struct Read {
+    /// Lines that did not read (not counting a torn last line).
+    bad: usize,
+    /// Lines read.
+    lines: usize,
+    /// Where the last complete line ends: a torn last line starts there.
+    complete_len: u64,
 }
 
 /// Read every record of the journal at `path` into `leases` (the last record of an id wins).
 /// A torn last line (power loss mid-write: no newline after it) is an unacknowledged write
-/// and is dropped quietly; returns how many other lines did not read.
+/// and is dropped quietly; counts the other lines that did not read.
 fn read_records(
     path: &Path,
     leases: &mut std::collections::HashMap<u64, Lease>,
-) -> io::Result<usize> {
+) -> io::Result<Read> {
+    let mut read = Read {
+        bad: 0,
+        lines: 0,
+        complete_len: 0,
+    };
     let mut f = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(read),
         Err(e) => return Err(e),
     };
     let complete = ends_with_newline(&mut f)?;
     // Streamed: 100,000 leases would otherwise be a 35 MB buffer held at start-up.
     let mut lines = BufReader::new(f).split(b'\n').peekable();
-    let mut bad = 0;
     while let Some(line) = lines.next() {
         let line = line?;
+        let last = lines.peek().is_none();
+        if !last || complete {
+            read.complete_len += line.len() as u64 + 1;
+        }
         if line.is_empty() {
             continue;
         }
+        read.lines += 1;
         match serde_json::from_slice::<Lease>(&line) {
             Ok(l) => {
                 leases.insert(l.id, l);
             }
-            Err(_) if lines.peek().is_none() && !complete => {
+            Err(_) if last && !complete => {
+                read.lines -= 1;
                 tracing::warn!(
                     "lease journal: ignored a torn last line (an unacknowledged write cut short)"
                 );
             }
-            Err(_) => bad += 1,
+            Err(_) => read.bad += 1,
         }
     }
-    Ok(bad)
+    Ok(read)
 }
 
 /// Whether the file's last byte is a newline (an empty file counts as complete).
@@ -247,23 +490,44 @@ fn read_reserved(path: &Path) -> io::Result<u64> {
 
 /// Replace the journal with these records (durably, see `replace_durably`); return it opened
 /// for appending. Streamed: 100,000 leases would otherwise be a 35 MB buffer at start-up.
-fn rewrite<'a>(path: &Path, leases: impl Iterator<Item = &'a Lease>) -> io::Result<File> {
+fn rewrite<'a>(
+    path: &Path,
+    leases: impl Iterator<Item = &'a Lease>,
+    space: &Space,
+) -> io::Result<File> {
+    let mut len = 0;
     replace_durably(path, |w| {
+        let mut line = Vec::new();
         for l in leases {
-            serde_json::to_writer(&mut *w, l).map_err(io::Error::other)?;
-            w.write_all(b"\n")?;
+            line.clear();
+            serde_json::to_writer(&mut line, l).map_err(io::Error::other)?;
+            line.push(b'\n');
+            space.take(line.len() as u64)?;
+            w.write_all(&line)?;
+            len += line.len() as u64;
         }
         Ok(())
-    })?;
-    OpenOptions::new().append(true).mode(0o600).open(path)
+    })
+    .inspect_err(|_| space.give(len))?;
+    open_append(path)
+}
+
+/// The journal, opened for appending (made if missing).
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::lease::model::{EndReason, Lease, LeaseState};
 
-    fn lease(id: u64, state: LeaseState) -> Lease {
+    /// A lease of alice's in this state (also for `full_disk_tests.rs`).
+    pub(in crate::lease) fn lease(id: u64, state: LeaseState) -> Lease {
         Lease {
             id,
             uid: elevate_base::Uid(1000),
@@ -281,12 +545,16 @@ mod tests {
         {
             let (mut j, leases) = Journal::open(&dir).unwrap();
             assert!(leases.is_empty());
-            j.commit([
-                &lease(1, LeaseState::Pending),
-                &lease(2, LeaseState::Active),
-            ])
+            j.commit(
+                [
+                    &lease(1, LeaseState::Pending),
+                    &lease(2, LeaseState::Active),
+                ],
+                Kind::Granting,
+            )
             .unwrap();
-            j.commit([&lease(1, LeaseState::Active)]).unwrap();
+            j.commit([&lease(1, LeaseState::Active)], Kind::Granting)
+                .unwrap();
         }
         // A write cut short by a crash.
         let mut f = OpenOptions::new()

@@ -9,11 +9,13 @@
 //! | `expiry.rs` | expiry batches, reload re-evaluation, start-up reconciliation |
 //! | `crash.rs` | a grant and an ending stopped at every step, then a restarted core |
 //! | `edits.rs` | group edits behind a held `/etc/.pwd.lock`: the daemon goes on |
+//! | `full.rs` | a full state directory: what grants is refused, endings take effect |
 
 mod crash;
 mod decide;
 mod edits;
 mod expiry;
+mod full;
 mod leases;
 
 use super::{Core, Decision, Handle, LeaseOp};
