@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test elevate has, in the order a failure is cheapest to find:
 # formatting and lints, unit and integration tests, then the end-to-end suite with the real
-# daemon, real users and real PAM inside a private mount namespace (the machine is untouched).
+# daemon, real users and real PAM inside a private mount namespace (the machine is untouched),
+# a short kill -9 campaign, and the package tests.
 #
 # Run as root on Debian/Ubuntu:   sudo ./tests/run-all.sh
 # Installs the apt packages the tests need if they are missing.
@@ -45,5 +46,10 @@ cargo test --workspace --quiet
 echo "== end-to-end"
 cargo build --workspace --quiet
 ELEVATE_BIN_DIR="$PWD/target/debug" bash tests/e2e/run.sh
+echo "== kill -9 campaign, short: 40 kills under lease traffic, 7 invariants checked after each restart"
+echo "   (the long one, 1,000 kills, about 10 minutes: sudo tests/campaign/kill9.sh --self-test)"
+# --known-issue endings: an ending journaled just before a kill is never audited (reported;
+# the fix belongs to the daemon's crash-safety work). Drop it once that lands.
+ELEVATE_BIN_DIR="$PWD/target/debug" bash tests/campaign/kill9.sh --kills 40 --self-test --known-issue endings
 echo "== packaging: the .deb and install.sh, installed and removed in a private copy of the system"
 bash tests/packaging/run.sh
