@@ -48,8 +48,6 @@ cargo build --workspace --quiet
 ELEVATE_BIN_DIR="$PWD/target/debug" bash tests/e2e/run.sh
 echo "== kill -9 campaign, short: 40 kills under lease traffic, 7 invariants checked after each restart"
 echo "   (the long one, 1,000 kills, about 10 minutes: sudo tests/campaign/kill9.sh --self-test)"
-# --known-issue endings: an ending journaled just before a kill is never audited (reported;
-# the fix belongs to the daemon's crash-safety work). Drop it once that lands.
-ELEVATE_BIN_DIR="$PWD/target/debug" bash tests/campaign/kill9.sh --kills 40 --self-test --known-issue endings
+ELEVATE_BIN_DIR="$PWD/target/debug" bash tests/campaign/kill9.sh --kills 40 --self-test
 echo "== packaging: the .deb and install.sh, installed and removed in a private copy of the system"
 bash tests/packaging/run.sh

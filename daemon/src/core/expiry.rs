@@ -282,6 +282,43 @@ impl State {
         }
     }
 
+    /// A request is audited before it is journaled (nothing takes effect unrecorded), so a
+    /// crash between the two leaves records of a lease that never was. At start-up, a recent
+    /// `lease.requested` record whose lease the journal does not know — recent enough that
+    /// the journal would still hold it, since ended leases are kept [`KEEP_ENDED`] — gets a
+    /// `lease.not_saved` record saying so, unless one is there already.
+    pub(super) fn audit_unjournaled_requests(&mut self) {
+        let records = match self.audit_history.recent_lease_records() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("audit log: cannot look for unjournaled requests: {e}");
+                return;
+            }
+        };
+        let now = i64::try_from(self.clock.wall_ms() / 1000).unwrap_or(i64::MAX);
+        let horizon = now.saturating_sub(KEEP_ENDED.as_secs() as i64);
+        let said: BTreeSet<u64> = records
+            .iter()
+            .filter(|r| r.event == AuditEvent::LeaseNotSaved.as_str())
+            .map(|r| r.lease)
+            .collect();
+        let lost: BTreeSet<u64> = records
+            .iter()
+            .filter(|r| r.event == AuditEvent::LeaseRequested.as_str() && r.time >= horizon)
+            .map(|r| r.lease)
+            .filter(|id| !self.leases.table.contains_key(id) && !said.contains(id))
+            .collect();
+        for id in lost {
+            tracing::warn!(
+                "lease {id}: audited as requested, never journaled (a crash between the two)"
+            );
+            let rec = json!({"host": self.host.name, "lease": id,
+                "note": "the daemon stopped between auditing this request and journaling it: the lease never took effect",
+                "recovered": "written at start-up"});
+            self.audit.post(AuditEvent::LeaseNotSaved, fields(rec));
+        }
+    }
+
     /// Watch a bound process; its exit ends the lease whatever time is left.
     pub(super) fn watch_bound(&self, id: u64, b: Bound) {
         let events = self.events.clone();

@@ -290,6 +290,7 @@ impl Core {
         }
         self.state.reconcile_leases().await;
         self.state.audit_unaudited_endings(false).await;
+        self.state.audit_unjournaled_requests();
         self.state.reconcile_sessions();
     }
 

@@ -1,9 +1,9 @@
-//! What the audit log already says, for the one question start-up reconciliation asks: was
-//! this ending recorded? A crash between journaling an ending and writing its record leaves
-//! the journal saying "not audited yet"; the record may or may not have reached the log. The
-//! answer comes from the log's recent records (the crash was moments after the write, if
-//! there was one), so the ending is audited exactly once either way.
+//! What the audit log already says, for the questions start-up reconciliation asks of the
+//! moments before a crash. An ending is journaled, then audited: was its record written? A
+//! request is audited, then journaled: was it journaled, or does its record describe a lease
+//! that never was? The answers come from the log's recent lease records.
 
+use elevate_base::time::parse_rfc3339;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -22,16 +22,35 @@ pub const ENDING_EVENTS: [&str; 4] = [
 /// a few records meanwhile. 4 MiB is some ten thousand records.
 const RECENT_BYTES: u64 = 4 << 20;
 
+/// A lease record near the end of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub event: String,
+    pub lease: u64,
+    /// Seconds since the epoch (the record's `time`), 0 if it does not read.
+    pub time: i64,
+}
+
 pub trait AuditHistory: Send + Sync {
+    /// The lease records (those with a `lease` id) among the log's recent records, oldest first.
+    fn recent_lease_records(&self) -> io::Result<Vec<LeaseRecord>>;
+
     /// Of these lease ids, the ones with an ending record among the log's recent records.
-    fn endings_recorded(&self, ids: &BTreeSet<u64>) -> io::Result<BTreeSet<u64>>;
+    fn endings_recorded(&self, ids: &BTreeSet<u64>) -> io::Result<BTreeSet<u64>> {
+        Ok(self
+            .recent_lease_records()?
+            .into_iter()
+            .filter(|r| ENDING_EVENTS.contains(&r.event.as_str()) && ids.contains(&r.lease))
+            .map(|r| r.lease)
+            .collect())
+    }
 }
 
 /// The daemon's audit log file.
 pub struct AuditFile(pub PathBuf);
 
 impl AuditHistory for AuditFile {
-    fn endings_recorded(&self, ids: &BTreeSet<u64>) -> io::Result<BTreeSet<u64>> {
+    fn recent_lease_records(&self) -> io::Result<Vec<LeaseRecord>> {
         let mut f = File::open(&self.0)?;
         let len = f.metadata()?.len();
         let start = len.saturating_sub(RECENT_BYTES);
@@ -40,20 +59,22 @@ impl AuditHistory for AuditFile {
         f.take(RECENT_BYTES).read_to_end(&mut buf)?;
         // From the middle of the file, the first line is likely cut: skip it.
         let lines = buf.split(|b| *b == b'\n').skip(usize::from(start > 0));
-        Ok(lines
-            .filter_map(ending_of)
-            .filter(|id| ids.contains(id))
-            .collect())
+        Ok(lines.filter_map(lease_record).collect())
     }
 }
 
-/// The lease id of an ending record (`None` for any other line, torn or not JSON).
-pub fn ending_of(line: &[u8]) -> Option<u64> {
+/// A line's lease record (`None` for any other line, torn or not JSON).
+pub fn lease_record(line: &[u8]) -> Option<LeaseRecord> {
     let v: serde_json::Value = serde_json::from_slice(line).ok()?;
-    let event = v.get("event")?.as_str()?;
-    ENDING_EVENTS
-        .contains(&event)
-        .then(|| v.get("lease")?.as_u64())?
+    let time = v
+        .get("time")
+        .and_then(|t| t.as_str())
+        .and_then(parse_rfc3339);
+    Some(LeaseRecord {
+        event: v.get("event")?.as_str()?.to_string(),
+        lease: v.get("lease")?.as_u64()?,
+        time: time.unwrap_or(0),
+    })
 }
 
 #[cfg(test)]
@@ -80,10 +101,19 @@ mod tests {
     }
 
     #[test]
-    fn other_events_and_garbage_are_not_endings() {
-        assert_eq!(ending_of(br#"{"event":"lease.activated","lease":3}"#), None);
-        assert_eq!(ending_of(b"\x00\xff"), None);
-        assert_eq!(ending_of(br#"{"event":"lease.denied","lease":"3"}"#), None);
-        assert_eq!(ending_of(br#"{"event":"lease.denied","lease":3}"#), Some(3));
+    fn lines_without_an_event_and_a_numeric_lease_are_not_lease_records() {
+        assert_eq!(lease_record(br#"{"event":"run.allowed"}"#), None);
+        assert_eq!(lease_record(b"\x00\xff"), None);
+        assert_eq!(
+            lease_record(br#"{"event":"lease.denied","lease":"3"}"#),
+            None
+        );
+        let r = lease_record(
+            br#"{"time":"2026-11-30T06:00:00.000Z","event":"lease.denied","lease":3}"#,
+        );
+        assert_eq!(
+            r.map(|r| (r.event, r.lease, r.time)),
+            Some(("lease.denied".into(), 3, 1_796_018_400))
+        );
     }
 }

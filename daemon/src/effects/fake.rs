@@ -12,7 +12,7 @@
 
 use super::accounts::Accounts;
 use super::audit::{AuditError, AuditEvent, AuditSink, Durable};
-use super::audit_history::{AuditHistory, ENDING_EVENTS};
+use super::audit_history::{AuditHistory, LeaseRecord};
 use super::clock::Clock;
 use super::groups::{GroupDatabase, GroupEditor, LOCK_WAIT};
 use super::policy_files::PolicySource;

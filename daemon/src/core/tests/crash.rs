@@ -15,6 +15,7 @@ use super::*;
 use crate::effects::fake::Effect;
 use crate::lease::journal::ID_BLOCK;
 use crate::lease::model::LeaseState;
+use std::collections::BTreeSet;
 
 const GRANTED: [&str; 2] = ["pgadmin", "ops"];
 
@@ -68,6 +69,25 @@ fn endings_not_audited_once(w: &FakeWorld) -> Vec<String> {
     out
 }
 
+/// Every lease audited as requested is in the journal, or a `lease.not_saved` record says it
+/// never took effect.
+fn requests_not_accounted(w: &FakeWorld) -> Vec<String> {
+    let m = w.machine();
+    let journaled = m.journaled();
+    let ids = |event: &str| -> BTreeSet<u64> {
+        let records = m.audit.iter().filter(|(e, _, _)| e.as_str() == event);
+        records
+            .filter_map(|(_, f, _)| f.get("lease")?.as_u64())
+            .collect()
+    };
+    let not_saved = ids("lease.not_saved");
+    ids("lease.requested")
+        .into_iter()
+        .filter(|id| !journaled.contains_key(id) && !not_saved.contains(id))
+        .map(|id| format!("lease {id} audited as requested, neither journaled nor said not saved"))
+        .collect()
+}
+
 /// Run `transition` on a fresh machine (after `setup`), stopping the world at step `k` of the
 /// transition (`None`: no crash); return the machine and the steps the transition took.
 async fn run_to_crash(k: Option<usize>, ending: bool) -> (FakeWorld, usize, Vec<Effect>) {
@@ -119,7 +139,8 @@ async fn a_grant_stopped_at_every_step_restarts_consistent() {
         let (w, _, _) = run_to_crash(Some(k), false).await;
         power_on(&w);
         let h = boot(&w).await;
-        let v = violations(&w);
+        let mut v = violations(&w);
+        v.extend(requests_not_accounted(&w));
         assert!(v.is_empty(), "crash at step {k} ({step:?}): {v:?}");
         // And when the lease ends, nothing it granted stays.
         w.advance(Duration::from_secs(601));

@@ -29,13 +29,21 @@ impl AuditSink for FakeWorld {
 }
 
 impl AuditHistory for FakeWorld {
-    fn endings_recorded(&self, ids: &BTreeSet<u64>) -> io::Result<BTreeSet<u64>> {
+    fn recent_lease_records(&self) -> io::Result<Vec<LeaseRecord>> {
         let m = self.machine();
+        let time = |f: &Map<String, Value>| {
+            let t = f.get("time").and_then(|t| t.as_str());
+            // The fake's records carry no time unless a test gives one: they are all recent.
+            let now = i64::try_from(m.wall_ms / 1000).unwrap_or(i64::MAX);
+            t.and_then(elevate_base::time::parse_rfc3339).unwrap_or(now)
+        };
         Ok(m.audit
             .iter()
-            .filter(|(e, _, _)| ENDING_EVENTS.contains(&e.as_str()))
-            .filter_map(|(_, f, _)| f.get("lease")?.as_u64())
-            .filter(|id| ids.contains(id))
+            .filter_map(|(e, f, _)| {
+                let lease = f.get("lease")?.as_u64()?;
+                let (event, time) = (e.as_str().to_string(), time(f));
+                Some(LeaseRecord { event, lease, time })
+            })
             .collect())
     }
 }
