@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use elevate_policy::config::{Config, ConfigError, Limits, DEFAULT_CONFIG};
+use elevate_policy::setgid::ScanRoot;
 use elevate_policy::HostInfo;
 use std::fmt;
 use std::path::PathBuf;
@@ -47,6 +48,8 @@ pub struct Settings {
     pub notify_command: Option<PathBuf>,
     /// How long a request may wait for approval.
     pub pending_ttl: std::time::Duration,
+    /// Where the end-of-lease sweep strips set-gid bits (empty: it is off).
+    pub setgid_scan: Vec<ScanRoot>,
 }
 
 /// Why the daemon cannot start with these settings. `Display` is what it prints before
@@ -109,6 +112,7 @@ impl Settings {
             limits: cfg.limits.clone(),
             notify_command: cfg.notify_command.clone(),
             pending_ttl: cfg.request_timeout()?,
+            setgid_scan: cfg.setgid_scan(),
         })
     }
 }

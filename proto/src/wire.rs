@@ -310,6 +310,10 @@ pub struct StatusReply {
     pub profiles: usize,
     pub last_reload: ReloadReport,
     pub running_commands: usize,
+    /// Conditions on this host that weaken what the daemon enforces, each a sentence (a
+    /// place lease holders can write that is not mounted `nosuid`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
-//! `elevate status` for people: the daemon's version, uptime, policy, last reload, and how
-//! many commands it is running.
+//! `elevate status` for people: the daemon's version, uptime, policy, last reload, how many
+//! commands it is running, and what on this host weakens it.
 
 use elevate_proto::StatusReply;
 
@@ -45,6 +45,9 @@ pub fn format_status(s: &StatusReply) -> String {
         }
     }
     out.push_str(&format!("running commands: {}\n", s.running_commands));
+    for w in &s.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
     out
 }
 
@@ -72,6 +75,7 @@ mod tests {
                 warnings: vec![],
             },
             running_commands: 0,
+            warnings: vec![],
         };
         let out = format_status(&s);
         assert!(out.contains("up 1h02m"));

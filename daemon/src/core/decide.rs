@@ -206,6 +206,7 @@ impl State {
             profiles: self.policy.profiles.len(),
             last_reload: self.last_reload.clone(),
             running_commands: self.running,
+            warnings: self.setgid_warnings(),
         }
     }
 

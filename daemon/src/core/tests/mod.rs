@@ -126,6 +126,7 @@ pub fn settings() -> Arc<Settings> {
         },
         notify_command: None,
         pending_ttl: Duration::from_secs(3600),
+        setgid_scan: vec![],
     })
 }
 
