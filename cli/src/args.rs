@@ -48,7 +48,8 @@ pub enum Command {
     Run(RunArgs),
     /// What may I run here? With `-- CMD [ARG...]`: would this be allowed?
     List(ListArgs),
-    /// Daemon health: version, policy digest and files, last reload, uptime.
+    /// Daemon health: version, policy digest and files, last reload, uptime, and warnings
+    /// about this host.
     Status {
         /// Machine-readable output.
         #[arg(long)]
@@ -225,6 +226,9 @@ pub struct ListArgs {
 #[derive(Subcommand, Debug)]
 pub enum PolicyCommand {
     /// Validate policy files without a daemon or privileges (exit 0 valid, 1 invalid).
+    ///
+    /// When a profile grants groups, it also warns about each place in elevated.toml's
+    /// `setgid_scan` that is not mounted nosuid on this host (not with --host).
     Check(CheckArgs),
     /// Which rule allows a command, or why none does.
     Explain(ExplainArgs),

@@ -666,7 +666,7 @@ fn status_summarises_the_daemon() {
         group_edit_wait_ms: 0,
         group_edit_error: None,
         expiry_lag_ms: 0,
-        warnings: vec![],
+        warnings: vec!["/home is not mounted nosuid: a lease's group can be kept".into()],
     };
     let out = ask(
         &["status"],
@@ -682,6 +682,10 @@ fn status_summarises_the_daemon() {
     assert!(s.contains("FAILED"), "{s}");
     assert!(s.contains("20-db.toml:7:9: error: unknown key"), "{s}");
     assert!(s.contains("running commands: 2"), "{s}");
+    assert!(
+        s.contains("\nwarning: /home is not mounted nosuid: a lease's group"),
+        "{s}"
+    );
 
     let out = ask(
         &["status", "--json"],

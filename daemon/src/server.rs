@@ -9,10 +9,12 @@ use crate::effects::clock::SystemClock;
 use crate::effects::groups::{GroupDatabase, GroupEditor, LOCK_WAIT};
 use crate::effects::policy_files::{PolicyDir, PolicySource};
 use crate::effects::procs::Proc;
+use crate::effects::setgid::Sweeper;
 use crate::effects::wall::Pts;
 use crate::exec::supervise::PENDING_GROUP_KILLS;
 use crate::lease::journal::Journal;
 use crate::login::sessions::SessionBook;
+use crate::os::setgid::Bounds;
 use crate::settings::Settings;
 use crate::systemd;
 use elevate_audit::AuditLog;
@@ -66,6 +68,7 @@ pub enum StartError {
     AuditLog(PathBuf, String),
     AuditWriter(io::Error),
     GroupEditor(io::Error),
+    Sweeper(io::Error),
     Journal(PathBuf, io::Error),
     Sessions(PathBuf, io::Error),
     ActivatedSocket(io::Error),
@@ -80,6 +83,7 @@ impl fmt::Display for StartError {
             StartError::AuditLog(p, e) => write!(f, "audit log {}: {e}", p.display()),
             StartError::AuditWriter(e) => write!(f, "cannot start the audit writer: {e}"),
             StartError::GroupEditor(e) => write!(f, "cannot start the group editor: {e}"),
+            StartError::Sweeper(e) => write!(f, "cannot start the set-gid sweeper: {e}"),
             StartError::Journal(p, e) => write!(f, "lease journal in {}: {e}", p.display()),
             StartError::Sessions(p, e) => write!(f, "login sessions in {}: {e}", p.display()),
             StartError::ActivatedSocket(e) => write!(f, "activated socket: {e}"),
@@ -113,6 +117,8 @@ pub async fn run(
     let (bus, _) = broadcast::channel(1024);
     let world = real_world(&settings, &audit)?;
     let (mut core, handle) = Core::new(Arc::clone(&settings), world, bus.clone());
+    core.attach_sweeper(|report| Ok(Box::new(Sweeper::start(Bounds::default(), report)?)))
+        .map_err(StartError::Sweeper)?;
     let start = json!({
         "host": settings.host.name, "version": env!("CARGO_PKG_VERSION"), "pid": std::process::id(),
         "policy_digest": core.policy_digest(),

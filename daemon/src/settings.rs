@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use elevate_policy::config::{Config, ConfigError, Limits, DEFAULT_CONFIG};
+use elevate_policy::setgid::ScanRoot;
 use elevate_policy::HostInfo;
 use std::fmt;
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ pub struct Settings {
     /// The longest the core waits for a group edit before going on without its outcome
     /// (see `core::edits`).
     pub group_edit_wait: std::time::Duration,
+    /// Where the end-of-lease sweep strips set-gid bits (empty: it is off).
+    pub setgid_scan: Vec<ScanRoot>,
 }
 
 /// [`Settings::group_edit_wait`]: a rewrite of /etc/group takes a few milliseconds; longer
@@ -117,6 +120,7 @@ impl Settings {
             notify_command: cfg.notify_command.clone(),
             pending_ttl: cfg.request_timeout()?,
             group_edit_wait: GROUP_EDIT_WAIT,
+            setgid_scan: cfg.setgid_scan(),
         })
     }
 }

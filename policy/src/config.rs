@@ -4,6 +4,7 @@
 //! reads the file directly (not through `System`); [`Config::host`] asks `gethostname(2)`
 //! through `system::os` when no name is configured.
 
+use crate::setgid::ScanRoot;
 use elevate_base::duration::DurationError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -67,6 +68,9 @@ pub struct Config {
     pub notify_command: Option<PathBuf>,
     /// How long a lease request may wait for approval before it expires (default 1h).
     pub request_timeout: Option<String>,
+    /// Where set-gid files are stripped of a lease's groups when it ends (absent: the
+    /// defaults, [`DEFAULT_SETGID_SCAN`](crate::setgid::DEFAULT_SETGID_SCAN); empty: off).
+    pub setgid_scan: Option<Vec<ScanRoot>>,
 }
 
 /// Protection against abuse by local users. Defaults suit a production host; the benchmark
@@ -138,6 +142,11 @@ impl Config {
                 elevate_base::duration::parse_duration(s).map_err(ConfigError::RequestTimeout)
             }
         }
+    }
+
+    /// `setgid_scan` as it applies: the configured list, or the defaults when absent.
+    pub fn setgid_scan(&self) -> Vec<ScanRoot> {
+        self.setgid_scan.clone().unwrap_or_else(ScanRoot::defaults)
     }
 
     pub fn policy_dir(&self) -> PathBuf {

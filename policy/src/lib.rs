@@ -16,6 +16,7 @@
 //! * [`lint`]: warnings for valid but dangerous rules;
 //! * [`load`]: files → [`Policy`], one module per stage;
 //! * [`resolve`]: a typed command name → the canonical path it is matched by;
+//! * [`setgid`]: the set-gid sweep's places (`setgid_scan`) and which are not `nosuid`;
 //! * [`config`]: the daemon's configuration file, which the CLI reads the same way.
 
 pub mod config;
@@ -27,6 +28,7 @@ pub mod login;
 pub mod matcher;
 pub mod model;
 pub mod resolve;
+pub mod setgid;
 pub mod system;
 
 #[cfg(test)]

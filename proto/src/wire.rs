@@ -322,7 +322,8 @@ pub struct StatusReply {
     /// How late the last lease to expire was ended, after its deadline.
     #[serde(default)]
     pub expiry_lag_ms: u64,
-    /// Conditions an administrator should know of (e.g. a full state directory), each a sentence.
+    /// Conditions an administrator should know of, each a sentence: a full state directory,
+    /// a place lease holders can write that is not mounted `nosuid`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }

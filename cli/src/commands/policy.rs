@@ -58,8 +58,14 @@ pub fn check(config: &Config, args: CheckArgs) -> Result<i32, Failure> {
     let host = host_for(config, &args.host)?;
     let outcome = load(&args.paths, config.policy_dir(), args.host.no_permissions)?;
     let errors: Vec<String> = outcome.errors().map(|d| d.to_string()).collect();
-    let warnings: Vec<String> = outcome.warnings().map(|d| d.to_string()).collect();
+    let mut warnings: Vec<String> = outcome.warnings().map(|d| d.to_string()).collect();
     let show_host = args.host.host.is_some() || args.host.labels.is_some();
+    // This host's mounts say nothing about a policy checked for another one.
+    let here = setgid_warnings(
+        config,
+        outcome.policy.as_ref().filter(|_| args.host.host.is_none()),
+    );
+    warnings.extend(here.iter().cloned());
     let applying: Vec<String> = match (&outcome.policy, show_host) {
         (Some(p), true) => p
             .profiles
@@ -84,6 +90,9 @@ pub fn check(config: &Config, args: CheckArgs) -> Result<i32, Failure> {
     } else {
         for d in &outcome.diagnostics {
             errln!("{d}");
+        }
+        for w in &here {
+            errln!("{w}");
         }
         match &outcome.policy {
             Some(p) => {
@@ -117,6 +126,17 @@ pub fn check(config: &Config, args: CheckArgs) -> Result<i32, Failure> {
     } else {
         exit::INVALID
     })
+}
+
+/// `warning: …` for each place the set-gid sweep covers (or would, were it on) that is
+/// not mounted `nosuid` here, when `policy` grants groups at all.
+fn setgid_warnings(config: &Config, policy: Option<&elevate_policy::Policy>) -> Vec<String> {
+    let grants = policy.is_some_and(|p| p.profiles.iter().any(|x| !x.grant_groups.is_empty()));
+    if !grants {
+        return Vec::new();
+    }
+    let found = elevate_policy::setgid::nosuid_warnings(&config.setgid_scan());
+    found.iter().map(|w| format!("warning: {w}")).collect()
 }
 
 /// `elevate policy explain`: which rule allows a command, or why none does (0 or 77),

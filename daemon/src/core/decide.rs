@@ -211,7 +211,7 @@ impl State {
             group_edit_wait_ms: elevate_base::duration::millis(oldest),
             group_edit_error: self.edits.last_error.clone(),
             expiry_lag_ms: self.leases.expiry_lag_ms,
-            warnings: self.leases.journal.warnings(),
+            warnings: [self.leases.journal.warnings(), self.setgid_warnings()].concat(),
         }
     }
 

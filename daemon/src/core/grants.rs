@@ -314,6 +314,7 @@ impl State {
         if revoked.is_empty() {
             return;
         }
+        self.sweep_setgid(&revoked, terminate);
         for (uid, p) in self.procs.carrying_any(&revoked) {
             if terminate.get(&uid).copied().unwrap_or(true) {
                 let at = self.clock.now() + TERM_DELAY;

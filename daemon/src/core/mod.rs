@@ -20,6 +20,7 @@
 //! | `announce.rs` | lease views, audit records, D-Bus announcements, the notify hook, break-glass |
 //! | `reload.rs` | loading the policy all-or-nothing |
 //! | `damage.rs` | state found damaged at start-up: audited, memberships taken back |
+//! | `sweep.rs` | the set-gid sweep after an ending: handed to the sweeper, its report audited |
 //! | `step_up.rs`, `identity_cache.rs`, `limits.rs` | the step-up cache, cached NSS answers, rate limits |
 
 mod announce;
@@ -36,6 +37,7 @@ pub mod limits;
 mod logins;
 mod reload;
 mod step_up;
+mod sweep;
 #[cfg(test)]
 mod tests;
 
@@ -54,6 +56,7 @@ use crate::effects::clock::Clock;
 use crate::effects::groups::{GroupDatabase, GroupEditor};
 use crate::effects::policy_files::PolicySource;
 use crate::effects::procs::ProcessTable;
+use crate::effects::setgid::SweepReport;
 use crate::effects::wall::Terminals;
 use crate::lease::journal::LeaseStore;
 use crate::lease::model::{BootStamp, Lease};
@@ -142,6 +145,8 @@ enum Event {
         session: u64,
         logind_id: String,
     },
+    /// The set-gid sweeper finished a walk.
+    SetgidSwept(Box<SweepReport>),
 }
 
 #[derive(Debug)]
@@ -210,6 +215,7 @@ pub struct State {
     audit_history: Box<dyn AuditHistory>,
     policy_source: Box<dyn PolicySource>,
     terminals: Box<dyn Terminals>,
+    setgid: sweep::Setgid,
     /// The core's own queue, for what it hears back from tasks it started (bound processes).
     events: mpsc::Sender<Event>,
     /// Announcements for the D-Bus side (signals, logind); nobody listens without a bus.
@@ -263,6 +269,7 @@ impl Core {
             audit_history: world.audit_history,
             policy_source: world.policy,
             terminals: world.terminals,
+            setgid: Default::default(),
             events: tx.clone(),
             bus,
             settings,
@@ -391,6 +398,7 @@ impl State {
                 let _ = reply.send(r);
             }
             Event::LogindSession { session, logind_id } => self.logind_session(session, logind_id),
+            Event::SetgidSwept(report) => self.setgid_swept(*report),
         }
     }
 

@@ -77,6 +77,8 @@ audit_events! {
     GroupError = "group.error",
     ProcessTerminated = "process.terminated",
     ProcessKept = "process.kept",
+    SetgidStripped = "setgid.stripped",
+    SetgidScan = "setgid.scan",
     LoginAllowed = "login.allowed",
     LoginDenied = "login.denied",
     SessionOpened = "session.opened",

@@ -11,6 +11,7 @@
 //! | [`audit_history::AuditHistory`] | `AuditFile` | whether an ending reached the log (start-up) |
 //! | [`policy_files::PolicySource`] | `PolicyDir` | the policy directory |
 //! | [`wall::Terminals`] | `Pts` | notices on users' terminals |
+//! | [`setgid::SetgidSweeper`] | `Sweeper` | the end-of-lease set-gid sweep, on its own thread |
 //!
 //! (The lease journal's seam, `LeaseStore`, lives with the journal in `lease/`.) The notify
 //! hook has no seam: it runs only when `notify_command` is configured.
@@ -25,4 +26,5 @@ pub mod groups;
 pub mod notify;
 pub mod policy_files;
 pub mod procs;
+pub mod setgid;
 pub mod wall;

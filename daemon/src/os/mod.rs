@@ -1,7 +1,8 @@
 //! Every system call of the daemon's own that std does not wrap (those other crates need too
 //! — clocks, kill, user ids, NSS — are in `elevate_base::os`). Each function is a thin wrapper
 //! checked through `cerr`; the rest of the daemon never writes `unsafe`. Submodules: `syslog`,
-//! and `pam_auth` (the daemon as a PAM application, for step-up).
+//! `pam_auth` (the daemon as a PAM application, for step-up) and `setgid` (the end-of-lease
+//! walk that clears set-gid bits).
 //!
 //! The forked child (see [`spawn`]) runs in a copy of a multi-threaded process, so between
 //! fork and exec it may only make raw system calls: no allocation, no locks, no glibc
@@ -10,6 +11,7 @@
 
 pub mod files;
 pub mod pam_auth;
+pub mod setgid;
 pub mod syslog;
 
 use elevate_base::os::{cerr, cerr_retry};

@@ -1,7 +1,8 @@
 //! The policy crate's OS layer: the file system calls behind [`System`](super::System)'s
 //! default methods (stat, lstat, directory listing, `O_NOFOLLOW` opens, realpath, execute
-//! bits) and `gethostname(2)`. Its one `unsafe` block is here; the NSS lookups live in
-//! `elevate_base::os::nss`, shared with the daemon.
+//! bits), `gethostname(2)` and /proc/self/mountinfo (for [`crate::setgid`]). Its one
+//! `unsafe` block is here; the NSS lookups live in `elevate_base::os::nss`, shared with the
+//! daemon.
 
 use super::{FileInfo, PolicyFile};
 use elevate_base::os::cerr;
@@ -63,6 +64,11 @@ pub fn is_symlink_refusal(e: &io::Error) -> bool {
 
 pub fn canonicalize(path: &Path) -> Option<PathBuf> {
     std::fs::canonicalize(path).ok()
+}
+
+/// This process's view of the mounts (`None` when /proc is not there).
+pub fn mountinfo() -> Option<String> {
+    std::fs::read_to_string("/proc/self/mountinfo").ok()
 }
 
 pub fn is_executable(path: &Path) -> bool {

@@ -133,6 +133,7 @@ pub fn settings() -> Arc<Settings> {
         // The fake's edits take microseconds; wait for them as long as a slow test machine
         // may need (tests of a held lock set their own).
         group_edit_wait: Duration::from_secs(10),
+        setgid_scan: vec![],
     })
 }
 
