@@ -46,7 +46,7 @@ cargo test --workspace --quiet
 echo "== end-to-end"
 cargo build --workspace --quiet
 ELEVATE_BIN_DIR="$PWD/target/debug" bash tests/e2e/run.sh
-echo "== kill -9 campaign, short: 40 kills under lease traffic, 7 invariants checked after each restart"
+echo "== kill -9 campaign, short: 40 kills under lease traffic, 8 invariants checked after each restart"
 echo "   (the long one, 1,000 kills, about 10 minutes: sudo tests/campaign/kill9.sh --self-test)"
 ELEVATE_BIN_DIR="$PWD/target/debug" bash tests/campaign/kill9.sh --kills 40 --self-test
 echo "== packaging: the .deb and install.sh, installed and removed in a private copy of the system"

@@ -1,4 +1,4 @@
-"""The seven invariants of the kill -9 campaign, and the checker that counts their violations.
+"""The eight invariants of the kill -9 campaign, and the checker that counts their violations.
 
 A check round looks at one Observation: the daemon's leases, /etc/group read just after them,
 and the audit log. The leases are read from the daemon's journal (`STATE/leases.jsonl`, the
@@ -31,6 +31,7 @@ INVARIANTS = [
     ("standing", "standing members touched"),
     ("ids", "lease ids reused"),
     ("endings", "endings audited != 1"),
+    ("unsaved", "requests audited, never journaled, not said so"),
     ("grpck", "grpck -r fails on /etc/group"),
     ("verify", "elevate audit verify fails"),
 ]
@@ -105,6 +106,7 @@ class AuditIndex:
         self.endings = collections.Counter()
         self.ending_lines = {}
         self.request_lines = {}
+        self.not_saved = set()  # lease.not_saved: audited as requested, never took effect
         self.expired = []  # (deadline s, audited at s)
         self.unreadable = []  # line numbers that are not JSON
         self.lines = 0
@@ -132,7 +134,9 @@ class AuditIndex:
         event, lease = rec.get("event"), rec.get("lease")
         if lease is None:
             return
-        if event == "lease.requested":
+        if event == "lease.not_saved":
+            self.not_saved.add(lease)
+        elif event == "lease.requested":
             self.requested[lease] += 1
             self.request_lines.setdefault(lease, []).append(self.lines)
         elif event in ENDING_EVENTS:
@@ -216,6 +220,7 @@ class Checker:
         self.check_standing(obs)
         self.check_ids(obs, ledger)
         self.check_endings(obs)
+        self.check_unsaved(obs)
         self.check_tools(obs)
         for inv, _ in INVARIANTS:
             now = self.round.get(inv, {})
@@ -305,6 +310,15 @@ class Checker:
                 self.flag("endings", lid, f"lease {lid} ({l.get('user')}, {l.get('profile')}, "
                           f"{l.get('end_reason')}) has {n} ending records (line, event): {lines}")
 
+    def check_unsaved(self, obs):
+        """A request is audited before it is journaled: one a kill cut in between must be
+        followed, once the daemon has started again, by a lease.not_saved record."""
+        for lid in obs.audit.requested:
+            self.checks["unsaved"] += 1
+            if lid not in obs.leases and lid not in obs.audit.not_saved:
+                self.flag("unsaved", lid, f"lease {lid} audited as requested (lines "
+                          f"{obs.audit.request_lines.get(lid)}), not in the journal, no lease.not_saved")
+
     def check_tools(self, obs):
         self.checks["grpck"] += 1
         p = subprocess.run(["grpck", "-r", obs.paths["group"], obs.paths["gshadow"]],
@@ -386,6 +400,8 @@ def self_test(checker, ledger, obs, scratch):
     case("ids", "duplicate a lease.requested record", audit_pick=lambda r: r.get("event") == "lease.requested")
     case("endings", f"duplicate lease {ended}'s ending record",
          audit_pick=lambda r: r.get("lease") == ended and r.get("event") in ENDING_EVENTS)
+    case("unsaved", f"drop lease {acked} from the journal read",
+         leases={k: v for k, v in obs.leases.items() if k != acked})
     case("grpck", "duplicate a group line", group_file=obs.group_text.splitlines()[0] + "\n")
     case("verify", "duplicate an audit record", audit_pick=lambda r: True)
     return cases

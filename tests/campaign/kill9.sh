@@ -2,7 +2,7 @@
 # The kill -9 campaign (a script, not a test: the long run takes about 10 minutes): the real
 # elevated and elevate, real users and a real /etc/group, lease traffic from several clients
 # while the daemon is killed with SIGKILL at random moments and restarted; after every restart
-# seven invariants are checked (tests/campaign/invariants.py), and a table says how often each
+# eight invariants are checked (tests/campaign/invariants.py), and a table says how often each
 # was checked and violated. Exits 1 on any violation (but those named with --known-issue).
 #
 #   sudo tests/campaign/kill9.sh                       1,000 kills, a seed from the clock

@@ -287,7 +287,7 @@ impl State {
     /// `lease.requested` record whose lease the journal does not know — recent enough that
     /// the journal would still hold it, since ended leases are kept [`KEEP_ENDED`] — gets a
     /// `lease.not_saved` record saying so, unless one is there already.
-    pub(super) fn audit_unjournaled_requests(&mut self) {
+    pub(super) async fn audit_unjournaled_requests(&mut self) {
         let records = match self.audit_history.recent_lease_records() {
             Ok(r) => r,
             Err(e) => {
@@ -308,6 +308,7 @@ impl State {
             .map(|r| r.lease)
             .filter(|id| !self.leases.table.contains_key(id) && !said.contains(id))
             .collect();
+        let mut records = Vec::new();
         for id in lost {
             tracing::warn!(
                 "lease {id}: audited as requested, never journaled (a crash between the two)"
@@ -315,7 +316,11 @@ impl State {
             let rec = json!({"host": self.host.name, "lease": id,
                 "note": "the daemon stopped between auditing this request and journaling it: the lease never took effect",
                 "recovered": "written at start-up"});
-            self.audit.post(AuditEvent::LeaseNotSaved, fields(rec));
+            records.push((AuditEvent::LeaseNotSaved, rec));
+        }
+        // Durably, before serving: whoever reads the log next finds them.
+        if let Err(e) = self.audit_durably(&records).await {
+            tracing::error!("auditing requests that were never journaled: {e}");
         }
     }
 

@@ -297,7 +297,7 @@ impl Core {
         }
         self.state.reconcile_leases().await;
         self.state.audit_unaudited_endings(false).await;
-        self.state.audit_unjournaled_requests();
+        self.state.audit_unjournaled_requests().await;
         self.state.reconcile_sessions();
     }
 
