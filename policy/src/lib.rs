@@ -10,6 +10,8 @@
 //!
 //! * [`model`]: the validated policy types (profiles, commands, leases, locations);
 //! * [`diag`]: diagnostics (`file:line:col: severity: message`);
+//! * [`env`]: which of the caller's environment variables may reach a command (inert,
+//!   refused, or only when acknowledged), for the loader and the daemon alike;
 //! * [`system`]: the [`System`] trait, [`RealSystem`], [`FakeSystem`] and the OS layer;
 //! * [`lease`], [`matcher`], [`login`]: the questions asked of a policy (lease defaults,
 //!   admins, matching a request, which `[[login]]` rule applies);
@@ -21,6 +23,7 @@
 
 pub mod config;
 pub mod diag;
+pub mod env;
 pub mod lease;
 pub mod lint;
 pub mod load;
@@ -31,6 +34,8 @@ pub mod resolve;
 pub mod setgid;
 pub mod system;
 
+#[cfg(test)]
+mod env_tests;
 #[cfg(test)]
 mod lease_tests;
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Warnings for rules that are valid but dangerous: known privilege escape hatches (shells,
 //! editors, pagers, interpreters, find, tar, env…) allowed as root with free arguments, and
-//! commands living where unprivileged users can write; and lease settings that quietly turn
-//! just-in-time access back into standing access.
+//! commands living where unprivileged users can write; variables passed unchecked
+//! (`env_keep_unsafe`); and lease settings that quietly turn just-in-time access back into
+//! standing access.
 
 use crate::diag::{Diagnostic, Severity};
 use crate::lease::OnExpiry;
@@ -69,6 +70,14 @@ pub(crate) fn lease_findings(p: &Profile) -> Vec<(LeaseKey, String)> {
         ));
     }
     out
+}
+
+/// The warning every name acknowledged in `env_keep_unsafe` draws, each time the policy is
+/// checked or loaded: acknowledging it does not make it safe.
+pub(crate) fn unsafe_env_warning(profile: &str, name: &str) -> String {
+    format!(
+        "env_keep_unsafe passes {name} unchecked from the caller to every command of profile \"{profile}\": a kept variable is as powerful as a free argument; keep it only if no command of the profile can be made to run code, or to read, write or fetch something else, through its value"
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

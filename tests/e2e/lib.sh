@@ -205,7 +205,7 @@ SH
 }
 
 # fixture_policy NAME: a shared policy file in $POL, with the users and commands it names.
-#   base   10-test.toml: "basic" (alice: the test commands, argument patterns, env_keep KEEPME),
+#   base   10-test.toml: "basic" (alice: the test commands, argument patterns, env_keep_unsafe KEEPME),
 #          "as-svc" (group webops: id -un/-gn as svc), "lease-only" (alice: uptime, by lease)
 fixture_policy() {
   case $1 in
@@ -220,7 +220,7 @@ fixture_policy() {
 name = "basic"
 description = "alice's test commands"
 users = ["alice"]
-env_keep = ["KEEPME"]
+env_keep_unsafe = ["KEEPME"]
 
 [[profile.command]]
 path = "/usr/bin/id"

@@ -215,6 +215,51 @@ assert r.returncode == 0, r
 PY
 stop_daemon
 
+# --- env_keep is an allow-list: a variable that loads code is refused (by policy check and by
+# a reload, which keeps the last good policy); a name not known to be harmless needs
+# env_keep_unsafe, draws a warning, and then reaches the command.
+start_daemon || return
+digest=$(status_field policy_digest)
+policy_file 92-env.toml <<'TOML'
+[[profile]]
+name = "tar-pinned"
+users = ["bob"]
+env_keep = ["TAR_OPTIONS"]
+[[profile.command]]
+path = "/usr/bin/tar"
+args = ["-cf", "/dev/null", "/etc/hostname"]
+TOML
+expect "policy check refuses env_keep = [\"TAR_OPTIONS\"] (a tar option is a command)" 1 \
+  '92-env\.toml:4:13: error: TAR_OPTIONS can never be kept: it adds options to tar' "$SANDBOX/bin/elevate" policy check "$POL/92-env.toml"
+reload_daemon
+[ "$(status_field last_reload.ok)" = false ] && status_field last_reload.errors | grep -q 'TAR_OPTIONS can never be kept' \
+  && ok "...and so does the daemon's reload" || notok "...and so does the daemon's reload" "$(status_field last_reload)"
+[ "$(status_field policy_digest)" = "$digest" ] && ok "...which keeps the last good policy" || notok "...which keeps the last good policy" "digest before: $digest, now: $(status_field policy_digest)"
+capture as bob TAR_OPTIONS='--checkpoint=1 --checkpoint-action=exec=id' elevate tar -cf /dev/null /etc/hostname
+[ "$RC" = 77 ] && ok "...so bob's TAR_OPTIONS never reaches tar as root" || notok "...so bob's TAR_OPTIONS never reaches tar as root" "exit $RC" "$OUT" "$ERR"
+policy_file 92-env.toml <<'TOML'
+[[profile]]
+name = "env-proxy"
+users = ["bob"]
+env_keep = ["HTTP_PROXY"]
+[[profile.command]]
+path = "/usr/bin/env"
+TOML
+expect "an unknown name in env_keep is an error that says to write env_keep_unsafe" 1 \
+  'HTTP_PROXY is not known to be harmless.*move it to env_keep_unsafe = \["HTTP_PROXY"\]' "$SANDBOX/bin/elevate" policy check "$POL/92-env.toml"
+sed -i 's/^env_keep = /env_keep_unsafe = /' "$POL/92-env.toml"
+expect "acknowledged in env_keep_unsafe it passes, with a warning" 0 \
+  '92-env\.toml:4:[0-9]+: warning: env_keep_unsafe passes HTTP_PROXY unchecked .* as powerful as a free argument' \
+  "$SANDBOX/bin/elevate" policy check "$POL/92-env.toml"
+reload_daemon
+[ "$(status_field last_reload.ok)" = true ] && status_field last_reload.warnings | grep -q 'env_keep_unsafe passes HTTP_PROXY' \
+  && ok "...the daemon loads it and reports the warning" || notok "...the daemon loads it and reports the warning" "$(status_field last_reload)"
+capture as bob HTTP_PROXY=http://proxy.example:3128 TAR_OPTIONS=-v elevate env
+grep -qx 'HTTP_PROXY=http://proxy.example:3128' <<<"$OUT" && ok "...and passes the variable to the command" || notok "...and passes the variable to the command" "exit $RC" "$OUT" "$ERR"
+expect_not "...but nothing unlisted" '^TAR_OPTIONS='
+rm -f "$POL/92-env.toml"
+stop_daemon
+
 # --- missing policy dir: runs, allows nothing
 POLICY_DIR=$SANDBOX/no-such-dir start_daemon || return
 expect "missing policy dir → daemon runs and denies everything" 77 'denied' as alice elevate id -u

@@ -1,33 +1,10 @@
 //! The command's environment: an allow-list of the caller's terminal and locale settings
 //! (values checked), the profile's `env_keep`, and a fixed part that says who runs what.
+//! Which names are inert, which are refused and how values are checked is
+//! `elevate_policy::env`, the same lists the policy loader judges `env_keep` by.
 
 use elevate_base::Uid;
-
-/// Names always taken from the caller when present, after sanitizing (sudo's `env_check` set):
-/// terminal and locale settings that commands need to behave, and that carry no code.
-const SAFE_FROM_CALLER: &[&str] = &["TERM", "COLORTERM", "LANG", "LANGUAGE", "LINGUAS", "TZ"];
-
-fn is_locale_var(name: &str) -> bool {
-    name.starts_with("LC_")
-        && name.len() > 3
-        && name[3..]
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b == b'_')
-}
-
-/// Values of the safe set may not smuggle paths or format strings (terminfo/locale file
-/// lookups as root: the CVE-2001-era TERM and LC_* tricks). TZ may name a zone, not a file
-/// outside the zoneinfo tree.
-fn safe_value(name: &str, value: &str) -> bool {
-    if value.len() > 256 || value.chars().any(|c| c.is_control()) {
-        return false;
-    }
-    if name == "TZ" {
-        let v = value.strip_prefix(':').unwrap_or(value);
-        return !v.contains("..") && (!v.starts_with('/') || v.starts_with("/usr/share/zoneinfo/"));
-    }
-    !value.contains('/') && !value.contains('%')
-}
+use elevate_policy::env::{inert_value_ok, is_inert, refusal_reason, taken_from_caller};
 
 /// Who the command runs as and on whose behalf, for the fixed part of the environment.
 pub struct EnvContext<'a> {
@@ -52,13 +29,15 @@ pub fn build_env(
         if !seen.insert(k.as_str()) || k.contains('=') || v.contains('\0') {
             continue; // first occurrence wins; later duplicates are ignored, as getenv would
         }
-        // A variable of the safe set keeps its value checks even when a profile lists it in
-        // env_keep: `env_keep = ["TERM"]` must not let a TERM with a path through.
-        let checked = SAFE_FROM_CALLER.contains(&k.as_str()) || is_locale_var(k);
-        let pass = if checked {
-            safe_value(k, v)
+        // An inert variable keeps its value checks even when a profile lists it in env_keep:
+        // `env_keep = ["TERM"]` must not let a TERM with a path through. A refused name never
+        // passes, whatever the policy says (the loader refuses it already; this is the same
+        // list, checked again where it matters).
+        let kept = || env_keep.iter().any(|e| e == k);
+        let pass = if is_inert(k) {
+            (taken_from_caller(k) || kept()) && inert_value_ok(k, v)
         } else {
-            env_keep.iter().any(|e| e == k)
+            kept() && refusal_reason(k).is_none()
         };
         if pass {
             out.push((k.clone(), v.clone()));
@@ -194,6 +173,35 @@ mod tests {
         let e = build_env(&caller, &keep, &ctx());
         assert_eq!(get(&e, "TERM"), Some("xterm-256color"));
         assert_eq!(get(&e, "LANG"), Some("C.UTF-8"));
+    }
+
+    #[test]
+    fn inert_when_kept_only_and_value_checked() {
+        let caller = env(&[("COLUMNS", "132"), ("LINES", "40;x"), ("NO_COLOR", "1")]);
+        let e = build_env(&caller, &[], &ctx());
+        assert_eq!((get(&e, "COLUMNS"), get(&e, "NO_COLOR")), (None, None));
+        let keep = ["COLUMNS", "LINES", "NO_COLOR"].map(String::from);
+        let e = build_env(&caller, &keep, &ctx());
+        assert_eq!(get(&e, "COLUMNS"), Some("132"));
+        assert_eq!(get(&e, "LINES"), None, "not a number");
+        assert_eq!(get(&e, "NO_COLOR"), Some("1"));
+    }
+
+    #[test]
+    fn refused_names_never_pass_even_if_kept() {
+        // The loader refuses these; a policy that slipped through still passes none of them.
+        let caller = env(&[
+            ("TAR_OPTIONS", "--checkpoint-action=exec=sh"),
+            ("GIT_SSH_COMMAND", "sh"),
+            ("ld_preload", "/tmp/x.so"),
+            ("HTTP_PROXY", "http://proxy:3128"),
+        ]);
+        let keep = ["TAR_OPTIONS", "GIT_SSH_COMMAND", "ld_preload", "HTTP_PROXY"].map(String::from);
+        let e = build_env(&caller, &keep, &ctx());
+        for bad in ["TAR_OPTIONS", "GIT_SSH_COMMAND", "ld_preload"] {
+            assert_eq!(get(&e, bad), None, "{bad}");
+        }
+        assert_eq!(get(&e, "HTTP_PROXY"), Some("http://proxy:3128"));
     }
 
     #[test]

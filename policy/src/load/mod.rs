@@ -7,9 +7,9 @@
 //! * `files`: finding and reading the files with their ownership/permission checks, through
 //!   [`System`] (never the disk directly); [`LoadOptions`], [`MAX_FILE_SIZE`];
 //! * `raw`: the serde shapes of a file; `ctx`: where validators report, with positions;
-//! * the validators: `names` (pure syntax), `env` (the `env_keep` refusals), `accounts`
-//!   (users, groups, approvers), `hosts`, `command`, `login`, `admin`, `lease_keys`,
-//!   `profile`;
+//! * the validators: `names` (pure syntax), `accounts` (users, groups, approvers), `hosts`,
+//!   `command`, `login`, `admin`, `lease_keys`, `profile` (which judges `env_keep` with
+//!   [`crate::env`]);
 //! * `parse`: one file's text → its parts;
 //! * `assemble`: the files → one policy ([`LoadOutcome`]), with the cross-file rules
 //!   (duplicate names, one `[admin]`, `conflicts`) and the digest.
@@ -23,7 +23,6 @@ mod admin;
 mod assemble;
 mod command;
 mod ctx;
-mod env;
 mod files;
 mod hosts;
 mod lease_keys;
@@ -35,7 +34,6 @@ mod raw;
 
 pub use crate::diag::line_col;
 pub use command::{compile_arg_regex, RegexError};
-pub use env::env_keep_refusal;
 pub use names::is_valid_profile_name;
 
 use crate::diag::{Diagnostic, Severity};

@@ -4,11 +4,11 @@
 use super::accounts::users_and_groups;
 use super::command::validate_command;
 use super::ctx::Ctx;
-use super::env::env_keep_refusal;
 use super::hosts::validate_hosts;
 use super::lease_keys::{validate_auth_cache, validate_lease_keys};
 use super::names::{bad_account_name, is_valid_profile_name};
 use super::raw::RawProfile;
+use crate::env::{self, keep_verdict, KeepVerdict};
 use crate::lint::LeaseKey;
 use crate::model::{Access, CommandRule, Profile};
 use std::ops::Range;
@@ -40,7 +40,7 @@ pub(super) fn validate_profile(
         .as_ref()
         .map(|g| run_as_account(ctx, "run_as_group", g, &|n| sys.group_exists(n)));
     let access = validate_access(ctx, raw.access.as_ref());
-    let env_keep = validate_env_keep(ctx, raw.env_keep.as_deref().unwrap_or_default());
+    let env_keep = validate_env_keep(ctx, &raw, &name);
     let commands = validate_commands(ctx, &raw, access, &name, &name_span);
     let lease = validate_lease_keys(ctx, &raw, access);
     let authenticate = raw.authenticate.as_ref().is_some_and(|b| *b.get_ref());
@@ -151,14 +151,32 @@ fn validate_access(ctx: &mut Ctx, raw: Option<&Spanned<String>>) -> Access {
     }
 }
 
-/// `env_keep`, without the variables that may never be kept (each an error).
-fn validate_env_keep(ctx: &mut Ctx, raw: &[Spanned<String>]) -> Vec<String> {
+/// The variables to pass: `env_keep`'s inert names and `env_keep_unsafe`'s acknowledged
+/// ones (each with a warning). A refused name in either is an error, and so is a name in
+/// `env_keep` that is not known to be inert (the message says to acknowledge it instead).
+fn validate_env_keep(ctx: &mut Ctx, raw: &RawProfile, profile: &str) -> Vec<String> {
     let mut env_keep = Vec::new();
-    for e in raw {
-        match env_keep_refusal(e.get_ref()) {
-            Some(why) => ctx.error(&e.span(), why),
-            None => env_keep.push(e.get_ref().clone()),
+    for e in raw.env_keep.as_deref().unwrap_or_default() {
+        let name = e.get_ref();
+        match keep_verdict(name) {
+            KeepVerdict::Inert => env_keep.push(name.clone()),
+            KeepVerdict::Unknown => ctx.error(&e.span(), env::unacknowledged(name)),
+            KeepVerdict::Refused(why) => ctx.error(&e.span(), why),
         }
+    }
+    for e in raw.env_keep_unsafe.as_deref().unwrap_or_default() {
+        let name = e.get_ref();
+        match keep_verdict(name) {
+            KeepVerdict::Inert => ctx.warn(&e.span(), env::needlessly_acknowledged(name)),
+            KeepVerdict::Unknown => {
+                ctx.warn(&e.span(), crate::lint::unsafe_env_warning(profile, name))
+            }
+            KeepVerdict::Refused(why) => {
+                ctx.error(&e.span(), why);
+                continue;
+            }
+        }
+        env_keep.push(name.clone());
     }
     env_keep
 }

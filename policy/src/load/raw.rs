@@ -19,6 +19,7 @@ pub(super) struct RawProfile {
     pub(super) run_as_group: Option<Spanned<String>>,
     pub(super) access: Option<Spanned<String>>,
     pub(super) env_keep: Option<Vec<Spanned<String>>>,
+    pub(super) env_keep_unsafe: Option<Vec<Spanned<String>>>,
     pub(super) command: Option<Vec<Spanned<RawCommand>>>,
     pub(super) default_duration: Option<Spanned<RawDuration>>,
     pub(super) max_duration: Option<Spanned<RawDuration>>,

@@ -52,6 +52,8 @@ pub struct Profile {
     pub run_as: String,
     pub run_as_group: Option<String>,
     pub access: Access,
+    /// The caller's variables passed to commands, by exact name: `env_keep`'s inert ones
+    /// (values checked when run) and those acknowledged in `env_keep_unsafe`.
     pub env_keep: Vec<String>,
     pub commands: Vec<CommandRule>,
     /// Where the profile's `name` is written (its `[[profile]]` table when it has none).
