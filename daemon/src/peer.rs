@@ -17,8 +17,11 @@ pub struct Peer {
     pub tty: Option<String>,
     pub loginuid: Option<Uid>,
     pub session: Option<u32>,
-    /// The client's process session id (getsid): with the tty, what a step-up is cached for.
+    /// The client's process session id (getsid), and its leader's start time: with the tty,
+    /// what a step-up is cached for. The start time tells a session from a later one whose
+    /// leader got the same pid.
     pub sid: Option<Pid>,
+    pub sid_start: Option<u64>,
     /// This request comes after a successful step-up authentication on this connection
     /// (set by the connection handler only, never from the wire).
     pub stepped_up: bool,
@@ -42,6 +45,7 @@ impl Peer {
         let ids = pid.and_then(real_ids).filter(|(u, _)| *u == uid);
         let mut peer = Peer::describe(uid, ids.map(|(_, g)| g), ids.and(pid), "dbus");
         peer.sid = None;
+        peer.sid_start = None;
         peer
     }
 
@@ -60,6 +64,7 @@ impl Peer {
         let stat = proc_read("stat");
         let tty = stat.as_deref().and_then(tty_name);
         let sid = stat.as_deref().and_then(session_id);
+        let sid_start = sid.and_then(crate::effects::procs::start_time);
         Peer {
             uid,
             gid,
@@ -70,6 +75,7 @@ impl Peer {
             loginuid: id(proc_read("loginuid")).map(Uid),
             session: id(proc_read("sessionid")),
             sid,
+            sid_start,
             stepped_up: false,
             via,
         }
@@ -88,6 +94,7 @@ impl Peer {
             loginuid: None,
             session: None,
             sid: None,
+            sid_start: None,
             stepped_up: false,
             via: "socket",
         }

@@ -1,6 +1,8 @@
 //! Whether a request must first pass step-up authentication, and the short memory of one
-//! that did (`auth_cache`): keyed by uid, terminal and process session, timed on the boot
-//! clock so that neither a suspend nor a wall-clock change stretches it.
+//! that did (`auth_cache`): keyed by uid, terminal and process session — the session as its
+//! leader's pid *and start time*, so a later session whose leader got the same pid (and a pty
+//! of the same number) never inherits it — and dropped once that leader is gone. Timed on the
+//! boot clock so that neither a suspend nor a wall-clock change stretches it.
 
 use super::State;
 use crate::peer::Peer;
@@ -9,7 +11,8 @@ use elevate_policy::Profile;
 use std::collections::HashMap;
 use std::time::Duration;
 
-type Key = (Uid, String, Pid);
+/// (uid, terminal, session leader's pid, its start time).
+type Key = (Uid, String, Pid, u64);
 
 #[derive(Default)]
 pub struct AuthCache {
@@ -40,13 +43,17 @@ impl AuthCache {
             .get(key)
             .is_some_and(|t| now.checked_sub(*t).is_some_and(|age| age < ttl))
     }
+
+    fn forget(&mut self, key: &Key) {
+        self.at.remove(key);
+    }
 }
 
 /// Only a request with both a terminal and a process session has a key: without them there
 /// is nothing to tie a remembered authentication to (D-Bus callers have no session id, so
 /// they never share a terminal's cache).
 fn key(peer: &Peer) -> Option<Key> {
-    Some((peer.uid, peer.tty.clone()?, peer.sid?))
+    Some((peer.uid, peer.tty.clone()?, peer.sid?, peer.sid_start?))
 }
 
 impl State {
@@ -69,9 +76,17 @@ impl State {
         let Some(k) = key(peer) else {
             return true;
         };
-        !profile
-            .auth_cache
-            .is_some_and(|ttl| self.auth_cache.fresh(&k, ttl, now))
+        let Some(ttl) = profile.auth_cache else {
+            return true;
+        };
+        // A remembered session must still be the same one: its leader alive, same start
+        // (a session that ended is forgotten as soon as it is looked for).
+        let (sid, start) = (k.2, k.3);
+        if self.procs.start_time(sid) != Some(start) {
+            self.auth_cache.forget(&k);
+            return true;
+        }
+        !self.auth_cache.fresh(&k, ttl, now)
     }
 }
 
@@ -82,7 +97,7 @@ mod tests {
     #[test]
     fn entries_expire_and_keys_are_exact() {
         let mut c = AuthCache::default();
-        let k = (Uid(1000), "/dev/pts/1".to_string(), Pid(42));
+        let k = (Uid(1000), "/dev/pts/1".to_string(), Pid(42), 7);
         c.remember(k.clone(), Duration::from_secs(100));
         let ttl = Duration::from_secs(300);
         assert!(c.fresh(&k, ttl, Duration::from_secs(399)));
@@ -92,34 +107,54 @@ mod tests {
             "a clock before the entry is not fresh"
         );
         assert!(!c.fresh(
-            &(Uid(1000), "/dev/pts/2".into(), Pid(42)),
+            &(Uid(1000), "/dev/pts/2".into(), Pid(42), 7),
             ttl,
             Duration::from_secs(101)
         ));
         assert!(!c.fresh(
-            &(Uid(1000), "/dev/pts/1".into(), Pid(43)),
+            &(Uid(1000), "/dev/pts/1".into(), Pid(43), 7),
             ttl,
             Duration::from_secs(101)
         ));
         assert!(!c.fresh(
-            &(Uid(1001), "/dev/pts/1".into(), Pid(42)),
+            &(Uid(1001), "/dev/pts/1".into(), Pid(42), 7),
             ttl,
             Duration::from_secs(101)
         ));
     }
 
     #[test]
+    fn a_later_session_with_the_same_leader_pid_is_another_key() {
+        let mut c = AuthCache::default();
+        let ttl = Duration::from_secs(300);
+        let k = (Uid(1000), "/dev/pts/1".to_string(), Pid(42), 7);
+        c.remember(k.clone(), Duration::from_secs(100));
+        let reborn = (Uid(1000), "/dev/pts/1".to_string(), Pid(42), 9000);
+        assert!(!c.fresh(&reborn, ttl, Duration::from_secs(101)));
+        c.forget(&k);
+        assert!(!c.fresh(&k, ttl, Duration::from_secs(101)), "forgotten");
+    }
+
+    #[test]
     fn no_key_without_a_terminal_and_a_session() {
-        let peer = |tty: Option<&str>, sid| Peer {
+        let peer = |tty: Option<&str>, sid, sid_start| Peer {
             tty: tty.map(String::from),
             sid,
+            sid_start,
             ..Peer::from_bus(Uid(1000), None)
         };
         assert_eq!(
-            key(&peer(Some("/dev/pts/1"), Some(Pid(7)))),
-            Some((Uid(1000), "/dev/pts/1".into(), Pid(7)))
+            key(&peer(Some("/dev/pts/1"), Some(Pid(7)), Some(5))),
+            Some((Uid(1000), "/dev/pts/1".into(), Pid(7), 5))
         );
-        assert_eq!(key(&peer(Some("/dev/pts/1"), None)), None, "a D-Bus caller");
-        assert_eq!(key(&peer(None, Some(Pid(7)))), None);
+        let bus = peer(Some("/dev/pts/1"), None, None);
+        assert_eq!(key(&bus), None, "a D-Bus caller");
+        assert_eq!(key(&peer(None, Some(Pid(7)), Some(5))), None);
+        let no_start = peer(Some("/dev/pts/1"), Some(Pid(7)), None);
+        assert_eq!(
+            key(&no_start),
+            None,
+            "a leader whose start time was not read"
+        );
     }
 }

@@ -129,3 +129,54 @@ async fn a_dry_run_names_the_profile_and_path_without_a_plan() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A remembered step-up belongs to one terminal session: the session leader's pid and start
+/// time. A later session whose leader got the same pid (and a pty of the same number) asks
+/// again, and the old entry is dropped once its leader is gone (issue 12: a user's background
+/// process forked to the old leader's pid, called setsid, reopened the pty and skipped the
+/// prompt).
+#[tokio::test]
+async fn a_step_up_is_remembered_for_its_session_only() {
+    let w = machine();
+    w.machine().policy = Some(format!(
+        "{POLICY}\n[[profile]]\nname = \"sudo-ish\"\nusers = [\"bob\"]\nauthenticate = true\n\
+         auth_cache = \"5m\"\n[[profile.command]]\npath = \"/usr/bin/uptime\"\n"
+    ));
+    let leader = w.process(4242, BOB, &[BOB]);
+    let h = boot(&w).await;
+    let on_tty = |stepped_up| Peer {
+        tty: Some("/dev/pts/3".into()),
+        sid: Some(Pid(4242)),
+        sid_start: w.machine().procs.get(&Pid(4242)).map(|p| p.start_time),
+        stepped_up,
+        ..peer(BOB)
+    };
+    let ask = |peer: Peer| {
+        let req = RunRequest {
+            argv: vec!["uptime".into()],
+            profile: None,
+            run_as: None,
+            env: vec![],
+        };
+        let h = &h;
+        async move { h.decide(peer, req, false).await.expect("core running").1 }
+    };
+    assert!(matches!(
+        ask(on_tty(false)).await,
+        Decision::Authenticate { .. }
+    ));
+    allowed(ask(on_tty(true)).await);
+    allowed(ask(on_tty(false)).await); // remembered for this session
+                                       // The leader exits; a new process gets its pid and becomes the leader of a new session.
+    w.machine().procs.remove(&leader.pid);
+    w.process(4242, BOB, &[BOB]);
+    w.machine()
+        .procs
+        .get_mut(&Pid(4242))
+        .expect("the new leader")
+        .start_time += 1;
+    assert!(
+        matches!(ask(on_tty(false)).await, Decision::Authenticate { .. }),
+        "a new session with the old leader's pid and pty asks again"
+    );
+}
