@@ -32,7 +32,7 @@ impl Conn {
     fn recv_with_fds(&mut self) -> (Request, Vec<OwnedFd>) {
         let mut fds = Vec::new();
         loop {
-            if let Some(p) = self.inbox.next_frame().unwrap() {
+            if let Some(p) = self.inbox.next_message().unwrap() {
                 return (frame::decode(&p).unwrap(), fds);
             }
             let mut buf = [0u8; 65536];
@@ -44,7 +44,7 @@ impl Conn {
 
     fn recv(&mut self) -> Request {
         loop {
-            if let Some(p) = self.inbox.next_frame().unwrap() {
+            if let Some(p) = self.inbox.next_message().unwrap() {
                 return frame::decode(&p).unwrap();
             }
             let mut buf = [0u8; 4096];
@@ -55,7 +55,7 @@ impl Conn {
     }
 
     fn send(&mut self, r: &Response) {
-        self.stream.write_all(&frame::encode(r).unwrap()).unwrap();
+        self.stream.write_all(&frame::encode_reply(r).unwrap()).unwrap();
     }
 }
 
