@@ -32,7 +32,7 @@ impl Conn {
     fn recv_with_fds(&mut self) -> (Request, Vec<OwnedFd>) {
         let mut fds = Vec::new();
         loop {
-            if let Some(p) = self.inbox.next_frame().unwrap() {
+            if let Some(p) = self.inbox.next_message().unwrap() {
                 return (frame::decode(&p).unwrap(), fds);
             }
             let mut buf = [0u8; 65536];
@@ -44,7 +44,7 @@ impl Conn {
 
     fn recv(&mut self) -> Request {
         loop {
-            if let Some(p) = self.inbox.next_frame().unwrap() {
+            if let Some(p) = self.inbox.next_message().unwrap() {
                 return frame::decode(&p).unwrap();
             }
             let mut buf = [0u8; 4096];
@@ -55,7 +55,9 @@ impl Conn {
     }
 
     fn send(&mut self, r: &Response) {
-        self.stream.write_all(&frame::encode(r).unwrap()).unwrap();
+        self.stream
+            .write_all(&frame::encode_reply(r).unwrap())
+            .unwrap();
     }
 }
 
@@ -127,19 +129,9 @@ impl Fake {
 
 /// Wait (bounded) for the client to exit and collect its output.
 fn finish(child: &mut Child) -> Out {
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("client did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
     // Read with a deadline: a descriptor of the client's pipes still open here (one the fake
-    // received) would otherwise make the read wait forever.
+    // received) would otherwise make the read wait forever. Reading starts before the wait: a
+    // client printing more than a pipe holds would never exit otherwise.
     let read = |r: Option<Box<dyn Read + Send>>| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -163,6 +155,17 @@ fn finish(child: &mut Child) -> Out {
             .take()
             .map(|e| Box::new(e) as Box<dyn Read + Send>),
     );
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("client did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
     Out {
         code: status.code().unwrap_or(-1),
         stdout: stdout.recv_timeout(TIMEOUT).expect("stdout not closed"),
@@ -800,4 +803,153 @@ wait $pid; echo "rc=$?"
     };
     assert!(!out.contains("STOPPED"), "{out}");
     assert!(out.contains("rc=0"), "{out}");
+}
+
+// ---------------------------------------------------------------- answers of any size
+
+/// A lease as the daemon lists it, with a reason long enough that a few hundred of them pass
+/// one frame.
+fn listed_lease(id: u64, state: &str) -> elevate_proto::LeaseInfo {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "user": "alice", "uid": 1000, "profile": format!("p{}", id % 50),
+        "state": state, "reason": format!("maintenance window {id} ").repeat(10),
+        "duration_secs": 3600, "requested_at": "2024-05-01T12:00:00.000Z",
+        "ended_at": "2024-05-01T12:30:00.000Z", "approvals_needed": 0,
+    }))
+    .unwrap()
+}
+
+/// 2,000 leases, the last `live` of them active and the rest ended.
+fn many_leases(live: u64) -> Response {
+    let leases = (1..=2000)
+        .map(|id| listed_lease(id, if id > 2000 - live { "active" } else { "ended" }))
+        .collect();
+    Response::Leases { leases }
+}
+
+/// What `elevate ARGS` printed against a fake answering `reply`, after it exited 0.
+fn printed(args: &[&str], want: Request, reply: Response) -> String {
+    let out = ask(args, want, reply);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout
+}
+
+#[test]
+fn two_thousand_leases_are_listed_whole() {
+    let reply = many_leases(2000);
+    let size = serde_json::to_vec(&reply).unwrap().len();
+    assert!(size > 10 * elevate_proto::MAX_FRAME, "{size} bytes");
+    let all = Request::Leases { all: true };
+    let table = printed(&["leases", "--all"], all.clone(), reply.clone());
+    assert_eq!(table.lines().count(), 2001, "a header and a line per lease");
+    let json = printed(&["leases", "--all", "--json"], all, reply);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["leases"].as_array().map(Vec::len), Some(2000));
+}
+
+#[test]
+fn a_large_policy_list_and_status_are_answered_whole() {
+    let mut list = list_reply();
+    let profile = list.profiles[0].clone();
+    list.profiles = (0..1000)
+        .map(|n| ListedProfile {
+            name: format!("profile-{n}"),
+            ..profile.clone()
+        })
+        .collect();
+    let json = printed(
+        &["list", "--json"],
+        Request::List {},
+        Response::List(list.clone()),
+    );
+    assert_eq!(serde_json::from_str::<ListReply>(&json).unwrap(), list);
+
+    let status = StatusReply {
+        version: "0.1.0".into(),
+        protocol: elevate_proto::PROTOCOL_VERSION,
+        pid: 321,
+        host: "web-1".into(),
+        uptime_secs: 1,
+        policy_dir: "/etc/elevate/policy.d".into(),
+        policy_digest: "ab".repeat(32),
+        policy_files: (0..3000)
+            .map(|n| format!("{n:04}-a-policy-file.toml"))
+            .collect(),
+        profiles: 3000,
+        last_reload: ReloadReport {
+            at: "2026-11-22T23:00:00Z".into(),
+            ok: true,
+            errors: vec![],
+            warnings: vec![],
+        },
+        running_commands: 0,
+        group_edits_pending: 0,
+        group_edit_wait_ms: 0,
+        group_edit_error: None,
+        expiry_lag_ms: 0,
+        warnings: vec![],
+    };
+    let json = printed(
+        &["status", "--json"],
+        Request::Status {},
+        Response::Status(status.clone()),
+    );
+    assert_eq!(serde_json::from_str::<StatusReply>(&json).unwrap(), status);
+}
+
+#[test]
+fn revoke_all_ends_every_live_lease_of_a_long_list_waiting_out_the_rate_limit() {
+    let fake = Fake::new("revoke-all");
+    let mut child = fake.spawn(&["revoke", "--all", "--reason", "bye"]);
+    let mut conn = fake.accept(&mut child);
+    assert_eq!(conn.recv(), Request::Leases { all: true });
+    conn.send(&many_leases(3));
+    let slow_down = Response::Error(ErrorReply {
+        kind: ErrorKind::RateLimited,
+        message: "too many requests from your user; slow down and retry".into(),
+    });
+    for id in 1998..=2000 {
+        let revoke = Request::Revoke {
+            id,
+            reason: Some("bye".into()),
+        };
+        // Each is refused once by the rate limit, then asked again on a new connection.
+        for answer in [
+            slow_down.clone(),
+            Response::Lease(listed_lease(id, "ended")),
+        ] {
+            let mut conn = fake.accept(&mut child);
+            assert_eq!(conn.recv(), revoke);
+            conn.send(&answer);
+        }
+    }
+    let out = finish(&mut child);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout, "3 leases and requests ended\n");
+}
+
+#[test]
+fn an_answer_the_daemon_could_not_send_is_an_error_not_an_empty_list() {
+    let too_large = Response::Error(ErrorReply {
+        kind: ErrorKind::Internal,
+        message: "answer of 70000000 bytes exceeds the 67108864-byte limit".into(),
+    });
+    let out = ask(
+        &["revoke", "--all"],
+        Request::Leases { all: true },
+        too_large.clone(),
+    );
+    assert_eq!(out.code, 70, "{}", out.all());
+    assert!(
+        out.stderr.contains("exceeds the 67108864-byte limit"),
+        "{}",
+        out.all()
+    );
+    assert!(!out.stdout.contains("ended"), "{}", out.all());
+    let out = ask(
+        &["leases", "--all"],
+        Request::Leases { all: true },
+        too_large,
+    );
+    assert_eq!(out.code, 70, "{}", out.all());
 }

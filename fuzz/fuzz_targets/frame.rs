@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let mut fb = FrameBuf::default();
     for chunk in data.chunks(7) {
         fb.push(chunk);
-        while let Ok(Some(payload)) = fb.next_frame() {
+        while let Ok(Some(payload)) = fb.next_message() {
             let _ = decode::<Request>(&payload);
         }
     }

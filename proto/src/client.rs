@@ -61,7 +61,7 @@ impl Client {
         stream.set_write_timeout(Some(timeout))?;
         Ok(Client {
             stream,
-            inbox: FrameBuf::default(),
+            inbox: FrameBuf::for_replies(),
         })
     }
 
@@ -99,7 +99,7 @@ impl Client {
     /// Next message from the daemon.
     pub fn recv(&mut self) -> Result<Response, ClientError> {
         loop {
-            if let Some(payload) = self.inbox.next_frame()? {
+            if let Some(payload) = self.inbox.next_message()? {
                 return Ok(frame::decode(&payload)?);
             }
             let mut buf = [0u8; 8192];
@@ -115,7 +115,7 @@ impl Client {
 
     /// Whether a complete message is already buffered (so polling the socket would miss it).
     pub fn has_buffered(&self) -> bool {
-        self.inbox.has_frame()
+        self.inbox.has_message()
     }
 
     /// One request, one answer.

@@ -7,6 +7,9 @@
 //! `panic!`: errors are returned.
 //!
 //! Framing: every message is a 4-byte big-endian length followed by that many bytes of JSON.
+//! A request is one frame of at most [`MAX_FRAME`] bytes. An answer longer than that (every
+//! lease on a busy host, a large policy's `list`) continues over several frames: the top bit of
+//! the length ([`frame::CONTINUED`]) says another part follows, up to [`MAX_REPLY`] in all.
 //! A `run` request carries four file descriptors (stdin, stdout, stderr, cwd) as SCM_RIGHTS
 //! ancillary data on its first byte. [`fdpass`] is the crate's OS layer: its only `unsafe`
 //! and its only libc calls.
@@ -32,5 +35,10 @@ pub use elevate_base::paths::{DEFAULT_SOCKET, SECURE_PATH};
 /// Largest frame either side accepts. Anything longer is a protocol error, never an allocation.
 pub const MAX_FRAME: usize = 64 * 1024;
 
+/// Largest answer a client accepts, over all the frames it continues across; the daemon
+/// answers an error instead of a longer one.
+pub const MAX_REPLY: usize = 64 * 1024 * 1024;
+
 /// Bumped on incompatible wire changes; the daemon reports it in `status`.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: answers longer than [`MAX_FRAME`] continue over several frames.
+pub const PROTOCOL_VERSION: u32 = 2;

@@ -9,7 +9,14 @@ use crate::format::lease::{break_glass_notice, now_unix, summary, table};
 use crate::output::{self, err, errln, out, outln, print_json};
 use elevate_proto::{exit, ErrorKind, LeaseInfo, LeaseRequest, LeaseState, Request, Response};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long `revoke --all` keeps asking again about one lease while the daemon says to slow
+/// down. Ending hundreds of leases, one request each, outruns any per-user rate limit — root's
+/// too, and removing the package relies on every one of them ending.
+const SLOW_DOWN_PATIENCE: Duration = Duration::from_secs(30);
+/// The pause before asking again.
+const SLOW_DOWN_PAUSE: Duration = Duration::from_millis(100);
 
 /// A refusal, with a pointer to `elevate leases` when the id was not found.
 fn lease_refusal(resp: Response) -> Failure {
@@ -123,16 +130,18 @@ pub fn transition(socket: &Path, req: Request, json: bool) -> Result<i32, Failur
 /// `elevate revoke --all`: end every live lease the caller may see. 0 when all ended (or
 /// there were none); otherwise the first refusal's code after trying every one.
 pub fn revoke_all(socket: &Path, reason: Option<String>) -> Result<i32, Failure> {
-    let leases = match ask(socket, &Request::Leases { all: true })? {
+    let leases = match ask_patiently(socket, &Request::Leases { all: true })? {
         Response::Leases { leases } => leases,
         // Not an admin: one's own (the list also shows requests one may approve).
-        _ => match ask(socket, &Request::Leases { all: false })? {
+        Response::Denied(_) => match ask_patiently(socket, &Request::Leases { all: false })? {
             Response::Leases { leases } => {
                 let me = elevate_base::os::process::getuid();
                 leases.into_iter().filter(|l| l.uid == me).collect()
             }
             other => return Err(lease_refusal(other)),
         },
+        // Anything else (the list could not be sent, say) must not pass for an empty list.
+        other => return Err(lease_refusal(other)),
     };
     let mut code = 0;
     let mut ended = 0;
@@ -141,7 +150,7 @@ pub fn revoke_all(socket: &Path, reason: Option<String>) -> Result<i32, Failure>
             id: l.id,
             reason: reason.clone(),
         };
-        match ask(socket, &req).and_then(expect_lease) {
+        match ask_patiently(socket, &req).and_then(expect_lease) {
             Ok(_) => ended += 1,
             Err(f) => {
                 errln!("elevate: lease {}: {f}", l.id);
@@ -153,6 +162,24 @@ pub fn revoke_all(socket: &Path, reason: Option<String>) -> Result<i32, Failure>
     }
     outln!("{ended} leases and requests ended");
     Ok(code)
+}
+
+/// [`ask`], asked again while the daemon answers that it is rate-limiting this user or busy,
+/// for up to [`SLOW_DOWN_PATIENCE`].
+fn ask_patiently(socket: &Path, req: &Request) -> Result<Response, Failure> {
+    let deadline = Instant::now() + SLOW_DOWN_PATIENCE;
+    loop {
+        let resp = ask(socket, req)?;
+        match &resp {
+            Response::Error(e)
+                if matches!(e.kind, ErrorKind::RateLimited | ErrorKind::Busy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(SLOW_DOWN_PAUSE)
+            }
+            _ => return Ok(resp),
+        }
+    }
 }
 
 /// `elevate leases`.

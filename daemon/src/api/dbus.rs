@@ -32,6 +32,11 @@ const LOGIND_MANAGER: &str = "org.freedesktop.login1.Manager";
 /// How often a missing bus is looked for again, and a present one checked.
 const RETRY: Duration = Duration::from_secs(30);
 
+/// Longest JSON answer sent on the bus: half the system bus's default `max_message_size`
+/// (32 MiB). dbus-daemon disconnects a peer that sends a longer message, and the daemon would
+/// lose its name until it connects again; a longer answer is a `Failed` error instead.
+const MAX_BUS_ANSWER: usize = 16 * 1024 * 1024;
+
 /// The errors callers see, as `org.elevate.Elevated1.Error.<Name>`.
 #[derive(Debug, zbus::DBusError)]
 #[zbus(prefix = "org.elevate.Elevated1.Error")]
@@ -128,7 +133,15 @@ impl Api {
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
-    serde_json::to_string(v).map_err(|e| ApiError::Failed(e.to_string()))
+    let json = serde_json::to_string(v).map_err(|e| ApiError::Failed(e.to_string()))?;
+    if json.len() > MAX_BUS_ANSWER {
+        return Err(ApiError::Failed(format!(
+            "the answer is {} bytes, more than the {MAX_BUS_ANSWER} a D-Bus answer may carry; the elevate command (--json) takes up to {} bytes",
+            json.len(),
+            elevate_proto::MAX_REPLY
+        )));
+    }
+    Ok(json)
 }
 
 fn leases_json(leases: Vec<LeaseInfo>) -> Result<String, ApiError> {
@@ -506,6 +519,22 @@ mod tests {
             ApiError::from_response(Response::Leases { leases: vec![] }),
             ApiError::Failed(_)
         ));
+    }
+
+    #[test]
+    fn answers_too_long_for_the_bus_are_an_error_not_a_lost_connection() {
+        let lease = |id: u64| {
+            serde_json::from_value::<LeaseInfo>(serde_json::json!({
+                "id": id, "user": "alice", "uid": 1000, "profile": "p", "state": "active",
+                "reason": "r".repeat(1000), "duration_secs": 60,
+                "requested_at": "2024-05-01T12:00:00.000Z", "approvals_needed": 0,
+            }))
+            .unwrap()
+        };
+        let json = leases_json((1..=2000).map(lease).collect()).unwrap();
+        assert!(json.len() > 2_000_000, "{}", json.len());
+        let huge = to_json(&"x".repeat(MAX_BUS_ANSWER));
+        assert!(matches!(huge, Err(ApiError::Failed(ref m)) if m.contains("D-Bus")));
     }
 
     #[test]

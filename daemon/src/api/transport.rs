@@ -1,5 +1,6 @@
 //! One client connection on the socket: length-prefixed JSON frames with descriptors passed
-//! alongside (SCM_RIGHTS), and answers written with a deadline.
+//! alongside (SCM_RIGHTS), and answers written with a deadline. A request is one frame; an
+//! answer continues over as many as it needs (`frame::encode_reply`).
 
 use crate::exec::supervise::{ClientLink, FromClient};
 use elevate_proto::fdpass::{self, MAX_FDS};
@@ -11,7 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
 
-/// How long a client may take to read an answer before it is dropped.
+/// How long a client may take to read an answer (all its frames) before it is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A connection that can receive fds alongside frames.
@@ -34,7 +35,7 @@ impl Conn {
     /// Next frame. `Ok(None)` when the peer closed cleanly between frames.
     pub async fn read_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         loop {
-            if let Some(f) = self.inbox.next_frame()? {
+            if let Some(f) = self.inbox.next_message()? {
                 return Ok(Some(f));
             }
             let mut buf = [0u8; 8192];
@@ -58,8 +59,17 @@ impl Conn {
         }
     }
 
+    /// Write an answer. One that cannot be encoded (longer than `MAX_REPLY`) is answered with
+    /// an error saying so: the client is never left with a closed connection and no reason.
     pub async fn send(&mut self, resp: &Response) -> io::Result<()> {
-        let bytes = frame::encode(resp).map_err(|e| io::Error::other(e.to_string()))?;
+        let bytes = match frame::encode_reply(resp) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!("an answer could not be sent: {e}");
+                frame::encode_reply(&error(ErrorKind::Internal, e.to_string()))
+                    .map_err(|e| io::Error::other(e.to_string()))?
+            }
+        };
         // A client that stops reading must not pin this task forever.
         tokio::time::timeout(SEND_TIMEOUT, self.stream.write_all(&bytes))
             .await
@@ -100,4 +110,64 @@ pub fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
         kind,
         message: message.into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use elevate_proto::LeaseInfo;
+    use std::io::Read;
+
+    /// `resp` sent on a socket pair by [`Conn::send`], and what a client reads back.
+    async fn sent(resp: Response) -> Response {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let mut conn = Conn::new(UnixStream::from_std(ours).unwrap());
+        let reader = std::thread::spawn(move || {
+            let mut theirs = theirs;
+            let mut inbox = FrameBuf::for_replies();
+            let mut buf = [0u8; 8192];
+            loop {
+                if let Some(p) = inbox.next_message().unwrap() {
+                    return frame::decode::<Response>(&p).unwrap();
+                }
+                let n = theirs.read(&mut buf).unwrap();
+                assert!(n > 0, "closed before an answer");
+                inbox.push(&buf[..n]);
+            }
+        });
+        conn.send(&resp).await.unwrap();
+        reader.join().unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_answer_of_two_thousand_leases_arrives_whole() {
+        let lease = |id: u64| -> LeaseInfo {
+            serde_json::from_value(serde_json::json!({
+                "id": id, "user": "alice", "uid": 1000, "profile": "p", "state": "active",
+                "reason": "r".repeat(300), "duration_secs": 60,
+                "requested_at": "2024-05-01T12:00:00.000Z", "approvals_needed": 0,
+            }))
+            .unwrap()
+        };
+        let resp = Response::Leases {
+            leases: (1..=2000).map(lease).collect(),
+        };
+        assert_eq!(sent(resp.clone()).await, resp);
+    }
+
+    #[tokio::test]
+    async fn an_answer_too_large_to_send_is_an_error_saying_so() {
+        let huge = Response::Prompt {
+            style: elevate_proto::PromptStyle::Info,
+            text: "x".repeat(elevate_proto::MAX_REPLY),
+        };
+        match sent(huge).await {
+            Response::Error(e) => {
+                assert_eq!(e.kind, ErrorKind::Internal);
+                assert!(e.message.contains("-byte limit"), "{}", e.message);
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
 }
