@@ -432,6 +432,7 @@ impl State {
         id: u64,
         reason: Option<String>,
     ) -> Result<Response, Response> {
+        rules::check_text("reason", reason.as_deref()).map_err(refusal)?;
         let lease = self.lookup(subject, id).map_err(refusal)?;
         if lease.state != LeaseState::Pending {
             return Err(refusal(deny(
@@ -465,6 +466,7 @@ impl State {
         id: u64,
         reason: Option<String>,
     ) -> Result<Response, Response> {
+        rules::check_text("reason", reason.as_deref()).map_err(refusal)?;
         let lease = self.lookup(subject, id).map_err(refusal)?;
         let holder = lease.uid == peer.uid;
         if !holder && !self.policy.is_admin(subject) && !Self::is_root(subject) {
