@@ -184,8 +184,8 @@ expect "Request: an authenticate profile needs a terminal" 1 'Error\.Authenticat
 expect "Request: an unknown profile is Denied, with the socket's hint" 1 'Error\.Denied: no such profile: nope \(see what you may request: elevate list\)' call alice Request "'nope'" 0 "''" "''"
 expect "Request: a duration past the maximum is refused" 1 'Error\.' call alice Request "'quick-bus'" 999999 "''" "''"
 RLO=$(printf '\u202e')
-expect "Request: a reason with a bidi override is refused, naming it" 1 'Error\.BadRequest: the reason contains U\+202E' call alice Request "'quick-bus'" 0 "'fix ${RLO}gnp.exe'" "''"
-expect "...over the socket too" 2 'the reason contains U\+202E' as alice elevate request quick-bus --reason "fix ${RLO}gnp.exe"
+expect "Request: a reason with a bidi override is refused, naming it" 1 'Error\.BadRequest: the reason contains U\+202E' call alice Request "'shell-bus'" 0 "'fix ${RLO}gnp.exe'" "''"
+expect "...over the socket too" 2 'the reason contains U\+202E' as alice elevate request shell-bus --reason "fix ${RLO}gnp.exe"
 expect "Deny: a reason with an escape sequence is refused" 1 'Error\.BadRequest: the reason contains U\+001B' call bea Deny 99999 "'x$(printf '\033')[2J'"
 
 # Identity is the bus's: the records name alice (uid from the bus), reached over D-Bus.
