@@ -4,6 +4,7 @@
 //! * [`duration`]: the human duration syntax (`90s`, `1h30m`, `2d`) and its canonical form.
 //! * [`ids`]: [`Uid`], [`Gid`] and [`Pid`], so a group id is never passed where a user id goes.
 //! * [`paths`]: the default socket and the secure PATH, which clients, daemon and policy share.
+//! * [`text`]: free text someone typed, checked and escaped before anyone else sees it.
 //! * [`os`]: the errno helper under every libc call (`cerr`) and the user/group lookups
 //!   through NSS ([`os::nss`]); this crate's only `unsafe`.
 //!
@@ -13,6 +14,7 @@ pub mod duration;
 pub mod ids;
 pub mod os;
 pub mod paths;
+pub mod text;
 pub mod time;
 
 pub use ids::{Gid, Pid, Uid};

@@ -58,20 +58,16 @@ pub fn show<T: serde::Serialize>(json: bool, v: &T, for_people: impl FnOnce(&T) 
     }
 }
 
-/// Text someone else typed, made safe for a terminal: control characters and bidi overrides
-/// are shown escaped instead of being interpreted.
+/// Text someone else typed, made safe for a terminal: control characters, bidi overrides and
+/// invisible formatting characters are shown escaped (`\u{202e}`) instead of being
+/// interpreted, and no field runs past [`SHOWN_MAX`] characters. The daemon refuses such
+/// characters in new reasons, tickets and comments; this covers records from before.
 pub fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if c.is_control() || bidi {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    elevate_base::text::shown(s, SHOWN_MAX)
 }
+
+/// The longest a field someone else typed is shown: the daemon's own limit for a reason.
+const SHOWN_MAX: usize = 1024;
 
 /// At most `max` characters, with `…` when cut.
 pub fn truncate(s: &str, max: usize) -> String {
@@ -92,6 +88,11 @@ mod tests {
     fn clean_escapes_controls_and_bidi_and_truncate_marks_the_cut() {
         assert_eq!(clean("a\nb\u{202e}c\x1b"), "a\\nb\\u{202e}c\\u{1b}");
         assert_eq!(clean("plain — text"), "plain — text");
+        assert_eq!(
+            clean("zero\u{200b}width\u{feff}"),
+            "zero\\u{200b}width\\u{feff}"
+        );
+        assert_eq!(clean(&"x".repeat(5000)).chars().count(), SHOWN_MAX);
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 3), "abc");
     }

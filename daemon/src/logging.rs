@@ -10,11 +10,12 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub fn init() {
+    // Colour only for a person at a terminal, never into a log file or the journal.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let stderr = tracing_subscriber::fmt::layer()
         .with_target(false)
-        // Colour only for a person at a terminal, never into a log file or the journal.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_ansi(ansi)
+        .with_writer(move || Escaped { ansi });
     let syslog = std::path::Path::new("/dev/log").exists().then(Syslog::open);
     // The daemon's own lines from INFO up; the D-Bus library only when something is wrong
     // (its INFO and below narrate every message on the bus).
@@ -27,6 +28,34 @@ pub fn init() {
         .with(syslog)
         .with(filter)
         .init();
+}
+
+/// stderr, with whatever a caller typed into a line (argv, a reason) escaped, as syslog's
+/// lines are: the journal shows it to admins. The formatter hands over one whole event per
+/// write; its final newline is the only one kept. With colour (a person at a terminal, not a
+/// log) the formatter's own escape sequences pass as they are.
+struct Escaped {
+    ansi: bool,
+}
+
+impl std::io::Write for Escaped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut err = std::io::stderr();
+        if self.ansi {
+            return err.write(buf);
+        }
+        let text = String::from_utf8_lossy(buf);
+        let (body, end) = match text.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (&*text, ""),
+        };
+        err.write_all(format!("{}{end}", elevate_base::text::escape(body)).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 struct Syslog;
@@ -69,13 +98,9 @@ impl<S: Subscriber> Layer<S> for Syslog {
         };
         let mut line = Line(String::new());
         event.record(&mut line);
-        // Control characters (from argv, say) would let a caller forge syslog lines.
-        let clean: String = line
-            .0
-            .chars()
-            .map(|c| if c.is_control() { '?' } else { c })
-            .collect();
-        if let Ok(msg) = CString::new(clean) {
+        // Control characters (from argv, say) would let a caller forge syslog lines, and bidi
+        // overrides reorder what an admin reads: all shown escaped.
+        if let Ok(msg) = CString::new(elevate_base::text::escape(&line.0)) {
             crate::os::syslog::line(priority, &msg);
         }
     }

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # The D-Bus API on a private dbus-daemon configured like Debian's system bus plus the shipped
 # policy file (packaging/dbus): introspection with three clients, every method as different
-# users, the signals, refusals identical to the socket's, and logind (a stand-in on the same
-# bus) asked to end a lease's login session.
+# users, the signals (only to subscribers, only about leases their ListLeases shows), refusals
+# identical to the socket's, and logind (a stand-in on the same bus) asked to end a lease's
+# login session.
 
 fixture_users
 
@@ -123,15 +124,26 @@ call() {
 for _ in $(seq 100); do call bob Status >/dev/null 2>&1 && break; sleep 0.1; done
 grep -q "D-Bus: serving org.elevate.Elevated1" "$DLOG" && ok "the daemon owns org.elevate.Elevated1" || notok "the daemon owns org.elevate.Elevated1" "$(tail -5 "$DLOG")"
 
-# Signals, as an unprivileged listener would get them.
+# Signals: a plain monitor (no Subscribe) as bob, and subscribed listeners as bob (no grants),
+# alice (the holder), bea (an approver of db-bus) and busadmin (an admin).
 timeout 120 setpriv --reuid=bob --regid="$(id -g bob)" --init-groups --reset-env -- env DBUS_SYSTEM_BUS_ADDRESS="$BUS_ADDR" \
   stdbuf -oL gdbus monitor --system --dest org.elevate.Elevated1 >"$SANDBOX/run/signals.out" 2>&1 &
 MON_PID=$!
-sleep 0.5
+LISTEN_PIDS=()
+for u in bob alice bea busadmin; do
+  timeout 120 setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups --reset-env -- \
+    /usr/bin/python3 "$here/helpers/bus_listen.py" "$BUS_ADDR" >"$SANDBOX/run/listen-$u.out" 2>&1 &
+  LISTEN_PIDS+=($!)
+done
+for u in bob alice bea busadmin; do
+  for _ in $(seq 100); do grep -q '^subscribed' "$SANDBOX/run/listen-$u.out" 2>/dev/null && break; sleep 0.05; done
+  grep -q '^subscribed' "$SANDBOX/run/listen-$u.out" && ok "Subscribe: $u listens" || notok "Subscribe: $u listens" "$(cat "$SANDBOX/run/listen-$u.out")"
+done
+sleep 0.3
 
 # Introspection: gdbus, dbus-send and busctl all see the interface.
 expect "gdbus introspects the interface" 0 'RequestPending' bus bob gdbus introspect --system --dest org.elevate.Elevated1 --object-path /org/elevate/Elevated1
-for m in Status ListLeases ListPending Request Approve Deny Revoke LeaseActive LeaseEnded; do
+for m in Status ListLeases ListPending Request Approve Deny Revoke Subscribe Unsubscribe LeaseActive LeaseEnded; do
   grep -q "$m" <<<"$OUT" || notok "introspection lists $m" "$OUT"
 done
 expect "dbus-send introspects it" 0 'interface name="org.elevate.Elevated1"' bus bob dbus-send --system --print-reply \
@@ -171,6 +183,10 @@ expect "Deny: not by the requester" 1 'Error\.' call alice Deny "$D2" "''"
 expect "Request: an authenticate profile needs a terminal" 1 'Error\.AuthenticationRequired: .*elevate command on a terminal' call alice Request "'mfa-bus'" 0 "''" "''"
 expect "Request: an unknown profile is Denied, with the socket's hint" 1 'Error\.Denied: no such profile: nope \(see what you may request: elevate list\)' call alice Request "'nope'" 0 "''" "''"
 expect "Request: a duration past the maximum is refused" 1 'Error\.' call alice Request "'quick-bus'" 999999 "''" "''"
+RLO=$(printf '\u202e')
+expect "Request: a reason with a bidi override is refused, naming it" 1 'Error\.BadRequest: the reason contains U\+202E' call alice Request "'shell-bus'" 0 "'fix ${RLO}gnp.exe'" "''"
+expect "...over the socket too" 2 'the reason contains U\+202E' as alice elevate request shell-bus --reason "fix ${RLO}gnp.exe"
+expect "Deny: a reason with an escape sequence is refused" 1 'Error\.BadRequest: the reason contains U\+001B' call bea Deny 99999 "'x$(printf '\033')[2J'"
 
 # Identity is the bus's: the records name alice (uid from the bus), reached over D-Bus.
 assert "the audit record names the bus caller and the channel" \
@@ -186,15 +202,25 @@ PY
 capture bus bob /usr/bin/python3 -c 'import dbus,sys; b=dbus.bus.BusConnection(sys.argv[1]); b.request_name("org.elevate.Elevated1")' "$BUS_ADDR"
 [ "$RC" != 0 ] && grep -q "AccessDenied" <<<"$ERR" && ok "a user cannot own org.elevate.Elevated1" || notok "a user cannot own org.elevate.Elevated1" "rc $RC" "$ERR"
 
-# The signals arrived at the unprivileged listener.
+# The signals: the holder and the admin hear every one, the approver the request it may
+# approve; an unprivileged listener, subscribed or not, learns nothing about alice's leases.
 sleep 0.5
+for u in alice busadmin; do
+  S=$(cat "$SANDBOX/run/listen-$u.out")
+  grep -qE "^RequestPending $DID alice db-bus \[group:busleads\]$" <<<"$S" && ok "$u: signal RequestPending (with approvers)" || notok "$u: signal RequestPending (with approvers)" "$S"
+  grep -qE "^LeaseActive $QID alice quick-bus [0-9T:.-]+Z$" <<<"$S" && ok "$u: signal LeaseActive (self-approved)" || notok "$u: signal LeaseActive (self-approved)" "$S"
+  grep -qE "^LeaseActive $DID alice db-bus " <<<"$S" && ok "$u: signal LeaseActive (after approval)" || notok "$u: signal LeaseActive (after approval)" "$S"
+  grep -qE "^LeaseEnded $DID alice db-bus revoked$" <<<"$S" && ok "$u: signal LeaseEnded (revoked)" || notok "$u: signal LeaseEnded (revoked)" "$S"
+  grep -qE "^LeaseEnded $D2 alice db-bus denied$" <<<"$S" && ok "$u: signal LeaseEnded (denied)" || notok "$u: signal LeaseEnded (denied)" "$S"
+done
+S=$(cat "$SANDBOX/run/listen-bea.out")
+grep -qE "^RequestPending $DID alice db-bus " <<<"$S" && ok "the approver hears the request it may approve" || notok "the approver hears the request it may approve" "$S"
+grep -qE "quick-bus|^LeaseEnded $DID " <<<"$S" && notok "...and nothing its list would not show" "$S" || ok "...and nothing its list would not show"
+S=$(cat "$SANDBOX/run/listen-bob.out")
+[ "$(grep -vc '^subscribed' <<<"$S")" = 0 ] && ok "a subscribed listener with no grants hears nothing of others' leases" || notok "a subscribed listener with no grants hears nothing of others' leases" "$S"
 S=$(cat "$SANDBOX/run/signals.out")
-grep -qE "RequestPending \(uint64 $DID, 'alice', 'db-bus', \['group:busleads'\]\)" <<<"$S" && ok "signal RequestPending (with approvers)" || notok "signal RequestPending (with approvers)" "$S"
-grep -qE "LeaseActive \(uint64 $QID, 'alice', 'quick-bus', '[0-9T:.-]+Z'\)" <<<"$S" && ok "signal LeaseActive (self-approved)" || notok "signal LeaseActive (self-approved)" "$S"
-grep -qE "LeaseActive \(uint64 $DID, 'alice', 'db-bus'" <<<"$S" && ok "signal LeaseActive (after approval)" || notok "signal LeaseActive (after approval)" "$S"
-grep -qE "LeaseEnded \(uint64 $DID, 'alice', 'db-bus', 'revoked'\)" <<<"$S" && ok "signal LeaseEnded (revoked)" || notok "signal LeaseEnded (revoked)" "$S"
-grep -qE "LeaseEnded \(uint64 $D2, 'alice', 'db-bus', 'denied'\)" <<<"$S" && ok "signal LeaseEnded (denied)" || notok "signal LeaseEnded (denied)" "$S"
-grep -q "INC-7\|migrate" <<<"$S" && notok "signals carry no reason or ticket" "$S" || ok "signals carry no reason or ticket"
+grep -qE "RequestPending|LeaseActive|LeaseEnded|alice" <<<"$S" && notok "a plain monitor (no Subscribe) sees no signal: none is broadcast" "$S" || ok "a plain monitor (no Subscribe) sees no signal: none is broadcast"
+grep -q "INC-7\|migrate" "$SANDBOX"/run/listen-*.out && notok "signals carry no reason or ticket" "$(cat "$SANDBOX"/run/listen-*.out)" || ok "signals carry no reason or ticket"
 
 # logind: a lease-admitted PAM session is matched to its logind session, and logind is asked to
 # terminate it when the lease ends (the process signals still go out).
@@ -211,7 +237,7 @@ if wait_gone "$SPID" 5; then ok "...and the session's processes end"; else notok
 wait "$SPID" 2>/dev/null
 grep -q '"event":"session.terminated".*"logind":"c7"' "$AUDIT" && ok "session.terminated names the logind session" || notok "session.terminated names the logind session" "the last session.terminated: $(grep '"session.terminated"' "$AUDIT" | tail -1)"
 
-kill "$MON_PID" 2>/dev/null; wait "$MON_PID" 2>/dev/null
+kill "$MON_PID" "${LISTEN_PIDS[@]}" 2>/dev/null; wait "$MON_PID" "${LISTEN_PIDS[@]}" 2>/dev/null
 stop_daemon
 
 # Without a bus the daemon says so once and serves the socket as always.

@@ -10,13 +10,21 @@
 //! behind polkit's CVE-2021-3560 — is refused, never treated as anyone in particular.
 //!
 //! Answers that carry structured data are JSON text, the same objects `elevate … --json`
-//! prints, so a script handles both the same way. Signals carry only ids and names; the
-//! details (reason, ticket) are for callers the policy lets see them, through the methods.
+//! prints, so a script handles both the same way.
+//!
+//! Signals are never broadcast: a broadcast reaches every process on the bus, and who holds
+//! what (break-glass included) is not everyone's business. A listener calls `Subscribe`; each
+//! signal about a lease then goes, addressed to that listener alone, to those whose
+//! `ListLeases` would show the lease at that moment (the core decides: [`Handle::audience`]).
+//! They carry ids and names only; reasons and tickets are for the methods.
 
 use crate::core::{BusEvent, Gone, Handle, LeaseOp};
 use crate::effects::procs::{self, ProcId};
 use crate::peer::Peer;
+use elevate_base::Uid;
 use elevate_proto::{ErrorKind, LeaseInfo, LeaseRequest, LeaseState, Response};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use zbus::message::Header;
@@ -84,8 +92,48 @@ impl ApiError {
     }
 }
 
+/// How many bus connections may listen at once, in all and per uid: each costs a little
+/// memory and a question to the core per signal.
+const MAX_LISTENERS: usize = 1024;
+const MAX_LISTENERS_PER_UID: usize = 16;
+
+/// Who called `Subscribe`: unique bus name → uid. A unique name is never reused on a bus, so
+/// an entry whose connection is gone reaches no one else; such entries are pruned at the
+/// periodic check.
+#[derive(Clone, Default)]
+struct Listeners(Arc<Mutex<BTreeMap<String, Uid>>>);
+
+impl Listeners {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Uid>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn add(&self, name: String, uid: Uid) -> Result<(), ApiError> {
+        let mut map = self.lock();
+        if map.contains_key(&name) {
+            return Ok(());
+        }
+        let full = map.len() >= MAX_LISTENERS
+            || map.values().filter(|u| **u == uid).count() >= MAX_LISTENERS_PER_UID;
+        if full {
+            return Err(ApiError::RateLimited(
+                "too many listeners: unsubscribe another connection first".into(),
+            ));
+        }
+        map.insert(name, uid);
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Vec<(String, Uid)> {
+        self.lock().iter().map(|(n, u)| (n.clone(), *u)).collect()
+    }
+}
+
 struct Api {
     core: Handle,
+    listeners: Listeners,
 }
 
 impl Api {
@@ -268,6 +316,28 @@ impl Api {
             .map(drop)
     }
 
+    /// Hear this daemon's signals on this connection: those about leases the caller's
+    /// `ListLeases` would show (theirs, requests they may approve, everyone's for admins and
+    /// auditors), sent to this connection alone, until it unsubscribes or disconnects.
+    async fn subscribe(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), ApiError> {
+        let peer = self.caller(conn, &hdr).await?;
+        let name = hdr
+            .sender()
+            .ok_or_else(|| ApiError::AccessDenied("the message has no sender".into()))?;
+        self.listeners.add(name.to_string(), peer.uid)
+    }
+
+    /// Stop hearing signals on this connection.
+    async fn unsubscribe(&self, #[zbus(header)] hdr: Header<'_>) {
+        if let Some(name) = hdr.sender() {
+            self.listeners.lock().remove(name.as_str());
+        }
+    }
+
     /// A request is waiting for approval by `approvers` (`user` or `group:NAME`).
     #[zbus(signal)]
     async fn request_pending(
@@ -311,11 +381,17 @@ pub async fn serve(
     loop {
         // Subscribe before connecting: nothing announced meanwhile is lost.
         let rx = bus.subscribe();
-        match connect(core.clone()).await {
+        let listeners = Listeners::default();
+        match connect(core.clone(), listeners.clone()).await {
             Ok(conn) => {
                 tracing::info!("D-Bus: serving {NAME} on the system bus");
                 said_missing = false;
-                relay(&conn, rx, &core, &mut shutdown).await;
+                let to = Relay {
+                    conn: &conn,
+                    core: &core,
+                    listeners: &listeners,
+                };
+                to.relay(rx, &mut shutdown).await;
                 if *shutdown.borrow() {
                     return;
                 }
@@ -339,115 +415,170 @@ pub async fn serve(
 }
 
 /// The bus from DBUS_SYSTEM_BUS_ADDRESS, else the standard system socket.
-async fn connect(core: Handle) -> zbus::Result<Connection> {
+async fn connect(core: Handle, listeners: Listeners) -> zbus::Result<Connection> {
     zbus::connection::Builder::system()?
         .name(NAME)?
-        .serve_at(PATH, Api { core })?
+        .serve_at(PATH, Api { core, listeners })?
         .build()
         .await
 }
 
-/// Turn state announcements into signals and logind calls until the bus goes away or the
-/// daemon stops.
-async fn relay(
-    conn: &Connection,
-    mut rx: broadcast::Receiver<BusEvent>,
-    core: &Handle,
-    shutdown: &mut watch::Receiver<bool>,
-) {
-    let Ok(emitter) = SignalEmitter::new(conn, PATH) else {
-        return;
-    };
-    let mut check = tokio::time::interval(RETRY);
-    check.tick().await;
-    loop {
-        let ev = tokio::select! {
-            ev = rx.recv() => ev,
-            _ = check.tick() => {
-                let alive = match zbus::fdo::DBusProxy::new(conn).await {
-                    Ok(bus) => bus.get_id().await.is_ok(),
-                    Err(_) => false,
-                };
-                if !alive {
-                    return;
+/// Where announcements go: the bus connection, the core (which decides each signal's
+/// audience) and the listeners.
+struct Relay<'a> {
+    conn: &'a Connection,
+    core: &'a Handle,
+    listeners: &'a Listeners,
+}
+
+impl Relay<'_> {
+    /// Turn state announcements into signals and logind calls until the bus goes away or
+    /// the daemon stops.
+    async fn relay(
+        &self,
+        mut rx: broadcast::Receiver<BusEvent>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
+        let Ok(emitter) = SignalEmitter::new(self.conn, PATH) else {
+            return;
+        };
+        let mut check = tokio::time::interval(RETRY);
+        check.tick().await;
+        loop {
+            let ev = tokio::select! {
+                ev = rx.recv() => ev,
+                _ = check.tick() => {
+                    if !self.check().await {
+                        return;
+                    }
+                    continue;
                 }
-                continue;
+                _ = shutdown.changed() => return,
+            };
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!("D-Bus: {n} signals dropped (the bus is too slow)");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            match lease_of(&ev) {
+                Some(id) => self.signal(&emitter, id, &ev).await,
+                None => self.logind(ev),
             }
-            _ = shutdown.changed() => return,
+        }
+    }
+
+    /// Whether the bus is still there; listeners whose connection is gone are forgotten.
+    async fn check(&self) -> bool {
+        let Ok(bus) = zbus::fdo::DBusProxy::new(self.conn).await else {
+            return false;
         };
-        let ev = match ev {
-            Ok(ev) => ev,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!("D-Bus: {n} signals dropped (the bus is too slow)");
-                continue;
+        if bus.get_id().await.is_err() {
+            return false;
+        }
+        for (name, _) in self.listeners.snapshot() {
+            let gone = match zbus::names::BusName::try_from(name.as_str()) {
+                Ok(n) => matches!(bus.name_has_owner(n).await, Ok(false)),
+                Err(_) => true,
+            };
+            if gone {
+                self.listeners.lock().remove(&name);
             }
-            Err(broadcast::error::RecvError::Closed) => return,
+        }
+        true
+    }
+
+    /// A lease's signal, to each listener whose `ListLeases` shows the lease now.
+    async fn signal(&self, emitter: &SignalEmitter<'_>, id: u64, ev: &BusEvent) {
+        let listeners = self.listeners.snapshot();
+        if listeners.is_empty() {
+            return;
+        }
+        let uids = listeners.iter().map(|(_, u)| *u).collect();
+        let Ok(shown) = self.core.audience(id, uids).await else {
+            return;
         };
-        let sent = deliver(conn, &emitter, core, ev).await;
-        if let Err(e) = sent {
-            tracing::warn!("D-Bus: cannot send a signal: {e}");
+        for ((name, _), _) in listeners.iter().zip(shown).filter(|(_, yes)| *yes) {
+            let Ok(to) = zbus::names::BusName::try_from(name.as_str()) else {
+                continue;
+            };
+            if let Err(e) = emit(&emitter.clone().set_destination(to), ev).await {
+                tracing::warn!("D-Bus: cannot send a signal to {name}: {e}");
+            }
+        }
+    }
+
+    /// A logind call, on a task of its own (logind may be slow).
+    fn logind(&self, ev: BusEvent) {
+        let (conn, core) = (self.conn.clone(), self.core.clone());
+        match ev {
+            BusEvent::SessionOpened { session, leader } => {
+                tokio::spawn(async move {
+                    match logind_session(&conn, leader).await {
+                        Ok(Some(logind_id)) => {
+                            core.logind_session(session, logind_id);
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::debug!("logind: session of pid {}: {e}", leader.pid),
+                    }
+                });
+            }
+            BusEvent::TerminateSession { logind_id } => {
+                tokio::spawn(async move {
+                    let r = conn
+                        .call_method(
+                            Some(LOGIND),
+                            LOGIND_PATH,
+                            Some(LOGIND_MANAGER),
+                            "TerminateSession",
+                            &(logind_id.as_str(),),
+                        )
+                        .await;
+                    match r {
+                        Ok(_) => tracing::info!("logind: terminated session {logind_id}"),
+                        Err(e) => tracing::warn!("logind: TerminateSession {logind_id}: {e}"),
+                    }
+                });
+            }
+            _ => {}
         }
     }
 }
 
-/// One announcement: a signal, or a logind call on a task of its own (logind may be slow).
-async fn deliver(
-    conn: &Connection,
-    emitter: &SignalEmitter<'_>,
-    core: &Handle,
-    ev: BusEvent,
-) -> zbus::Result<()> {
+/// The lease an announcement is about, when it is a signal's.
+fn lease_of(ev: &BusEvent) -> Option<u64> {
+    match ev {
+        BusEvent::RequestPending { id, .. }
+        | BusEvent::LeaseActive { id, .. }
+        | BusEvent::LeaseEnded { id, .. } => Some(*id),
+        BusEvent::SessionOpened { .. } | BusEvent::TerminateSession { .. } => None,
+    }
+}
+
+/// One lease signal through `emitter` (addressed to one listener).
+async fn emit(emitter: &SignalEmitter<'_>, ev: &BusEvent) -> zbus::Result<()> {
     match ev {
         BusEvent::RequestPending {
             id,
             user,
             profile,
             approvers,
-        } => Api::request_pending(emitter, id, &user, &profile, &approvers).await,
+        } => Api::request_pending(emitter, *id, user, profile, approvers).await,
         BusEvent::LeaseActive {
             id,
             user,
             profile,
             expires_at,
-        } => Api::lease_active(emitter, id, &user, &profile, &expires_at).await,
+        } => Api::lease_active(emitter, *id, user, profile, expires_at).await,
         BusEvent::LeaseEnded {
             id,
             user,
             profile,
             reason,
-        } => Api::lease_ended(emitter, id, &user, &profile, &reason).await,
-        BusEvent::SessionOpened { session, leader } => {
-            let (conn, core) = (conn.clone(), core.clone());
-            tokio::spawn(async move {
-                match logind_session(&conn, leader).await {
-                    Ok(Some(logind_id)) => {
-                        core.logind_session(session, logind_id);
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::debug!("logind: session of pid {}: {e}", leader.pid),
-                }
-            });
-            Ok(())
-        }
-        BusEvent::TerminateSession { logind_id } => {
-            let conn = conn.clone();
-            tokio::spawn(async move {
-                let r = conn
-                    .call_method(
-                        Some(LOGIND),
-                        LOGIND_PATH,
-                        Some(LOGIND_MANAGER),
-                        "TerminateSession",
-                        &(logind_id.as_str(),),
-                    )
-                    .await;
-                match r {
-                    Ok(_) => tracing::info!("logind: terminated session {logind_id}"),
-                    Err(e) => tracing::warn!("logind: TerminateSession {logind_id}: {e}"),
-                }
-            });
-            Ok(())
-        }
+        } => Api::lease_ended(emitter, *id, user, profile, reason).await,
+        BusEvent::SessionOpened { .. } | BusEvent::TerminateSession { .. } => Ok(()),
     }
 }
 
@@ -535,6 +666,24 @@ mod tests {
         assert!(json.len() > 2_000_000, "{}", json.len());
         let huge = to_json(&"x".repeat(MAX_BUS_ANSWER));
         assert!(matches!(huge, Err(ApiError::Failed(ref m)) if m.contains("D-Bus")));
+    }
+
+    #[test]
+    fn listeners_are_bounded_per_uid_and_subscribing_twice_is_once() {
+        let l = Listeners::default();
+        for i in 0..MAX_LISTENERS_PER_UID {
+            assert!(l.add(format!(":1.{i}"), Uid(1000)).is_ok());
+        }
+        assert!(
+            l.add(":1.0".into(), Uid(1000)).is_ok(),
+            "the same name again"
+        );
+        assert!(matches!(
+            l.add(":1.999".into(), Uid(1000)),
+            Err(ApiError::RateLimited(_))
+        ));
+        assert!(l.add(":1.999".into(), Uid(1001)).is_ok(), "another uid");
+        assert_eq!(l.snapshot().len(), MAX_LISTENERS_PER_UID + 1);
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub async fn handle_run(
     what: ExecRequest,
     fds: Vec<OwnedFd>,
 ) {
-    let Some(got) = receive(conn, fds).await else {
+    let Some(got) = receive(conn, &peer, fds).await else {
         return;
     };
     let asked = Asked {
@@ -78,8 +78,9 @@ pub async fn handle_run(
     run(conn, ctx, &peer, &asked, &plan, got).await;
 }
 
-/// Exactly stdin, stdout, stderr and a directory for the working directory.
-async fn receive(conn: &mut Conn, fds: Vec<OwnedFd>) -> Option<Received> {
+/// Exactly stdin, stdout, stderr and a directory for the working directory, checked as the
+/// caller ([`check_stdio`], [`check_cwd`]).
+async fn receive(conn: &mut Conn, peer: &Peer, fds: Vec<OwnedFd>) -> Option<Received> {
     let Ok::<[OwnedFd; 4], _>([stdin, stdout, stderr, cwd]) = fds.try_into() else {
         conn.refuse(
             ErrorKind::BadRequest,
@@ -88,16 +89,15 @@ async fn receive(conn: &mut Conn, fds: Vec<OwnedFd>) -> Option<Received> {
         .await;
         return None;
     };
-    match os::fstat(cwd.as_fd()) {
-        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {}
-        _ => {
-            conn.refuse(
-                ErrorKind::BadRequest,
-                "the working-directory descriptor is not a directory",
-            )
-            .await;
-            return None;
-        }
+    let caller = Caller {
+        uid: peer.uid.0,
+        gid: peer.gid.map(|g| g.0),
+        groups: os::peer_groups(conn.socket()).ok(),
+    };
+    let checked = check_stdio(&[&stdin, &stdout, &stderr]).and_then(|()| check_cwd(&cwd, &caller));
+    if let Err(why) = checked {
+        conn.refuse(ErrorKind::BadRequest, why).await;
+        return None;
     }
     let cwd_path = std::fs::read_link(format!("/proc/self/fd/{}", cwd.as_raw_fd()))
         .map(|p| p.display().to_string())
@@ -107,6 +107,76 @@ async fn receive(conn: &mut Conn, fds: Vec<OwnedFd>) -> Option<Received> {
         cwd,
         cwd_path,
     })
+}
+
+fn is_opath(fd: &OwnedFd) -> Option<bool> {
+    os::status_flags(fd.as_fd())
+        .ok()
+        .map(|f| f & libc::O_PATH != 0)
+}
+
+/// A standard stream is any descriptor the caller opened for I/O (a terminal, a file, a
+/// pipe, a socket): the kernel checked the caller's permissions when it was opened, and the
+/// command gets no more than that. Not `O_PATH`, which is opened without a permission check
+/// on the file: the command could reopen it, as root, through `/proc/self/fd/0`.
+fn check_stdio(stdio: &[&OwnedFd; 3]) -> Result<(), &'static str> {
+    match stdio.iter().all(|fd| is_opath(fd) == Some(false)) {
+        true => Ok(()),
+        false => Err("a standard stream descriptor is an O_PATH descriptor: pass one opened for reading or writing"),
+    }
+}
+
+/// Who passed the descriptors, from the kernel (`SO_PEERCRED`, `SO_PEERGROUPS`).
+struct Caller {
+    uid: u32,
+    gid: Option<u32>,
+    /// `None` when the kernel would not say: only a directory anyone may search passes then.
+    groups: Option<Vec<u32>>,
+}
+
+/// The working directory is a directory the caller may enter. Opened for reading
+/// (`O_RDONLY | O_DIRECTORY`, what the client tries first), the kernel checked at open that the
+/// caller could read it. Opened `O_PATH` (a directory the caller may search but not list,
+/// `drwx--x--x`), no permission was checked — an `O_PATH` descriptor to `/root` needs only
+/// search permission on `/` — so the directory's mode must let the caller search it: owner,
+/// else group (primary or supplementary), else other, as the kernel decides; one with an ACL
+/// is refused rather than judged by its mode alone.
+fn check_cwd(cwd: &OwnedFd, caller: &Caller) -> Result<(), &'static str> {
+    let st = match os::fstat(cwd.as_fd()) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => st,
+        _ => return Err("the working-directory descriptor is not a directory"),
+    };
+    match is_opath(cwd) {
+        Some(false) => return Ok(()),
+        Some(true) => {}
+        None => return Err("the working-directory descriptor cannot be examined"),
+    }
+    if may_search(st.st_uid, st.st_gid, st.st_mode, caller) && !os::has_access_acl(cwd.as_fd()) {
+        Ok(())
+    } else {
+        Err("you may not enter the working directory you passed: change to a directory you may enter")
+    }
+}
+
+/// Search permission by the mode bits, the way the kernel picks the class: the owner's bits
+/// for the owner (even when other bits would allow), else the group's for a member, else
+/// other's. Root's own descriptors need no check.
+fn may_search(owner: u32, group: u32, mode: u32, caller: &Caller) -> bool {
+    if caller.uid == 0 {
+        return true;
+    }
+    if owner == caller.uid {
+        return mode & libc::S_IXUSR != 0;
+    }
+    let member =
+        caller.gid == Some(group) || caller.groups.as_ref().is_some_and(|g| g.contains(&group));
+    let unsure = caller.groups.is_none() && mode & libc::S_IXGRP == 0;
+    match (member, unsure) {
+        (true, _) => mode & libc::S_IXGRP != 0,
+        // Not knowing the groups, a member might be shut out by the group bits.
+        (false, true) => false,
+        (false, false) => mode & libc::S_IXOTH != 0,
+    }
 }
 
 /// The core's decision; for a profile that wants step-up, authenticate and decide again with
@@ -288,4 +358,59 @@ async fn watch(
     let (status, ended_by) = supervise(conn, spawned, grace, ctx.shutdown.clone()).await;
     drop(running);
     (status, ended_by, pid, started.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(uid: u32, gid: u32, groups: &[u32]) -> Caller {
+        Caller {
+            uid,
+            gid: Some(gid),
+            groups: Some(groups.to_vec()),
+        }
+    }
+
+    #[test]
+    fn search_permission_is_decided_by_the_class_the_kernel_picks() {
+        let bob = caller(1001, 1001, &[27]);
+        // /root, 0700 root:root: not bob's to enter.
+        assert!(!may_search(0, 0, 0o40700, &bob));
+        // A home directory one may only search (0711).
+        assert!(may_search(1000, 1000, 0o40711, &bob));
+        // Group through a supplementary group; owner bits count for the owner alone.
+        assert!(may_search(0, 27, 0o40710, &bob));
+        assert!(!may_search(0, 27, 0o40701, &bob));
+        assert!(!may_search(1001, 1001, 0o40077, &bob));
+        assert!(may_search(0, 0, 0o40700, &caller(0, 0, &[])));
+        // Without the kernel's group list, only what no group bit could shut out passes.
+        let unknown = Caller {
+            groups: None,
+            ..caller(1001, 1001, &[])
+        };
+        assert!(may_search(0, 0, 0o40711, &unknown));
+        assert!(!may_search(0, 27, 0o40701, &unknown));
+    }
+
+    #[test]
+    fn o_path_descriptors_are_told_apart() {
+        let open = |flags| {
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(flags)
+                .open("/");
+            f.map(OwnedFd::from)
+        };
+        let (plain, opath) = (open(0).unwrap(), open(libc::O_PATH).unwrap());
+        assert_eq!(is_opath(&plain), Some(false));
+        assert_eq!(is_opath(&opath), Some(true));
+        assert!(check_stdio(&[&plain, &plain, &opath]).is_err());
+        assert!(check_stdio(&[&plain, &plain, &plain]).is_ok());
+        let me = caller(0, 0, &[]);
+        assert!(check_cwd(&plain, &me).is_ok() && check_cwd(&opath, &me).is_ok());
+        let nobody = caller(65534, 65534, &[]);
+        assert!(check_cwd(&opath, &nobody).is_ok(), "/ is 0755");
+    }
 }

@@ -32,6 +32,11 @@ impl Conn {
         }
     }
 
+    /// The connection's socket, for questions to the kernel about the peer.
+    pub fn socket(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.stream)
+    }
+
     /// Next frame. `Ok(None)` when the peer closed cleanly between frames.
     pub async fn read_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         loop {

@@ -208,8 +208,7 @@ impl State {
                     .is_some_and(|(_, s)| policy.is_admin(&s))
             })
             .collect();
-        self.terminals
-            .notify(&admins, &format!("\r\n*** elevate: {msg} ***\r\n"));
+        self.terminals.notify(&admins, &msg);
         self.notify(Notice::BreakGlass, l.id);
     }
 

@@ -90,6 +90,12 @@ impl Handle {
     }
 
     /// A lease operation; a shut-down core answers with an error.
+    /// For each of `uids`, whether its `ListLeases` would show lease `id` now: who may hear
+    /// a D-Bus signal about it.
+    pub async fn audience(&self, id: u64, uids: Vec<Uid>) -> Result<Vec<bool>, Gone> {
+        self.ask(|reply| Event::Audience { id, uids, reply }).await
+    }
+
     pub async fn lease(&self, peer: Peer, op: LeaseOp) -> Response {
         self.ask(|reply| Event::Lease { peer, op, reply })
             .await

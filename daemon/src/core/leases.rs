@@ -432,6 +432,7 @@ impl State {
         id: u64,
         reason: Option<String>,
     ) -> Result<Response, Response> {
+        rules::check_text("reason", reason.as_deref()).map_err(refusal)?;
         let lease = self.lookup(subject, id).map_err(refusal)?;
         if lease.state != LeaseState::Pending {
             return Err(refusal(deny(
@@ -465,6 +466,7 @@ impl State {
         id: u64,
         reason: Option<String>,
     ) -> Result<Response, Response> {
+        rules::check_text("reason", reason.as_deref()).map_err(refusal)?;
         let lease = self.lookup(subject, id).map_err(refusal)?;
         let holder = lease.uid == peer.uid;
         if !holder && !self.policy.is_admin(subject) && !Self::is_root(subject) {
@@ -530,12 +532,32 @@ impl State {
         Ok(Response::Lease(self.view(&lease)))
     }
 
+    fn may_list_all(&self, subject: &Subject) -> bool {
+        self.policy.is_admin(subject) || self.policy.is_auditor(subject) || Self::is_root(subject)
+    }
+
+    /// Whether `subject`'s own list shows `l`: theirs, or a request they may approve.
+    fn listed_for(&self, subject: &Subject, l: &Lease) -> bool {
+        l.uid == subject.uid || (l.state == LeaseState::Pending && self.may_approve(subject, l))
+    }
+
+    /// For each uid, whether its widest `ListLeases` shows lease `id` (the D-Bus signals'
+    /// audience: a signal tells no one more than the list would).
+    pub(super) fn audience(&mut self, id: u64, uids: &[Uid]) -> Vec<bool> {
+        let mut shown = vec![false; uids.len()];
+        let Some(l) = self.leases.table.get(&id).cloned() else {
+            return shown;
+        };
+        for (uid, yes) in uids.iter().zip(shown.iter_mut()) {
+            if let Ok(subject) = self.subject(*uid) {
+                *yes = self.may_list_all(&subject) || self.listed_for(&subject, &l);
+            }
+        }
+        shown
+    }
+
     pub(super) fn list_leases(&self, subject: &Subject, all: bool) -> Response {
-        if all
-            && !(self.policy.is_admin(subject)
-                || self.policy.is_auditor(subject)
-                || Self::is_root(subject))
-        {
+        if all && !self.may_list_all(subject) {
             return refusal(deny(
                 "only admins and auditors may list every lease",
                 Some("your own: elevate leases".into()),
@@ -548,10 +570,7 @@ impl State {
             .table
             .values()
             .filter(|l| l.state != LeaseState::Ended || l.ended_at_ms.unwrap_or(0) >= horizon)
-            .filter(|l| {
-                all || l.uid == subject.uid
-                    || (l.state == LeaseState::Pending && self.may_approve(subject, l))
-            })
+            .filter(|l| all || self.listed_for(subject, l))
             .map(|l| self.view(l))
             .collect();
         Response::Leases { leases }

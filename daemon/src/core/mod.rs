@@ -120,6 +120,12 @@ enum Event {
         op: LeaseOp,
         reply: oneshot::Sender<Response>,
     },
+    /// D-Bus signals: which of these users would see lease `id` in their `ListLeases`.
+    Audience {
+        id: u64,
+        uids: Vec<Uid>,
+        reply: oneshot::Sender<Vec<bool>>,
+    },
     /// `request --wait`: answer when the lease leaves `pending`.
     Wait {
         uid: Uid,
@@ -382,6 +388,9 @@ impl State {
                 let _ = reply.send(r);
             }
             Event::Wait { uid, id, reply } => self.wait_lease(uid, id, reply),
+            Event::Audience { id, uids, reply } => {
+                let _ = reply.send(self.audience(id, &uids));
+            }
             Event::Tick { done } => {
                 self.tick().await;
                 if let Some(done) = done {

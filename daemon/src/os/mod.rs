@@ -51,6 +51,74 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
     Ok(st)
 }
 
+/// A descriptor's file status flags (`fcntl(F_GETFL)`): its access mode, `O_PATH`, ….
+pub fn status_flags(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    // SAFETY: F_GETFL takes no argument and only reads the open file description.
+    cerr(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })
+}
+
+/// The supplementary groups the peer of a Unix stream socket had when it connected
+/// (`SO_PEERGROUPS`: the kernel's record, as race-free as `SO_PEERCRED`).
+pub fn peer_groups(sock: BorrowedFd<'_>) -> io::Result<Vec<libc::gid_t>> {
+    const GID: usize = mem::size_of::<libc::gid_t>();
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    loop {
+        let mut len = libc::socklen_t::try_from(groups.len() * GID).unwrap_or(libc::socklen_t::MAX);
+        // SAFETY: `groups` is writable for `len` bytes; the kernel writes at most that and
+        // stores the length it needs (or wrote) in `len`.
+        let r = unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let needed = usize::try_from(len).unwrap_or(usize::MAX) / GID;
+        match cerr(r) {
+            Ok(_) => {
+                groups.truncate(needed);
+                return Ok(groups);
+            }
+            // NGROUPS_MAX is 65536: a bigger answer is not one to grow for.
+            Err(e)
+                if e.raw_os_error() == Some(libc::ERANGE)
+                    && needed > groups.len()
+                    && needed <= 65536 =>
+            {
+                groups.resize(needed, 0);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether the file a descriptor refers to has a POSIX access ACL (asked through
+/// `/proc/self/fd`, which works for `O_PATH` descriptors too). An error other than "none" or
+/// "not supported here" is an answer of yes: the caller fails closed.
+pub fn has_access_acl(fd: BorrowedFd<'_>) -> bool {
+    let Ok(path) = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())) else {
+        return true;
+    };
+    // SAFETY: both strings are NUL-terminated; a null buffer of size 0 only asks for the size.
+    let r = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            c"system.posix_acl_access".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    match cerr(r) {
+        Ok(_) => true,
+        Err(e) => !matches!(
+            e.raw_os_error(),
+            Some(libc::ENODATA) | Some(libc::EOPNOTSUPP)
+        ),
+    }
+}
+
 /// `pread(2)` of up to `buf.len()` bytes at offset 0.
 pub fn pread_start(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: buf is valid and writable for buf.len() bytes.

@@ -250,3 +250,26 @@ async fn a_process_that_ignores_term_gets_kill_after_the_grace() {
         .collect();
     assert_eq!(signals, [libc::SIGTERM, libc::SIGKILL]);
 }
+
+#[tokio::test]
+async fn signals_reach_only_those_whose_list_shows_the_lease() {
+    let w = machine();
+    let h = boot(&w).await;
+    let id = lease(op(&h, ALICE, LeaseOp::Request(request("db"))).await).id;
+    let who: Vec<Uid> = [ALICE, BOB, CAROL, DAVE].into_iter().map(Uid).collect();
+    // The holder, an approver (carol leads), an admin (dave); never bob.
+    assert_eq!(
+        h.audience(id, who.clone()).await,
+        Ok(vec![true, false, true, true])
+    );
+    let bidi = Some("done\u{202e}".to_string());
+    let r = refusal(op(&h, ALICE, LeaseOp::Revoke { id, reason: bidi }).await);
+    assert!(r.contains("reason contains U+202E"), "{r}");
+    let _ = lease(op(&h, ALICE, LeaseOp::Revoke { id, reason: None }).await);
+    // Ended, it is no longer a request carol may approve: her list does not show it.
+    assert_eq!(
+        h.audience(id, who).await,
+        Ok(vec![true, false, false, true])
+    );
+    assert_eq!(h.audience(9999, vec![Uid(DAVE)]).await, Ok(vec![false]));
+}

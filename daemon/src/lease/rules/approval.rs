@@ -2,6 +2,7 @@
 //! extension (it applies once enough agree). Never by the holder, once per approver.
 
 use super::lifetime::{activate, extend};
+use super::request::check_text;
 use super::{denied, Refusal, Requester};
 use crate::lease::model::{Approval, Lease, LeaseState};
 use std::time::Duration;
@@ -93,7 +94,7 @@ struct Approved {
 }
 
 /// The checks every approval passes — never the holder, only an approver, once each — then
-/// the approval itself, with its comment trimmed to one short line.
+/// the approval itself, with its comment trimmed to one short line of plain text.
 fn add_approval(
     lease: &Lease,
     approvals: &mut Vec<Approval>,
@@ -118,6 +119,7 @@ fn add_approval(
     if approvals.iter().any(|a| a.uid == approver.uid) {
         return Err(denied(format!("you already approved {}", what.subject)));
     }
+    check_text("comment", comment)?;
     let comment = comment
         .map(str::trim)
         .filter(|c| !c.is_empty() && c.len() <= 1024)

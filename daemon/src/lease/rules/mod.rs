@@ -20,7 +20,7 @@ mod tests;
 
 pub use approval::{approve, approve_extension};
 pub use lifetime::{due, end, extend, request_extension};
-pub use request::new_lease;
+pub use request::{check_text, new_lease};
 
 /// What a profile says about leases on it (built from the policy in one place).
 #[derive(Debug, Clone, Default)]

@@ -98,7 +98,8 @@ fn check_duration(duration: Duration, rules: &LeaseRules) -> Result<Duration, Re
     })
 }
 
-/// Present when the profile (or break-glass) requires it; one line of at most 1024 bytes.
+/// Present when the profile (or break-glass) requires it; one line of at most 1024 bytes, in
+/// plain text ([`check_text`]).
 fn check_reason<'a>(
     reason: Option<&'a str>,
     rules: &LeaseRules,
@@ -110,7 +111,8 @@ fn check_reason<'a>(
             hint: Some("say why: --reason \"...\"".into()),
         });
     }
-    if reason.is_some_and(|r| r.len() > 1024 || r.chars().any(|c| c.is_control())) {
+    check_text("reason", reason)?;
+    if reason.is_some_and(|r| r.len() > 1024) {
         return Err(Refusal::Invalid(
             "the reason must be one line of at most 1024 bytes".into(),
         ));
@@ -124,6 +126,7 @@ fn check_ticket<'a>(
     rules: &LeaseRules,
 ) -> Result<Option<&'a str>, Refusal> {
     let ticket = ticket.map(str::trim).filter(|t| !t.is_empty());
+    check_text("ticket", ticket)?;
     if let Some(pattern) = &rules.ticket {
         match ticket {
             None => {
@@ -141,10 +144,24 @@ fn check_ticket<'a>(
             Some(_) => {}
         }
     }
-    if ticket.is_some_and(|t| t.len() > 128 || t.chars().any(|c| c.is_control())) {
+    if ticket.is_some_and(|t| t.len() > 128) {
         return Err(Refusal::Invalid(
             "the ticket must be at most 128 printable bytes".into(),
         ));
     }
     Ok(ticket)
+}
+
+/// Free text that others will read — a reason, a ticket, a comment — holds no control, bidi
+/// or invisible formatting character ([`elevate_base::text::hidden`]): an ESC sequence or a
+/// U+202E in a break-glass reason would act on an admin's terminal or make it read backwards.
+/// Refused with the character named, so the requester knows what to take out.
+pub fn check_text(what: &str, text: Option<&str>) -> Result<(), Refusal> {
+    match text.and_then(elevate_base::text::first_hidden) {
+        None => Ok(()),
+        Some(c) => Err(Refusal::Invalid(format!(
+            "the {what} contains U+{:04X}, a control, bidi or invisible formatting character: write it as plain text on one line",
+            u32::from(c)
+        ))),
+    }
 }

@@ -102,6 +102,46 @@ fn maximum_is_stated_in_the_refusal() {
 }
 
 #[test]
+fn reasons_tickets_and_comments_are_plain_text() {
+    let ttl = Duration::from_secs(60);
+    for (reason, ticket, what, code) in [
+        ("fix \u{202e}gnp.exe", "INC-1", "reason", "U+202E"),
+        ("fix\x1b[2J", "INC-1", "reason", "U+001B"),
+        ("zero\u{200b}width", "INC-1", "reason", "U+200B"),
+        ("fix", "INC-1\u{2066}", "ticket", "U+2066"),
+        ("fix", "\u{feff}INC-1", "ticket", "U+FEFF"),
+    ] {
+        let e = new_lease(
+            1,
+            &ALICE,
+            &req(Some(reason), Some(ticket), None),
+            &rules(),
+            0,
+            ttl,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, Refusal::Invalid(ref m) if m.starts_with(&format!("the {what} contains {code}"))),
+            "{reason:?} {ticket:?}: {e:?}"
+        );
+    }
+    let plain = req(
+        Some("schema migration — ünïcode, 日本"),
+        Some("INC-1"),
+        None,
+    );
+    assert!(new_lease(1, &ALICE, &plain, &rules(), 0, ttl).is_ok());
+    let mut l = new_lease(1, &ALICE, &plain, &rules(), 0, ttl).unwrap();
+    let e = approve(&mut l, &BOB, Some("ok\u{202e}"), true, 1).unwrap_err();
+    assert!(
+        matches!(e, Refusal::Invalid(ref m) if m.contains("comment contains U+202E")),
+        "{e:?}"
+    );
+    assert!(l.approvals.is_empty(), "a refused approval is not recorded");
+    assert!(check_text("reason", Some("done")).is_ok() && check_text("reason", None).is_ok());
+}
+
+#[test]
 fn two_distinct_approvers_never_the_requester() {
     let mut l = new_lease(
         1,
