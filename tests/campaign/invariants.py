@@ -3,8 +3,8 @@
 A check round looks at one Observation: the daemon's leases, /etc/group read just after them,
 and the audit log. The leases are read from the daemon's journal (`STATE/leases.jsonl`, the
 last record of each id wins): what it loaded at start-up, and written before anything is
-acknowledged or acted on. Not from `elevate leases --all`: its answer is one protocol frame of
-at most 64 KiB, a hundred-odd leases, and the listing keeps a day of ended ones. Traffic is
+acknowledged or acted on: what a restart would reconcile from, read straight, without asking
+the daemon (whose listing keeps only a day of ended leases). Traffic is
 paused for the round, so only the daemon's own tick moves things between the two reads (it
 can end a lease the journal read still shows active: that direction is harmless; it cannot
 grant anything the read does not show, because activating needs a request or an approval).
