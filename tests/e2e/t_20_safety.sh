@@ -196,21 +196,26 @@ assert s.recv(100) == b"" and 0.5 < time.time() - t < 3, time.time() - t
 PY
 assert "max_connections_per_uid: the next connection is refused (75), others are not" \
   python3 - "$SOCK" "$SANDBOX/bin/elevate" <<'PY'
-import os, pwd, socket, subprocess, sys, time
+import pwd, subprocess, sys, time
 sock, elevate = sys.argv[1], sys.argv[2]
-held = []
-for _ in range(2):
-    s = socket.socket(socket.AF_UNIX); s.connect(sock); held.append(s)
+def as_user(name, *argv):
+    u = pwd.getpwnam(name)
+    return ["setpriv", "--reuid", str(u.pw_uid), "--regid", str(u.pw_gid), "--clear-groups", *argv]
+# bob holds two connections (root is never capped per uid: PAM checks arrive as root).
+hold = ("import socket,sys,time\nh=[socket.socket(socket.AF_UNIX) for _ in range(2)]\n"
+        "[s.connect(sys.argv[1]) for s in h]\nprint('ready',flush=True)\ntime.sleep(3)")
+holder = subprocess.Popen(as_user("bob", "python3", "-c", hold, sock), stdout=subprocess.PIPE, text=True)
+assert holder.stdout.readline().strip() == "ready"
 time.sleep(0.2)
-r = subprocess.run([elevate, "--socket", sock, "status"], capture_output=True, text=True, timeout=10)
+r = subprocess.run(as_user("bob", elevate, "--socket", sock, "status"), capture_output=True, text=True, timeout=10)
 assert r.returncode == 75 and "too many open connections" in r.stderr, r
-carol = pwd.getpwnam("carol")
-r = subprocess.run(["setpriv", "--reuid", str(carol.pw_uid), "--regid", str(carol.pw_gid), "--clear-groups",
-                    elevate, "--socket", sock, "status"], capture_output=True, text=True, timeout=10)
+r = subprocess.run(as_user("carol", elevate, "--socket", sock, "status"), capture_output=True, text=True, timeout=10)
 assert r.returncode == 0, r
-for s in held: s.close()
-time.sleep(0.2)
 r = subprocess.run([elevate, "--socket", sock, "status"], capture_output=True, text=True, timeout=10)
+assert r.returncode == 0, ("root", r)
+holder.kill(); holder.wait()
+time.sleep(0.2)
+r = subprocess.run(as_user("bob", elevate, "--socket", sock, "status"), capture_output=True, text=True, timeout=10)
 assert r.returncode == 0, r
 PY
 stop_daemon

@@ -6,7 +6,7 @@ use super::run::{handle_run, ExecRequest};
 use super::step_up::step_up;
 use super::transport::{error, Conn};
 use super::Ctx;
-use crate::core::{checked, Gone, LeaseOp, LoginOp};
+use crate::core::{checked, Gone, LeaseOp, LoginOp, PRESSED_IDLE, PRESSED_READ};
 use crate::peer::Peer;
 use elevate_proto::frame::{self, FrameError};
 use elevate_proto::{Denial, ErrorKind, LeaseRequest, Request, Response};
@@ -35,7 +35,7 @@ pub async fn serve(stream: UnixStream, ctx: Ctx) {
     };
     let mut conn = Conn::new(stream);
     // The slot is given back however this handler ends.
-    let _slot = match ctx.core.open(peer.uid).await {
+    let slot = match ctx.core.open(peer.uid).await {
         Ok(Ok(slot)) => slot,
         Ok(Err(e)) => {
             if conn.send(&Response::Error(e)).await.is_ok() {
@@ -45,10 +45,17 @@ pub async fn serve(stream: UnixStream, ctx: Ctx) {
         }
         Err(Gone) => return,
     };
+    // Admitted under pressure: little patience for a slow or idle client (core::admission).
     let limits = &ctx.settings.limits;
-    let mut wait = Duration::from_millis(limits.read_timeout_ms);
+    let (read, idle) = if slot.pressed() {
+        (PRESSED_READ, PRESSED_IDLE)
+    } else {
+        let ms = Duration::from_millis;
+        (ms(limits.read_timeout_ms), ms(limits.idle_timeout_ms))
+    };
+    let mut wait = read;
     while let Some(req) = next_request(&mut conn, wait).await {
-        wait = Duration::from_millis(limits.idle_timeout_ms);
+        wait = idle;
         let Some(resp) = answer(&mut conn, &ctx, &peer, req).await else {
             return;
         };

@@ -2,7 +2,7 @@
 //! request/reply channel. The queue behind it is bounded, so a flood of requests slows the
 //! producers down instead of growing the daemon's memory.
 
-use super::{Decision, Event, LeaseOp, LoginOp};
+use super::{Admission, Decision, Event, LeaseOp, LoginOp};
 use crate::peer::Peer;
 use elevate_base::Uid;
 use elevate_proto::{ErrorKind, ErrorReply, ReloadReport, Response, RunRequest, WithRequest};
@@ -44,9 +44,10 @@ impl Handle {
     /// Admit a connection from `uid`: a slot that is given back when dropped, or why not.
     pub async fn open(&self, uid: Uid) -> Result<Result<Slot, ErrorReply>, Gone> {
         let admitted = self.ask(|reply| Event::Open { uid, reply }).await?;
-        Ok(admitted.map(|()| Slot {
+        Ok(admitted.map(|admission| Slot {
             tx: self.tx.clone(),
             closing: Some(Event::Close { uid }),
+            admission: Some(admission),
         }))
     }
 
@@ -121,6 +122,7 @@ impl Handle {
         Slot {
             tx: self.tx.clone(),
             closing: Some(Event::CommandEnded),
+            admission: None,
         }
     }
 
@@ -155,6 +157,15 @@ fn post(tx: &mpsc::Sender<Event>, ev: Event) {
 pub struct Slot {
     tx: mpsc::Sender<Event>,
     closing: Option<Event>,
+    /// For a connection's slot: how it was admitted.
+    admission: Option<Admission>,
+}
+
+impl Slot {
+    /// Whether the daemon was under pressure when this connection was admitted.
+    pub fn pressed(&self) -> bool {
+        self.admission.is_some_and(|a| a.pressed)
+    }
 }
 
 impl Drop for Slot {

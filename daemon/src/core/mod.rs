@@ -11,6 +11,7 @@
 //! | file | what |
 //! |---|---|
 //! | `handle.rs` | the typed handle front ends ask through; slots given back on drop |
+//! | `admission.rs` | which connections are let in: caps, a reserve for root and admins, fairness |
 //! | `decide.rs` | runs: standing and leased access, run-as, `elevate with`, list, status |
 //! | `leases.rs` | lease operations: request, approve, deny, revoke, extend, list, wait |
 //! | `commit.rs` | saving a transition: journal and audit, in a crash-safe order |
@@ -23,6 +24,7 @@
 //! | `sweep.rs` | the set-gid sweep after an ending: handed to the sweeper, its report audited |
 //! | `step_up.rs`, `identity_cache.rs`, `limits.rs` | the step-up cache, cached NSS answers, rate limits |
 
+mod admission;
 mod announce;
 mod commit;
 mod damage;
@@ -41,6 +43,7 @@ mod sweep;
 #[cfg(test)]
 mod tests;
 
+pub use admission::{Admission, PRESSED_IDLE, PRESSED_READ};
 pub use announce::BusEvent;
 pub use decide::checked;
 pub use handle::{Gone, Handle};
@@ -83,7 +86,7 @@ enum Event {
     /// A connection arrived; admit it or say why not.
     Open {
         uid: Uid,
-        reply: oneshot::Sender<Result<(), ErrorReply>>,
+        reply: oneshot::Sender<Result<Admission, ErrorReply>>,
     },
     Close {
         uid: Uid,
@@ -206,6 +209,8 @@ pub struct State {
     started: Instant,
     identities: IdentityCache,
     limiter: RateLimiter,
+    /// New connections per uid (root's are never limited: PAM checks arrive as root).
+    conn_limiter: RateLimiter,
     conns_total: usize,
     conns_by_uid: HashMap<Uid, usize>,
     running: usize,
@@ -261,6 +266,17 @@ impl Core {
             started: clock.now(),
             identities: IdentityCache::new(world.accounts, Arc::clone(&clock)),
             limiter: RateLimiter::new(settings.limits.requests_per_second, settings.limits.burst),
+            // Twice the request rate, and at least 20/s (burst 40): a client makes one
+            // connection per request or fewer, so this only stops connecting without asking
+            // (the request limit answers first).
+            conn_limiter: RateLimiter::new(
+                settings
+                    .limits
+                    .requests_per_second
+                    .saturating_mul(2)
+                    .max(20),
+                settings.limits.burst.saturating_mul(2).max(40),
+            ),
             conns_total: 0,
             conns_by_uid: HashMap::new(),
             running: 0,
@@ -408,34 +424,6 @@ impl State {
             }
             Event::LogindSession { session, logind_id } => self.logind_session(session, logind_id),
             Event::SetgidSwept(report) => self.setgid_swept(*report),
-        }
-    }
-
-    fn admit(&mut self, uid: Uid) -> Result<(), ErrorReply> {
-        let l = &self.settings.limits;
-        if self.conns_total >= l.max_connections {
-            return Err(busy(
-                "the daemon is at its connection limit; try again shortly",
-            ));
-        }
-        let mine = self.conns_by_uid.entry(uid).or_insert(0);
-        if *mine >= l.max_connections_per_uid {
-            return Err(busy(
-                "too many open connections from your user; close some and retry",
-            ));
-        }
-        *mine += 1;
-        self.conns_total += 1;
-        Ok(())
-    }
-
-    fn release(&mut self, uid: Uid) {
-        self.conns_total = self.conns_total.saturating_sub(1);
-        if let Some(n) = self.conns_by_uid.get_mut(&uid) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.conns_by_uid.remove(&uid);
-            }
         }
     }
 

@@ -180,3 +180,58 @@ async fn a_step_up_is_remembered_for_its_session_only() {
         "a new session with the old leader's pid and pty asks again"
     );
 }
+
+fn refused(r: Result<crate::core::handle::Slot, elevate_proto::ErrorReply>) -> String {
+    match r {
+        Ok(_) => panic!("admitted"),
+        Err(e) => e.message,
+    }
+}
+
+/// Ten users holding all the connections they may cannot lock root (PAM checks) or an admin
+/// out, and once half the cap is in use each user may hold only a quarter of their share.
+#[tokio::test]
+async fn connection_floods_leave_room_for_root_admins_and_other_users() {
+    let w = machine();
+    let mut s = (*settings()).clone();
+    s.limits.max_connections = 32;
+    s.limits.max_connections_per_uid = 8;
+    let h = boot_with(&w, Arc::new(s)).await;
+    let open = |uid: u32| {
+        let h = &h;
+        async move { h.open(Uid(uid)).await.expect("core running") }
+    };
+    let mut held = Vec::new();
+    // The first two users take their full share: 16 of 32, half the cap.
+    for uid in [2000, 2001] {
+        for _ in 0..8 {
+            held.push(open(uid).await.expect("admitted"));
+        }
+        assert!(open(uid).await.is_err(), "per-uid cap");
+    }
+    // Under pressure, the next users get 2 each, and are told to slow down beyond it.
+    for uid in 2002..2007 {
+        for _ in 0..2 {
+            let slot = open(uid).await.expect("admitted under pressure");
+            assert!(slot.pressed(), "short timeouts under pressure");
+            held.push(slot);
+        }
+        let e = refused(open(uid).await);
+        assert!(e.contains("too many open connections"), "{e}");
+    }
+    for _ in 0..2 {
+        held.push(open(2007).await.expect("admitted under pressure"));
+    }
+    // 28 in use: the unprivileged part of the cap (32 - 32/8) is full.
+    let e = refused(open(BOB).await);
+    assert!(
+        e.contains("connection limit"),
+        "the unprivileged cap is full: {e}"
+    );
+    held.push(open(DAVE).await.expect("an admin uses the reserve"));
+    for _ in 0..3 {
+        held.push(open(0).await.expect("root uses the reserve (PAM checks)"));
+    }
+    assert!(open(0).await.is_err(), "the whole cap is in use");
+    drop(held);
+}
