@@ -79,12 +79,25 @@
 //! 5. `BadSeal`: an `audit.sealed` record that does not directly follow an unparseable line, or
 //!    that describes other bytes or another last record than the ones before it.
 //! 6. `ChainBroken`: `prev` ≠ the previous record's `hash` (the previous record may be the last
-//!    of the previous file): a record was deleted, inserted or reordered. Not checked for the very
-//!    first record verified, whose predecessors may have been rotated away.
+//!    of the previous file): a record was deleted, inserted or reordered. For the very first
+//!    record verified, see `MissingStart`.
 //! 7. `SeqGap`: `seq` ≠ previous `seq` + 1; or the first record has `prev` of 64 zeros (starts a
 //!    fresh log) but `seq` ≠ 1.
 //! 8. `AnchorMismatch`: the record whose `seq` is the anchor's has another hash.
 //! 9. `Truncated` (after the last line): the log ends before the anchor's `seq`.
+//!
+//! and what the chain cannot show by itself, unless [`VerifyOptions`] allows leaving it
+//! unproven (then it is listed in [`VerifyReport::unproven`]):
+//!
+//! 10. `MissingStart` (at the first record verified, checked with 6–7): it is not a log's
+//!     first record — `seq` 1 and `prev` of 64 zeros. Only that record can start a chain that
+//!     the writer began, so anything else means older records, or whole rotated files, are
+//!     missing. (Every log has such a first record — logs from before this check too, whose
+//!     first record is a `daemon.start` — so no separate genesis record is needed; an attacker
+//!     able to write a new first record must rewrite every later one, and the anchor.)
+//! 11. `Unanchored` (after the last line): no anchor was compared with the chain — none given,
+//!     unreadable, or its `seq` precedes the first record verified: the newest records could
+//!     have been cut.
 //!
 //! An unparseable line (of at most 1 MiB) directly followed, in the same file, by the
 //! `audit.sealed` record describing it — its byte `offset` in the file, its `length` (without
@@ -96,8 +109,11 @@
 //! seal elsewhere. Each `audit.gap` record is a warning as well (it is a record like any other:
 //! the chain is intact). Warnings never change the outcome.
 //!
-//! A missing or unreadable anchor is not an error: the report says the anchor was not checked
-//! ([`VerifyReport::anchor_checked`]).
+//! A missing or unreadable anchor is `Unanchored` (or, when allowed, unproven): the report
+//! says why ([`VerifyReport::anchor`]). An anchor older than the log's end (the writer replaces
+//! it after each append, so it lags only while a write is under way, after a crash between an
+//! append and its update, or when updating it failed) checks the chain up to its `seq`: the
+//! report's `anchor` is `Verified` with that `seq`, and the records after it are chained to it.
 //!
 //! # Crashes and write errors (the writer)
 //!
@@ -193,8 +209,8 @@ pub use entry::Entry;
 pub use faults::{Gap, Seal, TornLine, GAP_EVENT, SEALED_EVENT};
 pub use recovery::{AnchorStatus, Recovery};
 pub use verify::{
-    verify_files, AnchorCheck, Problem, ProblemKind, Verifier, VerifyReport, Warning, WarningKind,
-    MAX_WARNINGS,
+    verify_files, AnchorCheck, Problem, ProblemKind, Unproven, Verifier, VerifyOptions,
+    VerifyReport, Warning, WarningKind, MAX_WARNINGS,
 };
 pub use writer::{AuditLog, AuditOptions};
 

@@ -86,8 +86,21 @@ pub(crate) fn write_lines(path: &Path, lines: &[String]) {
     fs::write(path, s).unwrap();
 }
 
+/// Verify strictly, but without an anchor when none is given (most tests are about the chain).
 pub(crate) fn verify(paths: &[PathBuf], anchor: Option<&Path>) -> VerifyReport {
-    verify_files(paths, anchor).unwrap()
+    let opts = VerifyOptions {
+        allow_unanchored: anchor.is_none(),
+        ..VerifyOptions::default()
+    };
+    verify_with(paths, anchor, opts)
+}
+
+pub(crate) fn verify_with(
+    paths: &[PathBuf],
+    anchor: Option<&Path>,
+    opts: VerifyOptions,
+) -> VerifyReport {
+    verify_files(paths, anchor, opts).unwrap()
 }
 
 pub(crate) fn problem(r: &VerifyReport) -> (ProblemKind, u64, Option<u64>) {
@@ -264,13 +277,33 @@ fn truncation_is_caught_by_the_anchor_only() {
     l.truncate(7);
     write_lines(&dir.log(), &l);
 
-    // The chain alone cannot tell.
+    // The chain alone cannot tell: only when asked to, verification accepts that, and says so.
     let r = verify(&[dir.log()], None);
     assert!(r.is_ok());
     assert!(!r.anchor_checked());
+    assert_eq!(
+        r.unproven,
+        [Unproven::End {
+            last_seq: Some(7),
+            why: "no anchor".into()
+        }]
+    );
+    let r = verify_with(&[dir.log()], None, VerifyOptions::default());
+    assert_eq!(problem(&r), (ProblemKind::Unanchored, 8, None));
+    assert!(r.unproven.is_empty());
+    // A deleted anchor is no anchor.
     let r = verify(&[dir.log()], Some(&dir.join("no-such-anchor")));
-    assert!(r.is_ok() && !r.anchor_checked());
+    assert_eq!(problem(&r), (ProblemKind::Unanchored, 8, None));
     assert!(matches!(r.anchor, AnchorCheck::Unavailable(_)));
+    let opts = VerifyOptions {
+        allow_unanchored: true,
+        ..VerifyOptions::default()
+    };
+    let r = verify_with(&[dir.log()], Some(&dir.join("no-such-anchor")), opts);
+    assert!(r.is_ok() && !r.anchor_checked());
+    assert!(r.unproven[0].to_string().starts_with(
+        "not proven: the newest records (after seq 7) could have been removed: no anchor ("
+    ));
 
     let r = verify(&[dir.log()], Some(&dir.anchor()));
     assert_eq!(problem(&r), (ProblemKind::Truncated, 8, Some(8)));
@@ -527,14 +560,24 @@ fn rotation_continues_the_chain() {
         (5, 2, Some(1), Some(5))
     );
     assert!(r.anchor_checked());
-    // The live log alone: its first record may chain to anything.
+    // The live log alone: its first record may chain to anything, so the start is not proven.
     let r = verify(&[dir.log()], Some(&dir.anchor()));
-    assert!(r.is_ok() && r.first_seq == Some(4));
+    assert_eq!(problem(&r), (ProblemKind::MissingStart, 1, Some(4)));
+    let opts = VerifyOptions {
+        allow_missing_start: true,
+        ..VerifyOptions::default()
+    };
+    let r = verify_with(&[dir.log()], Some(&dir.anchor()), opts);
+    assert!(r.is_ok() && r.first_seq == Some(4) && r.anchor_checked());
+    assert!(matches!(r.unproven[..], [Unproven::Start { seq: 4, .. }]));
     // Only the rotated file: the anchor shows records are missing after it.
     let r = verify(std::slice::from_ref(&rotated), Some(&dir.anchor()));
     assert_eq!(problem(&r).0, ProblemKind::Truncated);
-    // Wrong order.
+    // Wrong order: the live log does not start a log; when that is allowed, the rotated file
+    // does not follow it.
     let r = verify(&[dir.log(), rotated.clone()], None);
+    assert_eq!(problem(&r), (ProblemKind::MissingStart, 1, Some(4)));
+    let r = verify_with(&[dir.log(), rotated.clone()], None, opts);
     assert_eq!(problem(&r), (ProblemKind::ChainBroken, 1, Some(1)));
     assert_eq!(r.problem.unwrap().file, rotated);
 
@@ -729,7 +772,8 @@ fn corrupt_anchor_is_reported_not_fatal() {
     assert_eq!(Anchor::read(&dir.anchor()).unwrap().seq, 3);
     fs::write(dir.anchor(), "garbage").unwrap();
     let r = verify(&[dir.log()], Some(&dir.anchor()));
-    assert!(r.is_ok() && !r.anchor_checked());
+    assert_eq!(problem(&r).0, ProblemKind::Unanchored);
+    assert!(!r.anchor_checked());
     // An anchor older than the files given cannot be checked.
     Anchor {
         seq: 0,
@@ -739,6 +783,7 @@ fn corrupt_anchor_is_reported_not_fatal() {
     .unwrap();
     let r = verify(&[dir.log()], Some(&dir.anchor()));
     assert_eq!(r.anchor, AnchorCheck::BeforeFirstRecord { seq: 0 });
+    assert_eq!(problem(&r).0, ProblemKind::Unanchored);
     // A failed anchor write does not fail the append.
     let mut log = AuditLog::options()
         .anchor(dir.join("missing-dir/anchor.json"))
@@ -857,4 +902,67 @@ fn every_byte_flip_is_detected() {
             AuditLog::options().group(None).open(&copy).unwrap();
         }
     }
+}
+
+#[test]
+fn a_proven_chain_starts_at_a_fresh_logs_first_record_and_ends_at_the_anchor() {
+    let dir = TempDir::new("proven");
+    log_with(&dir, 6);
+    let strict = |paths: &[PathBuf], anchor: Option<&Path>| {
+        verify_with(paths, anchor, VerifyOptions::default())
+    };
+    let r = strict(&[dir.log()], Some(&dir.anchor()));
+    assert!(r.is_ok(), "{:?}", r.problem);
+    assert!(r.unproven.is_empty() && r.first_seq == Some(1));
+    let first = parse(&lines(&dir.log())[0]);
+    assert_eq!(first["prev"], GENESIS_PREV);
+
+    // The oldest records cut: the chain starts in the middle.
+    let all = lines(&dir.log());
+    let cut = dir.join("cut");
+    write_lines(&cut, &all[2..]);
+    let r = strict(std::slice::from_ref(&cut), Some(&dir.anchor()));
+    assert_eq!(problem(&r), (ProblemKind::MissingStart, 1, Some(3)));
+    assert!(r
+        .problem
+        .unwrap()
+        .message
+        .contains("the oldest records are missing"));
+    // Both ends cut, both allowed: accepted, and both said.
+    write_lines(&cut, &all[2..4]);
+    let opts = VerifyOptions {
+        allow_missing_start: true,
+        allow_unanchored: true,
+    };
+    let r = verify_with(std::slice::from_ref(&cut), None, opts);
+    assert!(r.is_ok());
+    let said: Vec<String> = r.unproven.iter().map(ToString::to_string).collect();
+    assert_eq!(said.len(), 2);
+    assert!(said[0].contains("the oldest records (before seq 3) could have been removed"));
+    assert!(said[1].contains("the newest records (after seq 4) could have been removed"));
+
+    // A whole rotated file removed: the first one, or one in the middle.
+    let (first, middle) = (dir.join("audit.1"), dir.join("audit.2"));
+    write_lines(&first, &all[..2]);
+    write_lines(&middle, &all[2..4]);
+    let live = dir.join("audit.3");
+    write_lines(&live, &all[4..]);
+    let r = strict(
+        &[first.clone(), middle.clone(), live.clone()],
+        Some(&dir.anchor()),
+    );
+    assert!(r.is_ok() && r.files == 3, "{:?}", r.problem);
+    let r = strict(&[middle, live.clone()], Some(&dir.anchor()));
+    assert_eq!(problem(&r), (ProblemKind::MissingStart, 1, Some(3)));
+    let r = strict(&[first, live], Some(&dir.anchor()));
+    assert_eq!(problem(&r), (ProblemKind::ChainBroken, 1, Some(5)));
+
+    // A deleted anchor proves nothing about the end.
+    fs::remove_file(dir.anchor()).unwrap();
+    let r = strict(&[dir.log()], Some(&dir.anchor()));
+    assert_eq!(problem(&r).0, ProblemKind::Unanchored);
+    // An empty log without an anchor could be anything.
+    fs::write(&cut, "").unwrap();
+    let r = strict(std::slice::from_ref(&cut), None);
+    assert_eq!(problem(&r), (ProblemKind::Unanchored, 1, None));
 }

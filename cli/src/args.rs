@@ -285,7 +285,17 @@ pub struct ExplainArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Check the hash chain (rotated files oldest first); exit 1 at the first broken record.
+    /// Check the hash chain (rotated files oldest first); exit 0 only when it is proven whole.
+    ///
+    /// Proven means: every record intact and chained to the one before; the first record is a
+    /// log's first (seq 1, prev of 64 zeros), so no older records or rotated files were
+    /// removed; and the anchor names a record of the chain with its hash, so the newest records
+    /// were not cut. Exit 1 at the first broken record, and when the start or the end cannot be
+    /// proven: the oldest file given starts later (--allow-missing-start accepts that), or no
+    /// anchor checked the end — none given with FILEs, the state dir's missing, or it names a
+    /// record before the files given (--no-anchor accepts that). What such a flag leaves
+    /// unproven is printed ("not proven: ..."; "unproven" with --json). Exit 66 when a file
+    /// cannot be read.
     ///
     /// A torn line left by an interrupted write that the daemon sealed (an audit.sealed record
     /// right after it), and records the daemon could not write (an audit.gap record counts
@@ -298,9 +308,16 @@ pub struct VerifyArgs {
     /// Log files in chain order (default: the configured audit log).
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Anchor file with the last written seq/hash (default: the state dir's, if readable).
-    #[arg(long, value_name = "PATH")]
+    /// Anchor file with the last written seq/hash (default without FILEs: the state dir's).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_anchor")]
     pub anchor: Option<PathBuf>,
+    /// Check no anchor: the newest records could have been cut unnoticed (said, exit 0).
+    #[arg(long)]
+    pub no_anchor: bool,
+    /// Accept files that start after the log's first record (the oldest rotated files are
+    /// gone): records before could have been removed unnoticed (said, exit 0).
+    #[arg(long)]
+    pub allow_missing_start: bool,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,

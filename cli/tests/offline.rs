@@ -551,8 +551,16 @@ fn rewrite(path: &Path, f: impl FnOnce(Vec<String>) -> Vec<String>) {
     .unwrap();
 }
 
-/// `elevate audit verify --json LOG`: its output, after checking the exit status.
-fn audit_verify_json(cfg: &str, log: &Path, code: i32) -> serde_json::Value {
+/// `elevate audit verify LOG EXTRA...`.
+fn audit_verify(cfg: &str, log: &Path, extra: &[&str]) -> Out {
+    let mut args = vec!["--config", cfg, "audit", "verify", Offline::s(log)];
+    args.extend_from_slice(extra);
+    elevate(args)
+}
+
+/// `elevate audit verify --json LOG --anchor ANCHOR`: its output, after checking the exit
+/// status.
+fn audit_verify_json(cfg: &str, log: &Path, anchor: &Path, code: i32) -> serde_json::Value {
     let out = elevate([
         "--config",
         cfg,
@@ -560,6 +568,8 @@ fn audit_verify_json(cfg: &str, log: &Path, code: i32) -> serde_json::Value {
         "verify",
         "--json",
         Offline::s(log),
+        "--anchor",
+        Offline::s(anchor),
     ]);
     assert_eq!(out.code, code, "{}", out.all());
     serde_json::from_str(&out.stdout).unwrap()
@@ -569,38 +579,61 @@ fn audit_verify_json(cfg: &str, log: &Path, code: i32) -> serde_json::Value {
 fn audit_verify_intact_chain() {
     let (dir, log, anchor) = audit_setup("audit-ok");
     let cfg = Offline::s(&dir.no_config()).to_string();
+    // FILEs without an anchor: the end is not proven, which fails unless asked for.
     let out = elevate(["--config", &cfg, "audit", "verify", Offline::s(&log)]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let want = format!(
+        "audit log BROKEN: {}:4: unanchored: the newest records (after seq 3) could have been \
+         removed: no anchor\n",
+        log.display()
+    );
+    assert!(out.stdout.starts_with(&want), "{}", out.all());
+    let out = audit_verify(&cfg, &log, &["--no-anchor"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(
-        out.stdout
-            .starts_with("audit log OK: 3 records (seq 1..3) in 1 files, chain intact"),
+    assert_eq!(
+        out.stdout,
+        "audit log OK: 3 records (seq 1..3) in 1 files, chain intact\n\
+         not proven: the newest records (after seq 3) could have been removed: no anchor\n",
         "{}",
         out.all()
     );
-    assert!(out.stdout.contains("no anchor checked"), "{}", out.all());
 
-    let out = elevate([
-        "--config",
-        &cfg,
-        "audit",
-        "verify",
-        Offline::s(&log),
-        "--anchor",
-        Offline::s(&anchor),
-    ]);
+    let out = audit_verify(&cfg, &log, &["--anchor", Offline::s(&anchor)]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stdout.contains("anchor matches"), "{}", out.all());
 
-    let v = audit_verify_json(&cfg, &log, 0);
+    let v = audit_verify_json(&cfg, &log, &anchor, 0);
     assert_eq!(v["ok"], true);
+    assert_eq!(v["unproven"], serde_json::json!([]));
     assert_eq!(v["records"], 3);
     assert_eq!(v["last_seq"], 3);
     assert_eq!(v["problem"], serde_json::Value::Null);
+
+    // An anchor behind the log (a crash between an append and its update) checks up to it.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let second: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+    let behind = dir.write(
+        "behind.json",
+        &format!("{{\"seq\":2,\"hash\":{}}}\n", second["hash"]),
+    );
+    let v = audit_verify_json(&cfg, &log, &behind, 0);
+    assert_eq!(
+        (&v["ok"], &v["anchor_checked"]),
+        (&true.into(), &true.into())
+    );
+    let out = audit_verify(&cfg, &log, &["--anchor", Offline::s(&behind)]);
+    assert!(
+        out.stdout.contains(
+            ", anchor matches seq 2 (the 1 records after it are newer than the anchor)\n"
+        ),
+        "{}",
+        out.all()
+    );
 }
 
 #[test]
 fn audit_verify_detects_an_edited_record() {
-    let (dir, log, _) = audit_setup("audit-edit");
+    let (dir, log, anchor) = audit_setup("audit-edit");
     rewrite(&log, |mut l| {
         l[1] = l[1].replace("\"-u\"", "\"-g\"");
         l
@@ -611,7 +644,7 @@ fn audit_verify_detects_an_edited_record() {
     let want = format!("{}:2: seq 2: hash-mismatch", log.display());
     assert!(out.stdout.contains(&want), "want {want:?}\n{}", out.all());
 
-    let v = audit_verify_json(&cfg, &log, 1);
+    let v = audit_verify_json(&cfg, &log, &anchor, 1);
     assert_eq!(v["ok"], false);
     assert_eq!(v["problem"]["line"], 2);
     assert_eq!(v["problem"]["seq"], 2);
@@ -635,23 +668,42 @@ fn audit_verify_detects_deletion_and_truncation() {
         out.all()
     );
 
+    // Deleting the first record leaves a valid chain that does not start a log.
+    std::fs::write(&log, &original).unwrap();
+    rewrite(&log, |mut l| {
+        l.remove(0);
+        l
+    });
+    let verify_log = |extra: &[&str]| audit_verify(&cfg, &log, extra);
+    let with_anchor = ["--anchor", Offline::s(&anchor)];
+    let out = verify_log(&with_anchor);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let want = format!(
+        "{}:1: seq 2: missing-start: the oldest records are missing: the chain starts at seq 2",
+        log.display()
+    );
+    assert!(out.stdout.contains(&want), "{}", out.all());
+    let out = verify_log(&[&with_anchor[..], &["--allow-missing-start"]].concat());
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("\nnot proven: the oldest records (before seq 2) could have been removed"),
+        "{}",
+        out.all()
+    );
+
     // Deleting the last record leaves a valid chain: only the anchor reveals it.
     std::fs::write(&log, &original).unwrap();
     rewrite(&log, |mut l| {
         l.pop();
         l
     });
-    let out = elevate(["--config", &cfg, "audit", "verify", Offline::s(&log)]);
+    let out = verify_log(&["--no-anchor"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    let out = elevate([
-        "--config",
-        &cfg,
-        "audit",
-        "verify",
-        Offline::s(&log),
-        "--anchor",
-        Offline::s(&anchor),
-    ]);
+    assert!(out.stdout.contains("(after seq 2) could"), "{}", out.all());
+    let out = verify_log(&["--no-anchor", "--anchor", Offline::s(&anchor)]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    let out = audit_verify(&cfg, &log, &["--anchor", Offline::s(&anchor)]);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stdout.contains("truncated"), "{}", out.all());
 }
@@ -659,7 +711,7 @@ fn audit_verify_detects_deletion_and_truncation() {
 #[test]
 fn audit_verify_defaults_from_the_config() {
     // No FILE: the configured audit log, checked against the state dir's anchor.
-    let (dir, log, _) = audit_setup("audit-config");
+    let (dir, log, anchor) = audit_setup("audit-config");
     let config = dir.write(
         "elevated.toml",
         &format!(
@@ -678,6 +730,32 @@ fn audit_verify_defaults_from_the_config() {
     let out = elevate(["--config", Offline::s(&config), "audit", "verify"]);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stdout.contains("truncated"), "{}", out.all());
+
+    // Deleting the anchor as well does not make it pass: a missing anchor is not skipped.
+    std::fs::remove_file(&anchor).unwrap();
+    let out = elevate(["--config", Offline::s(&config), "audit", "verify"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let want = format!(
+        "unanchored: the newest records (after seq 2) could have been removed: no anchor ({}: ",
+        anchor.display()
+    );
+    assert!(out.stdout.contains(&want), "{}", out.all());
+    let args = [
+        "--config",
+        Offline::s(&config),
+        "audit",
+        "verify",
+        "--no-anchor",
+    ];
+    let out = elevate(args);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.ends_with(
+            "\nnot proven: the newest records (after seq 2) could have been removed: no anchor\n"
+        ),
+        "{}",
+        out.all()
+    );
 }
 
 #[test]
@@ -705,7 +783,7 @@ fn audit_verify_warns_about_a_sealed_torn_line_and_a_gap() {
         .with("error", "No space left on device");
     w.append(&[gap], true).unwrap();
 
-    let out = elevate(["--config", &cfg, "audit", "verify", Offline::s(&log)]);
+    let out = audit_verify(&cfg, &log, &["--anchor", Offline::s(&anchor)]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(
         out.stdout.starts_with("audit log OK: 5 records"),
@@ -725,7 +803,7 @@ fn audit_verify_warns_about_a_sealed_torn_line_and_a_gap() {
     );
     assert!(out.stdout.contains(&want), "want {want:?}\n{}", out.all());
 
-    let v = audit_verify_json(&cfg, &log, 0);
+    let v = audit_verify_json(&cfg, &log, &anchor, 0);
     assert_eq!(v["ok"], true);
     let w = &v["warnings"];
     assert_eq!(

@@ -98,6 +98,28 @@ PY
 expect "a re-serialized record with another requester is detected" 1 'BROKEN' verify "$tampered"
 cp "$AUDIT" "$tampered"; printf '{"v":1,"event":"run.allowed","argv":["forged\\n{}"]}\n' >>"$tampered"
 expect "an appended forged record is detected" 1 'BROKEN' verify "$tampered"
+# The oldest records cut: what is left still chains, but does not start at a log's first record.
+cp "$AUDIT" "$tampered"; sed -i '1,2d' "$tampered"
+expect "removing the first lines of the log is detected, even with the anchor" 1 \
+  'BROKEN: .*tampered\.jsonl:1: seq 3: missing-start: the oldest records are missing' verify "$tampered" --anchor "$ANCHOR"
+expect "...accepted only with --allow-missing-start, which says what is unproven" 0 \
+  'not proven: the oldest records \(before seq 3\) could have been removed' verify "$tampered" --anchor "$ANCHOR" --allow-missing-start
+# No anchor: the newest records could have been cut. Not skipped, unless asked to.
+expect "FILEs without an anchor are not proven at the end" 1 'BROKEN: .*unanchored: the newest records' verify "$AUDIT"
+last_seq=$(tail -n1 "$AUDIT" | python3 -c 'import json, sys; print(json.load(sys.stdin)["seq"])')
+cp "$ANCHOR" "$SANDBOX/anchor.saved"; rm -f "$ANCHOR"
+cat >"$SANDBOX/verify.toml" <<TOML
+audit_log = "$AUDIT"
+state_dir = "$STATE"
+TOML
+expect "a deleted anchor fails the default verify" 1 'BROKEN: .*unanchored: .*no anchor' \
+  "$SANDBOX/bin/elevate" --config "$SANDBOX/verify.toml" audit verify
+expect "...unless --no-anchor, which says what is unproven" 0 \
+  "not proven: the newest records \(after seq $last_seq\) could have been removed: no anchor" \
+  "$SANDBOX/bin/elevate" --config "$SANDBOX/verify.toml" audit verify --no-anchor
+mv "$SANDBOX/anchor.saved" "$ANCHOR"
+expect "with the anchor back, the default verify passes" 0 'audit log OK: .*anchor matches' \
+  "$SANDBOX/bin/elevate" --config "$SANDBOX/verify.toml" audit verify
 
 # --- a failed audit write means the command does not run
 install -d -m 0755 "$SANDBOX/tinylog"

@@ -152,7 +152,10 @@ expect "logrotate rotates the audit log" 0 '' logrotate -f -s "$T/logrotate.stat
 setpriv --reuid=pkguser --regid=pkguser --init-groups -- elevate id >/dev/null 2>&1  # a record after the rotation
 expect "audit verify across the rotation (with the anchor)" 0 'audit log OK' elevate audit verify \
   /var/log/elevate/audit.jsonl.1 /var/log/elevate/audit.jsonl --anchor /var/lib/elevate/audit-anchor.json
-expect "the new file alone says where its chain starts" 0 '' elevate audit verify /var/log/elevate/audit.jsonl
+expect "the new file alone does not start the log: not proven" 1 'missing-start: the oldest records are missing' \
+  elevate audit verify /var/log/elevate/audit.jsonl --anchor /var/lib/elevate/audit-anchor.json
+expect "...accepted with --allow-missing-start, saying where its chain starts" 0 'not proven: the oldest records \(before seq' \
+  elevate audit verify /var/log/elevate/audit.jsonl --anchor /var/lib/elevate/audit-anchor.json --allow-missing-start
 
 # --- remove: leases end cleanly, the daemon stops, conffiles stay
 expect "dpkg -r removes it" 0 '' dpkg -r elevate </dev/null

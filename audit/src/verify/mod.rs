@@ -4,11 +4,12 @@ mod line;
 mod report;
 
 pub use report::{
-    AnchorCheck, Problem, ProblemKind, VerifyReport, Warning, WarningKind, MAX_WARNINGS,
+    AnchorCheck, Problem, ProblemKind, Unproven, VerifyOptions, VerifyReport, Warning, WarningKind,
+    MAX_WARNINGS,
 };
 
 use crate::anchor::Anchor;
-use crate::chain::{sha256_hex, RecordHead, MAX_RECORD_LEN};
+use crate::chain::{sha256_hex, RecordHead, GENESIS_PREV, MAX_RECORD_LEN};
 use crate::faults::{Gap, TornLine, GAP_EVENT, SEALED_EVENT};
 use line::{check_link, check_seal, parse_line, Fault, Parsed};
 use serde_json::Value;
@@ -18,9 +19,14 @@ use std::path::{Path, PathBuf};
 
 /// Verify `paths`, in order, as one chain (rotated files oldest first, the live log last),
 /// then compare with the anchor file if given. I/O errors opening or reading a file are
-/// errors; everything wrong with the content is the report's `problem`.
-pub fn verify_files(paths: &[PathBuf], anchor: Option<&Path>) -> io::Result<VerifyReport> {
-    let mut v = Verifier::new(None);
+/// errors; everything wrong with the content is the report's `problem`, and so is what could
+/// not be proven (the start, the end) unless `opts` allows it.
+pub fn verify_files(
+    paths: &[PathBuf],
+    anchor: Option<&Path>,
+    opts: VerifyOptions,
+) -> io::Result<VerifyReport> {
+    let mut v = Verifier::with_options(None, opts);
     if let Some(p) = anchor {
         match Anchor::read(p) {
             Ok(a) => v.anchor = Some(a),
@@ -43,6 +49,8 @@ pub fn verify_files(paths: &[PathBuf], anchor: Option<&Path>) -> io::Result<Veri
 /// line ([`crate::MAX_RECORD_LEN`]).
 #[derive(Debug, Default)]
 pub struct Verifier {
+    opts: VerifyOptions,
+    unproven: Vec<Unproven>,
     anchor: Option<Anchor>,
     anchor_unavailable: Option<String>,
     anchor_seen: bool,
@@ -108,10 +116,17 @@ fn read_line_bounded<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, max: usize) -> io
 }
 
 impl Verifier {
-    /// A verifier comparing the chain with `anchor`, if given.
+    /// A verifier comparing the chain with `anchor`, if given, that proves the whole chain or
+    /// fails.
     pub fn new(anchor: Option<Anchor>) -> Verifier {
+        Verifier::with_options(anchor, VerifyOptions::default())
+    }
+
+    /// A verifier that accepts leaving unproven what `opts` allows.
+    pub fn with_options(anchor: Option<Anchor>, opts: VerifyOptions) -> Verifier {
         Verifier {
             anchor,
+            opts,
             ..Verifier::default()
         }
     }
@@ -169,50 +184,12 @@ impl Verifier {
         self.problem.as_ref()
     }
 
-    /// The report, after the anchor's final check (truncation).
+    /// The report, after the final checks: truncation, and what proves the end.
     pub fn finish(mut self) -> VerifyReport {
-        let anchor = match self.anchor.clone() {
-            None => match self.anchor_unavailable.take() {
-                Some(why) => AnchorCheck::Unavailable(why),
-                None => AnchorCheck::NotRequested,
-            },
-            Some(a) => {
-                let last_seq = self.last.as_ref().map(|l| l.0);
-                if self.anchor_seen {
-                    AnchorCheck::Verified { seq: a.seq }
-                } else if let Some(p) = &self.problem {
-                    if p.kind == ProblemKind::AnchorMismatch {
-                        AnchorCheck::Failed { seq: a.seq }
-                    } else {
-                        AnchorCheck::NotReached { seq: a.seq }
-                    }
-                } else if !matches!(last_seq, Some(l) if l >= a.seq) {
-                    let message = match last_seq {
-                        Some(l) => format!(
-                            "the anchor records seq {} but the log ends at seq {l}: \
-                             records {}..={} are missing (deleted, or lost in a crash)",
-                            a.seq,
-                            l + 1,
-                            a.seq
-                        ),
-                        None => format!(
-                            "the log holds no records but the anchor records seq {} \
-                             (were the rotated files given too?)",
-                            a.seq
-                        ),
-                    };
-                    self.lines += 1;
-                    self.fail(
-                        Some(last_seq.map_or(a.seq, |l| l + 1)),
-                        ProblemKind::Truncated,
-                        message,
-                    );
-                    AnchorCheck::Failed { seq: a.seq }
-                } else {
-                    AnchorCheck::BeforeFirstRecord { seq: a.seq }
-                }
-            }
-        };
+        let anchor = self.check_end();
+        if self.problem.is_none() {
+            self.require_end(&anchor);
+        }
         let (last_seq, last_hash) = match self.last {
             Some((s, h)) => (Some(s), Some(h)),
             None => (None, None),
@@ -227,7 +204,79 @@ impl Verifier {
             anchor,
             warnings: self.warnings,
             warnings_omitted: self.warnings_omitted,
+            unproven: self.unproven,
         }
+    }
+
+    /// The anchor's final check: `Truncated` when the log ends before it.
+    fn check_end(&mut self) -> AnchorCheck {
+        let Some(a) = self.anchor.clone() else {
+            return match self.anchor_unavailable.take() {
+                Some(why) => AnchorCheck::Unavailable(why),
+                None => AnchorCheck::NotRequested,
+            };
+        };
+        let last_seq = self.last.as_ref().map(|l| l.0);
+        if self.anchor_seen {
+            return AnchorCheck::Verified { seq: a.seq };
+        }
+        if let Some(p) = &self.problem {
+            return if p.kind == ProblemKind::AnchorMismatch {
+                AnchorCheck::Failed { seq: a.seq }
+            } else {
+                AnchorCheck::NotReached { seq: a.seq }
+            };
+        }
+        if matches!(last_seq, Some(l) if l >= a.seq) {
+            return AnchorCheck::BeforeFirstRecord { seq: a.seq };
+        }
+        let message = match last_seq {
+            Some(l) => format!(
+                "the anchor records seq {} but the log ends at seq {l}: \
+                 records {}..={} are missing (deleted, or lost in a crash)",
+                a.seq,
+                l + 1,
+                a.seq
+            ),
+            None => format!(
+                "the log holds no records but the anchor records seq {} \
+                 (were the rotated files given too?)",
+                a.seq
+            ),
+        };
+        self.lines += 1;
+        self.fail(
+            Some(last_seq.map_or(a.seq, |l| l + 1)),
+            ProblemKind::Truncated,
+            message,
+        );
+        AnchorCheck::Failed { seq: a.seq }
+    }
+
+    /// Without a matching anchor, nothing shows that the newest records are all there:
+    /// `Unanchored`, unless the options allow it.
+    fn require_end(&mut self, anchor: &AnchorCheck) {
+        let why = match anchor {
+            AnchorCheck::Verified { .. } => return,
+            AnchorCheck::Unavailable(why) => format!("no anchor ({why})"),
+            AnchorCheck::BeforeFirstRecord { seq } => format!(
+                "the anchor's seq {seq} precedes the first record verified, so it checks nothing"
+            ),
+            _ => "no anchor".to_owned(),
+        };
+        let last_seq = self.last.as_ref().map(|l| l.0);
+        if self.opts.allow_unanchored {
+            self.unproven.push(Unproven::End { last_seq, why });
+            return;
+        }
+        let message = match last_seq {
+            Some(seq) => {
+                format!("the newest records (after seq {seq}) could have been removed: {why}")
+            }
+            None => format!("the log holds no records, and any could have been removed: {why}"),
+        };
+        self.lines += 1;
+        self.fail(None, ProblemKind::Unanchored, message);
     }
 
     fn fail(&mut self, seq: Option<u64>, kind: ProblemKind, message: String) {
@@ -313,7 +362,31 @@ impl Verifier {
             ));
         }
         check_link(self.last.as_ref(), head)?;
+        self.check_start(head)?;
         self.check_anchor(head)
+    }
+
+    /// `MissingStart`: the first record verified must start a log (`seq` 1, `prev` of 64
+    /// zeros), which shows that nothing before it was removed; anything else is the middle of
+    /// a chain whose beginning is gone, unless the options allow that.
+    fn check_start(&mut self, head: &RecordHead) -> Result<(), Fault> {
+        if self.last.is_some() || (head.seq == 1 && head.prev == GENESIS_PREV) {
+            return Ok(());
+        }
+        if self.opts.allow_missing_start {
+            self.unproven.push(Unproven::Start {
+                seq: head.seq,
+                prev: head.prev.clone(),
+            });
+            return Ok(());
+        }
+        let message = format!(
+            "the oldest records are missing: the chain starts at seq {} with prev {}, not at a \
+             log's first record (seq 1, prev of 64 zeros): were older rotated files left out, \
+             or records removed?",
+            head.seq, head.prev
+        );
+        Err(Fault(Some(head.seq), ProblemKind::MissingStart, message))
     }
 
     /// The line after a torn line must be the `audit.sealed` record describing it.
@@ -337,6 +410,7 @@ impl Verifier {
             }
         };
         let checked = check_seal(&pending.torn, pending.line, self.last.as_ref(), &parsed)
+            .and_then(|seal| self.check_start(&parsed.0).map(|()| seal))
             .and_then(|seal| self.check_anchor(&parsed.0).map(|()| seal));
         match checked {
             Ok(seal) => {

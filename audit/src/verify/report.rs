@@ -30,6 +30,14 @@ pub enum ProblemKind {
     AnchorMismatch,
     /// The log ends before the anchored `seq`: its last records were deleted (or lost).
     Truncated,
+    /// The first record verified does not start a log (`seq` 1, `prev` of 64 zeros): the oldest
+    /// records (or whole rotated files) are missing. Not a problem with
+    /// [`VerifyOptions::allow_missing_start`]; then it is [`Unproven::Start`].
+    MissingStart,
+    /// No anchor was compared with the chain's end (none given, unreadable, or the files given
+    /// do not hold its seq): the newest records could have been cut. Not a problem with
+    /// [`VerifyOptions::allow_unanchored`]; then it is [`Unproven::End`].
+    Unanchored,
 }
 
 impl ProblemKind {
@@ -44,6 +52,8 @@ impl ProblemKind {
             ProblemKind::SeqGap => "seq-gap",
             ProblemKind::AnchorMismatch => "anchor-mismatch",
             ProblemKind::Truncated => "truncated",
+            ProblemKind::MissingStart => "missing-start",
+            ProblemKind::Unanchored => "unanchored",
         }
     }
 }
@@ -123,6 +133,46 @@ impl fmt::Display for Warning {
     }
 }
 
+/// What a caller accepts leaving unproven; by default (both `false`) verification proves the
+/// whole chain or fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// The files may start after a log's first record (the oldest rotated files are gone).
+    pub allow_missing_start: bool,
+    /// No anchor need check the end.
+    pub allow_unanchored: bool,
+}
+
+/// What an accepted report does not prove (allowed by [`VerifyOptions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unproven {
+    /// The first record verified is `seq` with `prev`, not a log's first record: records
+    /// before it could have been removed.
+    Start { seq: u64, prev: String },
+    /// No anchor checked the end (why): records after `last_seq` (`None`: any) could have been
+    /// removed.
+    End { last_seq: Option<u64>, why: String },
+}
+
+impl fmt::Display for Unproven {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unproven::Start { seq, prev } => write!(
+                f,
+                "not proven: the oldest records (before seq {seq}) could have been removed: \
+                 the chain starts at seq {seq} with prev {prev}, not at a log's first record"
+            ),
+            Unproven::End { last_seq, why } => match last_seq {
+                Some(seq) => write!(
+                    f,
+                    "not proven: the newest records (after seq {seq}) could have been removed: {why}"
+                ),
+                None => write!(f, "not proven: records could have been removed: {why}"),
+            },
+        }
+    }
+}
+
 /// At most this many warnings are kept in a report; the rest are only counted.
 pub const MAX_WARNINGS: usize = 1000;
 
@@ -160,6 +210,8 @@ pub struct VerifyReport {
     pub warnings: Vec<Warning>,
     /// Warnings beyond [`MAX_WARNINGS`].
     pub warnings_omitted: u64,
+    /// What the options allowed to stay unproven (empty when the whole chain is proven).
+    pub unproven: Vec<Unproven>,
 }
 
 impl VerifyReport {
