@@ -291,7 +291,10 @@ async fn allowed(
                 json!({"requester": peer.audit_json(), "host": host, "argv": requested, "cwd": cwd, "reason": e.message}),
             );
             record.extend(asked.argv.cut_fields());
-            ctx.audit.post(AuditEvent::RunRefused, record);
+            let kind = serde_json::to_value(e.kind).ok();
+            let kind = kind.as_ref().and_then(Value::as_str).unwrap_or("refused");
+            ctx.audit
+                .post_refusal(peer.uid, AuditEvent::RunRefused, kind, record);
             let _ = conn.send(&Response::Error(e)).await;
             None
         }
@@ -306,7 +309,8 @@ async fn allowed(
                 "profile": profile, "decision": "deny", "reason": reason,
             }));
             record.extend(asked.argv.cut_fields());
-            ctx.audit.post(AuditEvent::RunDenied, record);
+            ctx.audit
+                .post_refusal(peer.uid, AuditEvent::RunDenied, "denied", record);
             let _ = conn.send(&Response::Denied(Denial { reason, hint })).await;
             None
         }

@@ -7,13 +7,23 @@
 //! act), posted records are dropped. The writer (`elevate_audit::AuditLog`) counts every record
 //! that did not reach the file and reports them in an `audit.gap` record in front of the first
 //! batch that is written again.
+//!
+//! Refused and denied requests are posted through [`AuditHandle::post_refusal`]: past a
+//! burst per user and reason, they are counted and reported by one `audit.coalesced` record
+//! an interval ([`coalesce`]), which the writer thread writes when the interval is over.
 
+mod coalesce;
+
+use coalesce::{Coalescer, Key, Summary};
 use elevate_audit::{AuditLog, Entry};
-use serde_json::{Map, Value};
+use elevate_base::time::format_rfc3339_utc;
+use elevate_base::Uid;
+use serde_json::{json, Map, Value};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
 
 macro_rules! audit_events {
@@ -53,6 +63,7 @@ audit_events! {
     /// (`elevate_audit::GAP_EVENT`).
     #[allow(dead_code)]
     AuditGap = "audit.gap",
+    AuditCoalesced = "audit.coalesced",
     StateDamaged = "state.damaged",
     RunAllowed = "run.allowed",
     RunDenied = "run.denied",
@@ -145,9 +156,103 @@ async fn wait(w: Waiter) -> Result<u64, AuditError> {
 #[derive(Clone)]
 pub struct AuditHandle {
     tx: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+/// What the handles and the writer thread share.
+#[derive(Default)]
+struct Shared {
+    refusals: Mutex<Coalescer>,
+}
+
+impl Shared {
+    fn refusals(&self) -> MutexGuard<'_, Coalescer> {
+        // A panic elsewhere while holding it leaves counts, nothing unsafe to reuse.
+        self.refusals.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 const MAX_BATCH: usize = 512;
+/// How often the writer looks for coalescing intervals that are over, while any is open.
+const SUMMARY_CHECK: Duration = Duration::from_secs(1);
+
+/// The `audit.coalesced` record of a summary.
+fn summary_job(s: Summary) -> Job {
+    let fields = fields(json!({
+        "uid": s.key.uid.map(|u| u.0), "record_event": s.key.event, "reason": s.key.reason,
+        "count": s.count, "from": format_rfc3339_utc(s.from), "to": format_rfc3339_utc(s.to),
+    }));
+    Job {
+        entry: Entry {
+            event: AuditEvent::AuditCoalesced.as_str().to_string(),
+            fields,
+        },
+        durable: false,
+        done: None,
+    }
+}
+
+/// The next jobs to write: waits for one (only as long as [`SUMMARY_CHECK`] while a coalescing
+/// interval is open), then takes what else is queued and the summaries that are due. `None`
+/// once every handle is gone.
+fn next_batch(rx: &mpsc::Receiver<Job>, shared: &Shared) -> Option<Vec<Job>> {
+    // Not in the match: the guard would be held while waiting.
+    let idle = shared.refusals().is_idle();
+    let first = match idle {
+        true => Some(rx.recv().ok()?),
+        false => match rx.recv_timeout(SUMMARY_CHECK) {
+            Ok(job) => Some(job),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+        },
+    };
+    let mut batch: Vec<Job> = first.into_iter().collect();
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(j) => batch.push(j),
+            Err(_) => break,
+        }
+    }
+    // The summaries that are due; all of them in front of daemon.stop, the log's last word.
+    let stop = AuditEvent::DaemonStop.as_str();
+    let stopping = batch.iter().position(|j| j.entry.event == stop);
+    let due = shared.refusals().due(Instant::now(), stopping.is_some());
+    let at = stopping.unwrap_or(batch.len());
+    batch.splice(at..at, due.into_iter().map(summary_job));
+    Some(batch)
+}
+
+/// The writer thread: batches until every handle is gone, then what is left to say.
+fn write_all(mut log: AuditLog, rx: mpsc::Receiver<Job>, shared: Arc<Shared>) {
+    let mut failing = false;
+    while let Some(batch) = next_batch(&rx, &shared) {
+        if batch.is_empty() {
+            continue;
+        }
+        let written = write_batch(&mut log, batch);
+        if written && failing {
+            tracing::warn!(
+                "audit log written again; an audit.gap record counts the records lost meanwhile"
+            );
+        }
+        failing = !written;
+    }
+    let last: Vec<Job> = shared
+        .refusals()
+        .due(Instant::now(), true)
+        .into_iter()
+        .map(summary_job)
+        .collect();
+    if !last.is_empty() {
+        write_batch(&mut log, last);
+    }
+    // Last chance for a gap record (daemon.stop failed too, if there is one).
+    if log.write_pending().is_err() {
+        if let Some(gap) = log.pending_gap() {
+            tracing::error!("audit log: {gap}; no audit.gap record says so");
+        }
+    }
+}
 
 /// Write one batch and answer its waiters. Whether it was written.
 fn write_batch(log: &mut AuditLog, batch: Vec<Job>) -> bool {
@@ -183,35 +288,14 @@ fn write_batch(log: &mut AuditLog, batch: Vec<Job>) -> bool {
 
 impl AuditHandle {
     /// Start the writer thread over an opened log.
-    pub fn start(mut log: AuditLog) -> std::io::Result<AuditHandle> {
+    pub fn start(log: AuditLog) -> std::io::Result<AuditHandle> {
         let (tx, rx) = mpsc::channel::<Job>();
+        let shared = Arc::new(Shared::default());
+        let writer = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || {
-                let mut failing = false;
-                while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(j) => batch.push(j),
-                            Err(_) => break,
-                        }
-                    }
-                    let written = write_batch(&mut log, batch);
-                    if written && failing {
-                        tracing::warn!("audit log written again; an audit.gap record counts the records lost meanwhile");
-                    }
-                    failing = !written;
-                }
-                // Last chance for a gap record (daemon.stop failed too, if there is one).
-                if log.write_pending().is_err() {
-                    if let Some(gap) = log.pending_gap() {
-                        tracing::error!("audit log: {gap}; no audit.gap record says so");
-                    }
-                }
-            })
-            ?;
-        Ok(AuditHandle { tx })
+            .spawn(move || write_all(log, rx, writer))?;
+        Ok(AuditHandle { tx, shared })
     }
 
     fn enqueue(
@@ -264,6 +348,27 @@ impl AuditHandle {
             done: None,
         });
     }
+
+    /// Queue the record of a refused or denied request (`reason`: `denied` or the refusal's
+    /// kind), unless `uid` had its burst of them this interval: then it is only counted, for
+    /// the interval's `audit.coalesced` record.
+    pub fn post_refusal(
+        &self,
+        uid: Uid,
+        event: AuditEvent,
+        reason: &str,
+        fields: Map<String, Value>,
+    ) {
+        let key = Key {
+            uid: Some(uid),
+            event: event.as_str(),
+            reason: reason.to_owned(),
+        };
+        let now = (Instant::now(), SystemTime::now());
+        if self.shared.refusals().admit(key, now.0, now.1) {
+            self.post(event, fields);
+        }
+    }
 }
 
 impl AuditSink for AuditHandle {
@@ -308,6 +413,26 @@ mod tests {
             elevate_audit::SEALED_EVENT
         );
         assert_eq!(AuditEvent::AuditGap.as_str(), elevate_audit::GAP_EVENT);
+    }
+
+    /// A summary's fields are its own, not the chain's.
+    #[test]
+    fn a_summary_record_uses_no_reserved_key() {
+        let now = std::time::SystemTime::now();
+        let job = super::summary_job(super::Summary {
+            key: super::Key {
+                uid: None,
+                event: "run.denied",
+                reason: "denied".into(),
+            },
+            count: 3,
+            from: now,
+            to: now,
+        });
+        assert_eq!(job.entry.fields["count"], 3);
+        for key in elevate_audit::chain::RESERVED_KEYS {
+            assert!(!job.entry.fields.contains_key(key), "{key}");
+        }
     }
 
     /// elevated(8) lists every event, and nothing else, under AUDIT EVENTS.
