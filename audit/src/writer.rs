@@ -239,6 +239,15 @@ impl AuditLog {
         self.write_batch(entries, durable, &time)
     }
 
+    /// Count `n` records of `event` that never reached this log (its caller dropped them, e.g.
+    /// from a full queue) as lost for `why`: the next `audit.gap` record reports them too.
+    pub fn count_dropped(&mut self, event: &str, n: u64, why: &str) {
+        let time = format_rfc3339_utc((self.opts.clock)());
+        for _ in 0..n {
+            self.gap.count(event, &time, why);
+        }
+    }
+
     /// Write a pending `audit.sealed` or `audit.gap` record now, durably (nothing if there is
     /// none).
     pub fn write_pending(&mut self) -> io::Result<()> {

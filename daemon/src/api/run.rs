@@ -25,10 +25,10 @@ pub enum ExecRequest {
 }
 
 impl ExecRequest {
-    fn argv(&self) -> Value {
+    fn argv(&self) -> &[String] {
         match self {
-            ExecRequest::Run(r) => json!(r.argv),
-            ExecRequest::With(w) => json!(w.argv),
+            ExecRequest::Run(r) => &r.argv,
+            ExecRequest::With(w) => &w.argv,
         }
     }
 
@@ -40,6 +40,73 @@ impl ExecRequest {
     }
 }
 
+/// Longest argument a refusal or denial record keeps (bytes, cut at a character boundary).
+const REFUSED_ARG_MAX: usize = 256;
+/// Most bytes of arguments a refusal or denial record keeps in all; later arguments are left out.
+const REFUSED_ARGV_MAX: usize = 4096;
+
+/// The argv of a request that did not run, as its record keeps it. Anyone may send refused
+/// requests, as often as the rate limit lets them (and be refused more often still): with the
+/// whole argv (up to the 64 KiB request size) in each record, one user could fill the log's
+/// disk. A cut argv keeps the original's length and hash, so the record still identifies it.
+struct RefusedArgv {
+    argv: Value,
+    /// The whole argv's size and hash, when `argv` is not all of it.
+    original: Option<(usize, String)>,
+}
+
+impl RefusedArgv {
+    fn cut(argv: &[String]) -> RefusedArgv {
+        let mut kept = Vec::new();
+        let mut total = 0;
+        let mut truncated = false;
+        for arg in argv {
+            let piece = &arg[..floor_char_boundary(arg, REFUSED_ARG_MAX)];
+            if total + piece.len() > REFUSED_ARGV_MAX {
+                truncated = true;
+                break;
+            }
+            truncated |= piece.len() < arg.len();
+            total += piece.len();
+            kept.push(piece);
+        }
+        let original = truncated.then(|| {
+            // A Vec<String> always serializes; the fallback only keeps this total.
+            let whole = serde_json::to_string(argv).unwrap_or_default();
+            (
+                whole.len(),
+                elevate_audit::chain::sha256_hex(whole.as_bytes()),
+            )
+        });
+        RefusedArgv {
+            argv: json!(kept),
+            original,
+        }
+    }
+
+    /// `argv_truncated`, `argv_len` (bytes of the whole argv as a compact JSON array) and
+    /// `argv_sha256` (of that array) when the argv was cut; nothing otherwise.
+    fn cut_fields(&self) -> serde_json::Map<String, Value> {
+        match &self.original {
+            Some((len, sha)) => fields(json!({
+                "argv_truncated": true, "argv_len": len, "argv_sha256": sha,
+            })),
+            None => serde_json::Map::new(),
+        }
+    }
+}
+
+/// The largest index ≤ `max` that is a character boundary of `s`.
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    if max >= s.len() {
+        return s.len();
+    }
+    (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0)
+}
+
 /// The client's standard streams and working directory.
 struct Received {
     stdio: [OwnedFd; 3],
@@ -49,7 +116,8 @@ struct Received {
 
 /// Who asked for what, from where: the part of every run record that the request fixes.
 struct Asked {
-    argv: Value,
+    /// The argv as a refusal or denial records it: cut to [`RefusedArgv`]'s bounds.
+    argv: RefusedArgv,
     via: &'static str,
     cwd_path: String,
 }
@@ -65,7 +133,7 @@ pub async fn handle_run(
         return;
     };
     let asked = Asked {
-        argv: what.argv(),
+        argv: RefusedArgv::cut(what.argv()),
         via: what.via(),
         cwd_path: got.cwd_path.clone(),
     };
@@ -215,14 +283,18 @@ async fn allowed(
     decision: Decision,
 ) -> Option<Box<Plan>> {
     let host = &ctx.settings.host.name;
-    let (requested, cwd) = (&asked.argv, &asked.cwd_path);
+    let (requested, cwd) = (&asked.argv.argv, &asked.cwd_path);
     match decision {
         Decision::Allow(plan) => Some(plan),
         Decision::Refuse(e) => {
-            ctx.audit.post(
-                AuditEvent::RunRefused,
-                fields(json!({"requester": peer.audit_json(), "host": host, "argv": requested, "cwd": cwd, "reason": e.message})),
+            let mut record = fields(
+                json!({"requester": peer.audit_json(), "host": host, "argv": requested, "cwd": cwd, "reason": e.message}),
             );
+            record.extend(asked.argv.cut_fields());
+            let kind = serde_json::to_value(e.kind).ok();
+            let kind = kind.as_ref().and_then(Value::as_str).unwrap_or("refused");
+            ctx.audit
+                .post_refusal(peer.uid, AuditEvent::RunRefused, kind, record);
             let _ = conn.send(&Response::Error(e)).await;
             None
         }
@@ -232,13 +304,13 @@ async fn allowed(
             profile,
         } => {
             tracing::info!(uid = %peer.uid, user = %peer.user, "denied: {requested} ({reason})");
-            ctx.audit.post(
-                AuditEvent::RunDenied,
-                fields(json!({
-                    "requester": peer.audit_json(), "host": host, "argv": requested, "cwd": cwd,
-                    "profile": profile, "decision": "deny", "reason": reason,
-                })),
-            );
+            let mut record = fields(json!({
+                "requester": peer.audit_json(), "host": host, "argv": requested, "cwd": cwd,
+                "profile": profile, "decision": "deny", "reason": reason,
+            }));
+            record.extend(asked.argv.cut_fields());
+            ctx.audit
+                .post_refusal(peer.uid, AuditEvent::RunDenied, "denied", record);
             let _ = conn.send(&Response::Denied(Denial { reason, hint })).await;
             None
         }
@@ -370,6 +442,40 @@ mod tests {
             gid: Some(gid),
             groups: Some(groups.to_vec()),
         }
+    }
+
+    #[test]
+    fn refused_argv_is_cut_and_identified() {
+        let short = RefusedArgv::cut(&["/bin/true".into(), "x".into()]);
+        assert_eq!(short.argv, json!(["/bin/true", "x"]));
+        assert!(short.cut_fields().is_empty(), "a short argv is kept whole");
+
+        let long: Vec<String> = vec!["/bin/echo".into(), "é".repeat(60_000)];
+        let cut = RefusedArgv::cut(&long);
+        let kept = cut.argv.as_array().unwrap();
+        assert_eq!(kept[0], "/bin/echo");
+        let arg = kept[1].as_str().unwrap();
+        assert!(arg.len() <= REFUSED_ARG_MAX && arg.len() >= REFUSED_ARG_MAX - 1);
+        let whole = serde_json::to_string(&long).unwrap();
+        let f = cut.cut_fields();
+        assert_eq!(f["argv_truncated"], true);
+        assert_eq!(f["argv_len"], whole.len());
+        assert_eq!(
+            f["argv_sha256"],
+            elevate_audit::chain::sha256_hex(whole.as_bytes())
+        );
+
+        let many: Vec<String> = (0..1000).map(|i| format!("arg{i:04}")).collect();
+        let cut = RefusedArgv::cut(&many);
+        let total: usize = cut
+            .argv
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().len())
+            .sum();
+        assert!(total <= REFUSED_ARGV_MAX && total > REFUSED_ARGV_MAX - 8);
+        assert_eq!(cut.cut_fields()["argv_truncated"], true);
     }
 
     #[test]
