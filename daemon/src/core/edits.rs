@@ -35,7 +35,6 @@ pub(super) enum Purpose {
 struct InFlight {
     ticket: u64,
     purpose: Purpose,
-    changes: Vec<Change>,
     since: Instant,
 }
 
@@ -124,7 +123,7 @@ impl State {
         let idle = !self.edits.busy();
         let ticket = self.edits.next_ticket;
         self.edits.next_ticket += 1;
-        if let Err(e) = self.edits.editor.submit(ticket, changes.clone()) {
+        if let Err(e) = self.edits.editor.submit(ticket, changes) {
             self.edit_finished(purpose, Err(e)).await;
             return;
         }
@@ -132,7 +131,6 @@ impl State {
         self.edits.in_flight.push_back(InFlight {
             ticket,
             purpose,
-            changes,
             since,
         });
         if idle {
@@ -157,16 +155,10 @@ impl State {
         let Some(f) = self.edits.in_flight.remove(pos) else {
             return;
         };
-        let result = done.result.and_then(|o| {
-            if o.len() == f.changes.len() {
-                Ok(o)
-            } else {
-                Err(io::Error::other(
-                    "the group editor answered for other changes",
-                ))
-            }
-        });
-        self.edit_finished(f.purpose, result.map(|o| (f.changes, o)))
+        let EditDone {
+            changes, result, ..
+        } = done;
+        self.edit_finished(f.purpose, result.map(|o| (changes, o)))
             .await;
     }
 

@@ -47,10 +47,11 @@ impl GroupDatabase for GroupDb {
 }
 
 /// A batch the editor has finished (or failed): `ticket` is the one [`GroupEditor::submit`]
-/// was given.
+/// was given, `changes` the batch itself, back with one outcome per change.
 #[derive(Debug)]
 pub struct EditDone {
     pub ticket: u64,
+    pub changes: Vec<Change>,
     pub result: io::Result<Vec<Outcome>>,
 }
 
@@ -75,7 +76,12 @@ impl GroupEditor {
                         break;
                     }
                     let result = db.apply(&changes);
-                    if done.send(EditDone { ticket, result }).is_err() {
+                    let done_one = EditDone {
+                        ticket,
+                        changes,
+                        result,
+                    };
+                    if done.send(done_one).is_err() {
                         break;
                     }
                 }
