@@ -32,7 +32,10 @@ impl State {
     pub(super) fn admit(&mut self, uid: Uid) -> Result<Admission, ErrorReply> {
         let l = &self.settings.limits;
         let (total, per_uid) = (l.max_connections, l.max_connections_per_uid);
-        let privileged = self.privileged(uid);
+        let pressed = self.conns_total * 2 >= total;
+        // Whether the reserve is theirs matters only under pressure: asked (an identity
+        // look-up) only then, never on an idle daemon's every connection.
+        let privileged = pressed && self.privileged(uid);
         let cap = if privileged {
             total
         } else {
@@ -43,7 +46,6 @@ impl State {
                 "the daemon is at its connection limit; try again shortly",
             ));
         }
-        let pressed = self.conns_total * 2 >= total;
         let mine = self.conns_by_uid.get(&uid).copied().unwrap_or(0);
         let my_cap = match (uid == Uid(0), pressed && !privileged) {
             (true, _) => total,
