@@ -85,7 +85,7 @@ impl State {
             };
             // Ended while the add waited, and another active lease of the user's grants the
             // same group: the membership is that lease's now (its removal skipped it).
-            if ended && self.intended_by_other(lease.uid, id, group) {
+            if ended && self.other_active_grant(lease.uid, id, group, false) {
                 continue;
             }
             if let Some(g) = lease.grants.iter_mut().find(|g| &g.group == group) {
@@ -119,7 +119,7 @@ impl State {
                 tracing::warn!("lease {}: group {g} does not exist; not granted", lease.id);
                 continue;
             };
-            let shared = self.other_active_grant(lease.uid, lease.id, &g);
+            let shared = self.other_active_grant(lease.uid, lease.id, &g, true);
             let member = self
                 .groupdb
                 .members_of(&g)
@@ -164,22 +164,16 @@ impl State {
         }
     }
 
-    /// Another active lease of `uid` grants `group` (written or not yet).
-    fn intended_by_other(&self, uid: Uid, except: u64, group: &str) -> bool {
+    /// Another active lease of `uid` grants `group`: its membership is written (`written`),
+    /// or at least intended (written or not yet).
+    fn other_active_grant(&self, uid: Uid, except: u64, group: &str, written: bool) -> bool {
         self.leases.table.values().any(|l| {
             l.id != except
                 && l.uid == uid
                 && l.state == LeaseState::Active
-                && l.grants.iter().any(|g| !g.standing && g.group == group)
-        })
-    }
-
-    pub(super) fn other_active_grant(&self, uid: Uid, except: u64, group: &str) -> bool {
-        self.leases.table.values().any(|l| {
-            l.id != except
-                && l.uid == uid
-                && l.state == LeaseState::Active
-                && l.applied_grants().any(|g| g.group == group)
+                && l.grants
+                    .iter()
+                    .any(|g| !g.standing && g.group == group && (g.applied || !written))
         })
     }
 
