@@ -7,6 +7,7 @@ use super::leases::LeaseBook;
 use super::Event;
 use super::State;
 use crate::effects::audit::{fields, AuditEvent};
+use crate::effects::audit_history::{endings_among, LeaseRecord};
 use crate::effects::procs::ProcId;
 use crate::lease::journal::Kind;
 use crate::lease::model::{Bound, EndReason, Lease, LeaseState};
@@ -89,7 +90,7 @@ impl State {
         }
         self.retry_removals(true).await;
         self.retry_grants().await;
-        self.audit_unaudited_endings(true).await;
+        self.audit_unaudited_endings(None).await;
         self.maybe_prune_sessions();
         let t = self.clock.now();
         let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.leases.pending_kills)
@@ -240,9 +241,12 @@ impl State {
     /// write), the endings the journal says are not audited yet are looked for among the log's
     /// recent records — the daemon may have stopped just after writing them — and the ones
     /// not there are written now, saying so.
-    pub(super) async fn audit_unaudited_endings(&mut self, from_tick: bool) {
+    ///
+    /// `recent`: the log's recent lease records when the caller has read them already
+    /// (start-up); from the tick (`None`) they are read only if some ending needs them.
+    pub(super) async fn audit_unaudited_endings(&mut self, recent: Option<&[LeaseRecord]>) {
         let now = self.clock.now();
-        if from_tick && !self.leases.ending_audit_retry.due(now) {
+        if recent.is_none() && !self.leases.ending_audit_retry.due(now) {
             return;
         }
         let ids: BTreeSet<u64> = self
@@ -255,14 +259,16 @@ impl State {
         if ids.is_empty() {
             return;
         }
-        let recorded = self
-            .audit_history
-            .endings_recorded(&ids)
-            .unwrap_or_else(|e| {
-                // Better twice than never: an ending must be in the log.
-                tracing::warn!("audit log: cannot look for ending records: {e}");
-                BTreeSet::new()
-            });
+        let read;
+        let recent = match recent {
+            Some(r) => r,
+            None => {
+                read = self.recent_lease_records();
+                &read
+            }
+        };
+        // Nothing readable: better twice than never, an ending must be in the log.
+        let recorded = endings_among(recent, &ids);
         let records: Vec<_> = ids
             .iter()
             .filter(|id| !recorded.contains(id))
@@ -287,14 +293,7 @@ impl State {
     /// `lease.requested` record whose lease the journal does not know — recent enough that
     /// the journal would still hold it, since ended leases are kept [`KEEP_ENDED`] — gets a
     /// `lease.not_saved` record saying so, unless one is there already.
-    pub(super) async fn audit_unjournaled_requests(&mut self) {
-        let records = match self.audit_history.recent_lease_records() {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!("audit log: cannot look for unjournaled requests: {e}");
-                return;
-            }
-        };
+    pub(super) async fn audit_unjournaled_requests(&mut self, records: &[LeaseRecord]) {
         let now = i64::try_from(self.clock.wall_ms() / 1000).unwrap_or(i64::MAX);
         let horizon = now.saturating_sub(KEEP_ENDED.as_secs() as i64);
         let said: BTreeSet<u64> = records
@@ -322,6 +321,17 @@ impl State {
         if let Err(e) = self.audit_durably(&records).await {
             tracing::error!("auditing requests that were never journaled: {e}");
         }
+    }
+
+    /// The audit log's recent lease records, for start-up reconciliation; none (and a
+    /// warning) when the log cannot be read.
+    pub(super) fn recent_lease_records(&self) -> Vec<LeaseRecord> {
+        self.audit_history
+            .recent_lease_records()
+            .unwrap_or_else(|e| {
+                tracing::warn!("audit log: cannot read its recent records: {e}");
+                Vec::new()
+            })
     }
 
     /// Watch a bound process; its exit ends the lease whatever time is left.

@@ -318,8 +318,10 @@ impl Core {
             self.state.reclaim_after_damage().await;
         }
         self.state.reconcile_leases().await;
-        self.state.audit_unaudited_endings(false).await;
-        self.state.audit_unjournaled_requests().await;
+        // The audit log's tail, read once for both questions of the moments before a crash.
+        let recent = self.state.recent_lease_records();
+        self.state.audit_unaudited_endings(Some(&recent)).await;
+        self.state.audit_unjournaled_requests(&recent).await;
         self.state.reconcile_sessions();
     }
 

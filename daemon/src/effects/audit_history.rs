@@ -34,16 +34,15 @@ pub struct LeaseRecord {
 pub trait AuditHistory: Send + Sync {
     /// The lease records (those with a `lease` id) among the log's recent records, oldest first.
     fn recent_lease_records(&self) -> io::Result<Vec<LeaseRecord>>;
+}
 
-    /// Of these lease ids, the ones with an ending record among the log's recent records.
-    fn endings_recorded(&self, ids: &BTreeSet<u64>) -> io::Result<BTreeSet<u64>> {
-        Ok(self
-            .recent_lease_records()?
-            .into_iter()
-            .filter(|r| ENDING_EVENTS.contains(&r.event.as_str()) && ids.contains(&r.lease))
-            .map(|r| r.lease)
-            .collect())
-    }
+/// Of these lease ids, the ones with an ending record among `records`.
+pub fn endings_among(records: &[LeaseRecord], ids: &BTreeSet<u64>) -> BTreeSet<u64> {
+    records
+        .iter()
+        .filter(|r| ENDING_EVENTS.contains(&r.event.as_str()) && ids.contains(&r.lease))
+        .map(|r| r.lease)
+        .collect()
 }
 
 /// The daemon's audit log file.
@@ -95,7 +94,8 @@ mod tests {
         ];
         std::fs::write(&log, lines.join("\n")).unwrap();
         let asked: BTreeSet<u64> = [1, 2, 3].into();
-        let found = AuditFile(log).endings_recorded(&asked).unwrap();
+        let records = AuditFile(log).recent_lease_records().unwrap();
+        let found = endings_among(&records, &asked);
         assert_eq!(found, [1, 2].into());
         std::fs::remove_dir_all(dir).unwrap();
     }
