@@ -91,24 +91,30 @@ impl State {
             .journal
             .ensure_reserve()
             .map_err(CommitError::Journal)?;
-        self.audit_durably(events).await?;
+        // A write that fails part-way may have put some of the records on disk: whichever
+        // step fails, a record says the transition did not take effect.
+        if let Err(why) = self.audit_durably(events).await {
+            self.not_saved(lease, &why);
+            return Err(why);
+        }
         let saved = self
             .leases
             .journal
             .commit(std::slice::from_ref(lease), Kind::Granting);
         if let Err(e) = saved {
             let why = CommitError::Journal(e);
-            self.audit.post(
-                AuditEvent::LeaseNotSaved,
-                fields(
-                    json!({"host": self.host.name, "lease": lease.id, "user": lease.user,
-                    "error": why.to_string(), "note": "the records just before this one did not take effect"}),
-                ),
-            );
+            self.not_saved(lease, &why);
             return Err(why);
         }
         self.leases.table.insert(lease.id, lease.clone());
         Ok(())
+    }
+
+    /// `lease.not_saved`: the records of this transition just before it did not take effect.
+    fn not_saved(&self, lease: &Lease, why: &CommitError) {
+        let rec = json!({"host": self.host.name, "lease": lease.id, "user": lease.user,
+            "error": why.to_string(), "note": "the records just before this one did not take effect"});
+        self.audit.post(AuditEvent::LeaseNotSaved, fields(rec));
     }
 
     pub(super) async fn audit_durably(&self, events: &Records) -> Result<(), CommitError> {
