@@ -204,22 +204,30 @@ struct Caller {
 
 /// The working directory is a directory the caller may enter. Opened for reading
 /// (`O_RDONLY | O_DIRECTORY`, what the client tries first), the kernel checked at open that the
-/// caller could read it. Opened `O_PATH` (a directory the caller may search but not list,
-/// `drwx--x--x`), no permission was checked — an `O_PATH` descriptor to `/root` needs only
-/// search permission on `/` — so the directory's mode must let the caller search it: owner,
-/// else group (primary or supplementary), else other, as the kernel decides; one with an ACL
-/// is refused rather than judged by its mode alone.
+/// caller could read it — not that they may enter it. Opened `O_PATH` (a directory the caller
+/// may search but not list, `drwx--x--x`), no permission was checked at all — an `O_PATH`
+/// descriptor to `/root` needs only search permission on `/`. Either way the directory's mode
+/// must let the caller search it: owner, else group (primary or supplementary), else other,
+/// as the kernel decides; an `O_PATH` one with an ACL is refused rather than judged by its
+/// mode alone.
 fn check_cwd(cwd: &OwnedFd, caller: &Caller) -> Result<(), &'static str> {
     let st = match os::fstat(cwd.as_fd()) {
         Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => st,
         _ => return Err("the working-directory descriptor is not a directory"),
     };
-    match is_opath(cwd) {
-        Some(false) => return Ok(()),
-        Some(true) => {}
+    let opath = match is_opath(cwd) {
+        Some(o) => o,
         None => return Err("the working-directory descriptor cannot be examined"),
-    }
-    if may_search(st.st_uid, st.st_gid, st.st_mode, caller) && !os::has_access_acl(cwd.as_fd()) {
+    };
+    // Reading a directory is not entering it (`drwxr--r--`): its mode must let the caller
+    // search it either way. An ACL the mode bits cannot judge: for a descriptor the kernel
+    // let the caller open for reading, trusted; for an O_PATH one, refused.
+    let ok = if os::has_access_acl(cwd.as_fd()) {
+        !opath
+    } else {
+        may_search(st.st_uid, st.st_gid, st.st_mode, caller)
+    };
+    if ok {
         Ok(())
     } else {
         Err("you may not enter the working directory you passed: change to a directory you may enter")
@@ -518,5 +526,20 @@ mod tests {
         assert!(check_cwd(&plain, &me).is_ok() && check_cwd(&opath, &me).is_ok());
         let nobody = caller(65534, 65534, &[]);
         assert!(check_cwd(&opath, &nobody).is_ok(), "/ is 0755");
+    }
+
+    /// A directory the caller may list but not enter (`drwxr--r--`, not theirs), opened for
+    /// reading: the kernel let them open it, but they may not work in it.
+    #[test]
+    fn a_readable_directory_the_caller_may_not_enter_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("elevate-cwd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o744)).unwrap();
+        let fd = OwnedFd::from(std::fs::File::open(&dir).unwrap());
+        let owner = std::fs::metadata(&dir).map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+        let stranger = caller(owner.unwrap() + 4242, 4242, &[]);
+        assert!(check_cwd(&fd, &stranger).is_err());
+        std::fs::remove_dir(&dir).unwrap();
     }
 }
