@@ -6,7 +6,7 @@
 use crate::{MAX_FRAME, MAX_REPLY};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
-use std::io::{self, Read};
+use std::io;
 
 /// Set in a frame's length word when the message goes on in the next frame.
 pub const CONTINUED: u32 = 1 << 31;
@@ -196,23 +196,6 @@ impl FrameBuf {
     }
 }
 
-/// Blocking read of one frame's payload.
-pub fn read_frame<R: Read>(r: &mut R) -> Result<Vec<u8>, FrameError> {
-    let mut len = [0u8; 4];
-    match r.read_exact(&mut len) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
-        Err(e) => return Err(e.into()),
-    }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return Err(FrameError::TooLarge(len));
-    }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
-    Ok(body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,8 +223,6 @@ mod tests {
         let mut fb = FrameBuf::default();
         fb.push(&u32::MAX.to_be_bytes());
         assert!(matches!(fb.next_message(), Err(FrameError::TooLarge(_))));
-        let mut r: &[u8] = &((MAX_FRAME as u32) + 1).to_be_bytes();
-        assert!(matches!(read_frame(&mut r), Err(FrameError::TooLarge(_))));
     }
 
     /// The frames of `bytes`: each part's length and whether it is marked continued.
