@@ -11,10 +11,11 @@ use elevate_proto::{exit, ErrorKind, LeaseInfo, LeaseRequest, LeaseState, Reques
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// How long `revoke --all` keeps asking again about one lease while the daemon says to slow
-/// down. Ending hundreds of leases, one request each, outruns any per-user rate limit — root's
-/// too, and removing the package relies on every one of them ending.
-const SLOW_DOWN_PATIENCE: Duration = Duration::from_secs(30);
+/// How long `revoke --all`, all told, keeps asking again while the daemon says to slow down.
+/// Ending hundreds of leases, one request each, outruns any per-user rate limit — root's too,
+/// and removing the package relies on every one of them ending — but a daemon that stays busy
+/// must not hold package removal for longer than this (the leases left are then named).
+const SLOW_DOWN_PATIENCE: Duration = Duration::from_secs(120);
 /// The pause before asking again.
 const SLOW_DOWN_PAUSE: Duration = Duration::from_millis(100);
 
@@ -130,10 +131,12 @@ pub fn transition(socket: &Path, req: Request, json: bool) -> Result<i32, Failur
 /// `elevate revoke --all`: end every live lease the caller may see. 0 when all ended (or
 /// there were none); otherwise the first refusal's code after trying every one.
 pub fn revoke_all(socket: &Path, reason: Option<String>) -> Result<i32, Failure> {
-    let leases = match ask_patiently(socket, &Request::Leases { all: true })? {
+    let until = Instant::now() + SLOW_DOWN_PATIENCE;
+    let leases = match ask_patiently(socket, &Request::Leases { all: true }, until)? {
         Response::Leases { leases } => leases,
         // Not an admin: one's own (the list also shows requests one may approve).
-        Response::Denied(_) => match ask_patiently(socket, &Request::Leases { all: false })? {
+        Response::Denied(_) => match ask_patiently(socket, &Request::Leases { all: false }, until)?
+        {
             Response::Leases { leases } => {
                 let me = elevate_base::os::process::getuid();
                 leases.into_iter().filter(|l| l.uid == me).collect()
@@ -150,7 +153,7 @@ pub fn revoke_all(socket: &Path, reason: Option<String>) -> Result<i32, Failure>
             id: l.id,
             reason: reason.clone(),
         };
-        match ask_patiently(socket, &req).and_then(expect_lease) {
+        match ask_patiently(socket, &req, until).and_then(expect_lease) {
             Ok(_) => ended += 1,
             Err(f) => {
                 errln!("elevate: lease {}: {f}", l.id);
@@ -165,9 +168,8 @@ pub fn revoke_all(socket: &Path, reason: Option<String>) -> Result<i32, Failure>
 }
 
 /// [`ask`], asked again while the daemon answers that it is rate-limiting this user or busy,
-/// for up to [`SLOW_DOWN_PATIENCE`].
-fn ask_patiently(socket: &Path, req: &Request) -> Result<Response, Failure> {
-    let deadline = Instant::now() + SLOW_DOWN_PATIENCE;
+/// until `deadline` (the whole command's [`SLOW_DOWN_PATIENCE`]).
+fn ask_patiently(socket: &Path, req: &Request, deadline: Instant) -> Result<Response, Failure> {
     loop {
         let resp = ask(socket, req)?;
         match &resp {
