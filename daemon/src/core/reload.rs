@@ -26,6 +26,7 @@ impl State {
                 self.policy = Arc::new(p);
                 // A reload may change who is who (e.g. new groups in the same edit).
                 self.identities.clear();
+                self.refresh_setgid_warnings();
                 true
             }
             None => {

@@ -25,6 +25,10 @@ pub(super) struct Setgid {
     next_job: u64,
     /// Jobs handed over and not reported yet: whose carriers to look for afterwards.
     waiting: HashMap<u64, Pass>,
+    /// What `status` says about places not mounted nosuid: worked out when the policy or the
+    /// sweeper changes (it reads the mount table and resolves paths, which a hung mount could
+    /// stall), never on a `status` request.
+    warnings: Vec<String>,
 }
 
 /// What an ending revoked (uid → gids) and whether each uid's carriers are ended.
@@ -37,6 +41,7 @@ impl Default for Setgid {
     fn default() -> Setgid {
         Setgid {
             sweeper: Box::new(Off),
+            warnings: Vec::new(),
             next_job: 1,
             waiting: HashMap::new(),
         }
@@ -57,6 +62,7 @@ impl Core {
             let _ = events.blocking_send(Event::SetgidSwept(Box::new(report)));
         });
         self.state.setgid.sweeper = make(reporter)?;
+        self.state.refresh_setgid_warnings();
         Ok(())
     }
 }
@@ -203,19 +209,25 @@ impl State {
     }
 
     /// `elevate status`: the places the sweep covers that honour set-id bits, when the
-    /// policy grants groups at all.
+    /// policy grants groups at all (as worked out last, see [`Setgid::warnings`]).
     pub(super) fn setgid_warnings(&self) -> Vec<String> {
+        self.setgid.warnings.clone()
+    }
+
+    /// Work the nosuid warnings out again: after a policy load and when the sweeper starts.
+    pub(super) fn refresh_setgid_warnings(&mut self) {
         let grants = self
             .policy
             .profiles
             .iter()
             .any(|p| !p.grant_groups.is_empty());
-        if !grants {
-            return Vec::new();
-        }
-        let scan = &self.settings.setgid_scan;
-        let warnings = self.setgid.sweeper.nosuid_warnings(scan);
-        warnings.iter().map(|w| w.to_string()).collect()
+        self.setgid.warnings = if grants {
+            let scan = &self.settings.setgid_scan;
+            let warnings = self.setgid.sweeper.nosuid_warnings(scan);
+            warnings.iter().map(|w| w.to_string()).collect()
+        } else {
+            Vec::new()
+        };
     }
 }
 
@@ -392,6 +404,8 @@ mod tests {
         let w = machine();
         let c = boot(&w, SCAN).await;
         c.sweeper.exposed.lock().unwrap().push("/home".into());
+        // Mounts are looked at when the policy is (re)loaded, not on every status.
+        c.handle.reload().await.expect("core running");
         let Ok(Response::Status(s)) = c.handle.status().await else {
             panic!("status");
         };
