@@ -496,11 +496,22 @@ impl Relay<'_> {
         if listeners.is_empty() {
             return;
         }
-        let uids = listeners.iter().map(|(_, u)| *u).collect();
-        let Ok(shown) = self.core.audience(id, uids).await else {
+        // Each uid asked about once, however many of its connections listen.
+        let uids: Vec<Uid> = listeners
+            .iter()
+            .map(|(_, u)| *u)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let Ok(shown) = self.core.audience(id, uids.clone()).await else {
             return;
         };
-        for ((name, _), _) in listeners.iter().zip(shown).filter(|(_, yes)| *yes) {
+        let allowed: std::collections::BTreeSet<Uid> = uids
+            .into_iter()
+            .zip(shown)
+            .filter_map(|(u, yes)| yes.then_some(u))
+            .collect();
+        for (name, _) in listeners.iter().filter(|(_, u)| allowed.contains(u)) {
             let Ok(to) = zbus::names::BusName::try_from(name.as_str()) else {
                 continue;
             };
