@@ -105,7 +105,7 @@ impl Gap {
     pub(crate) fn count(&mut self, event: &str, time: &str, error: &str) {
         if self.lost == 0 {
             self.from = time.to_owned();
-            self.error = bounded(error);
+            self.error = elevate_base::text::cut(error, MAX_GAP_ERROR).to_owned();
         }
         self.to = time.to_owned();
         self.lost += 1;
@@ -189,13 +189,4 @@ impl fmt::Display for Gap {
             self.from, self.to, self.error
         )
     }
-}
-
-/// `s` cut to at most [`MAX_GAP_ERROR`] bytes at a character boundary.
-fn bounded(s: &str) -> String {
-    let mut end = s.len().min(MAX_GAP_ERROR);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
 }

@@ -72,6 +72,15 @@ pub fn shown(s: &str, max: usize) -> String {
     out
 }
 
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub fn cut(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +129,13 @@ mod tests {
         assert_eq!(shown("ab\u{202e}cd", 6), "ab…");
         assert_eq!(shown("ab\u{202e}", 10), "ab\\u{202e}");
         assert_eq!(shown(&"x".repeat(5000), 100).chars().count(), 100);
+    }
+
+    #[test]
+    fn cut_never_splits_a_character() {
+        assert_eq!(cut("héllo", 2), "h");
+        assert_eq!(cut("héllo", 3), "hé");
+        assert_eq!(cut("abc", 10), "abc");
+        assert_eq!(cut("", 0), "");
     }
 }

@@ -61,7 +61,7 @@ impl RefusedArgv {
         let mut total = 0;
         let mut truncated = false;
         for arg in argv {
-            let piece = &arg[..floor_char_boundary(arg, REFUSED_ARG_MAX)];
+            let piece = elevate_base::text::cut(arg, REFUSED_ARG_MAX);
             if total + piece.len() > REFUSED_ARGV_MAX {
                 truncated = true;
                 break;
@@ -94,17 +94,6 @@ impl RefusedArgv {
             None => serde_json::Map::new(),
         }
     }
-}
-
-/// The largest index ≤ `max` that is a character boundary of `s`.
-fn floor_char_boundary(s: &str, max: usize) -> usize {
-    if max >= s.len() {
-        return s.len();
-    }
-    (0..=max)
-        .rev()
-        .find(|&i| s.is_char_boundary(i))
-        .unwrap_or(0)
 }
 
 /// The client's standard streams and working directory.
