@@ -103,16 +103,30 @@ pub struct Gap {
 impl Gap {
     /// Count one lost record of `event`, from a write that failed at `time` with `error`.
     pub(crate) fn count(&mut self, event: &str, time: &str, error: &str) {
+        self.count_n(event, time, error, 1);
+    }
+
+    /// `n` records of `event` lost at `time`, in one step (a flood's drops cost one update).
+    pub(crate) fn count_n(&mut self, event: &str, time: &str, error: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
         if self.lost == 0 {
             self.from = time.to_owned();
             self.error = elevate_base::text::cut(error, MAX_GAP_ERROR).to_owned();
         }
         self.to = time.to_owned();
-        self.lost += 1;
+        self.lost += n;
+        let key = self.key_for(event);
+        *self.events.entry(key).or_insert(0) += n;
+    }
+
+    /// The name losses of `event` are counted under: its own while it is a record name and
+    /// there is room for one more name, else [`OTHER_EVENTS`].
+    fn key_for(&self, event: &str) -> String {
         let known = self.events.contains_key(event)
             || (self.events.len() < MAX_GAP_EVENT_NAMES && is_event_name(event));
-        let key = if known { event } else { OTHER_EVENTS };
-        *self.events.entry(key.to_owned()).or_insert(0) += 1;
+        if known { event } else { OTHER_EVENTS }.to_owned()
     }
 
     /// Add the losses of `older`, a gap whose first failure came before this one's.
@@ -128,12 +142,7 @@ impl Gap {
         self.from = older.from;
         self.error = older.error;
         for (event, n) in older.events {
-            let key = if self.events.contains_key(&event) || self.events.len() < MAX_GAP_EVENT_NAMES
-            {
-                event
-            } else {
-                OTHER_EVENTS.to_owned()
-            };
+            let key = self.key_for(&event);
             *self.events.entry(key).or_insert(0) += n;
         }
     }

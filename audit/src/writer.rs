@@ -243,9 +243,7 @@ impl AuditLog {
     /// from a full queue) as lost for `why`: the next `audit.gap` record reports them too.
     pub fn count_dropped(&mut self, event: &str, n: u64, why: &str) {
         let time = format_rfc3339_utc((self.opts.clock)());
-        for _ in 0..n {
-            self.gap.count(event, &time, why);
-        }
+        self.gap.count_n(event, &time, why, n);
     }
 
     /// Write a pending `audit.sealed` or `audit.gap` record now, durably (nothing if there is
